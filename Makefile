@@ -1,0 +1,41 @@
+# Two entry points for a fresh clone on a fresh machine:
+#   make repro   create .venv, install, run `dvc repro` on the embedded synthetic default
+#   make test    create .venv, install with dev extras, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+# Stage commands call `python`: put the venv first on PATH for dvc and its children.
+RUN := PATH="$(BIN):$$PATH"
+# torch first, pinned to the CPU build on local disk; an unpinned torch pulls a CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: repro test bench install dev sysdeps clean
+
+repro: $(VENV)/.installed
+	$(RUN) dvc repro
+
+test: $(VENV)/.installed-dev
+	$(RUN) pytest
+
+bench: $(VENV)/.installed-dev
+	$(RUN) sh -c 'for b in benchmarks/bench_*.py; do echo "== $$b"; python "$$b" || exit 1; done'
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+# git is needed by dvc; install it from Debian only when missing (CI runs as root).
+sysdeps:
+	@command -v git >/dev/null || { apt-get update && apt-get install -y --no-install-recommends git; }
+
+$(VENV)/.installed: pyproject.toml | sysdeps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache

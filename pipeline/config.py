@@ -1,0 +1,211 @@
+"""Typed, validated view of ``params.yaml``.
+
+Every stage loads the file once through :func:`load_params` and reads only its own
+section. Validation happens at load time so that a typo stops the run before any work,
+with a message naming the key path (``sources[2].sha256: expected 64 hex chars``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_PARAMS = Path("params.yaml")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SOURCE_KINDS = ("synthetic", "path", "url")
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names every bad key path."""
+
+
+class _Section(BaseModel):
+    """Base for every params section: unknown keys and silent coercions are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def check_name(value: str) -> str:
+    """Source names become file names and sample-key prefixes: no separators, no dots."""
+    if not SAFE_NAME.match(value):
+        raise ValueError(
+            f"unsafe name {value!r}: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit (no '/', '.', or spaces)"
+        )
+    return value
+
+
+def check_sha256(value: str | None) -> str | None:
+    """A pinned checksum must be a full lower-case hex sha256."""
+    if value is not None and not SHA256.match(value):
+        raise ValueError("expected 64 hex chars (lower case)")
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(check_name)]
+Sha256 = Annotated[Union[str, None], AfterValidator(check_sha256)]
+
+
+class _SourceBase(_Section):
+    name: SafeName
+    license: str = "unknown"
+    attribution: str = ""
+
+
+class SyntheticSource(_SourceBase):
+    """Procedural cartoon clips with a ground-truth table (see ``pipeline.synth``)."""
+
+    kind: Literal["synthetic"]
+    license: str = "CC0-1.0"
+    clips: int = Field(6, ge=1, le=1000)
+    seed: int = Field(0, ge=0)
+    width: int = Field(320, ge=32, le=3840, multiple_of=2)
+    height: int = Field(240, ge=32, le=2160, multiple_of=2)
+    fps: int = Field(24, ge=1, le=120)
+    seconds: float = Field(10.0, gt=0, le=3600)
+    crf: int = Field(16, ge=0, le=51)
+    min_shot_seconds: float = Field(1.0, gt=0)
+    max_shot_seconds: float = Field(3.0, gt=0)
+    static_prob: float = Field(0.15, ge=0, le=1)
+    repeat_prob: float = Field(0.15, ge=0, le=1)
+    transition_prob: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shot_range(self) -> SyntheticSource:
+        if self.min_shot_seconds > self.max_shot_seconds:
+            raise ValueError("min_shot_seconds must not exceed max_shot_seconds")
+        return self
+
+    def clip_names(self) -> list[str]:
+        """File stems of the clips this source writes."""
+        return [f"{self.name}-{i:02d}" for i in range(self.clips)]
+
+
+class PathSource(_SourceBase):
+    """A video already on this machine; relative paths are relative to params.yaml."""
+
+    kind: Literal["path"]
+    path: str = Field(min_length=1)
+    sha256: Sha256 = None
+
+
+class UrlSource(_SourceBase):
+    """A video fetched over http(s), ideally pinned by sha256."""
+
+    kind: Literal["url"]
+    url: str
+    sha256: Sha256 = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+
+Source = Annotated[Union[SyntheticSource, PathSource, UrlSource], Field(discriminator="kind")]
+
+
+class DownloadParams(_Section):
+    """Network policy of the download stage."""
+
+    timeout: float = Field(30.0, gt=0, le=3600)
+    retries: int = Field(4, ge=0, le=20)
+    backoff: float = Field(1.0, ge=0, le=600)
+    max_bytes: int = Field(2 * 1024**3, gt=0)
+    max_seconds: float = Field(3600.0, gt=0)
+
+
+class Params(_Section):
+    """The whole params file. Later stages add their own sections here."""
+
+    sources: list[Source] = Field(min_length=1)
+    download: DownloadParams = DownloadParams()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Params:
+        seen: dict[str, int] = {}
+        for i, src in enumerate(self.sources):
+            stems = src.clip_names() if isinstance(src, SyntheticSource) else [src.name]
+            for stem in stems:
+                if stem in seen:
+                    raise ValueError(
+                        f"sources[{i}].name: {stem!r} clashes with sources[{seen[stem]}]"
+                    )
+                seen[stem] = i
+        return self
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """('sources', 2, 'url', 'sha256') -> 'sources[2].sha256'.
+
+    Pydantic puts the discriminated-union branch (the ``kind``) right after the list
+    index; it is not a key of the file, so it is dropped.
+    """
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and isinstance(loc[i - 1], int) and part in SOURCE_KINDS:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {err['input'].get('kind')!r}: expected one of synthetic, path, url"
+    if kind == "union_tag_not_found":
+        return "missing 'kind': expected one of synthetic, path, url"
+    return msg.removeprefix("Value error, ")
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One line per problem, each starting with its key path."""
+    lines = []
+    for err in exc.errors():
+        path = _key_path(err["loc"])
+        lines.append(f"{path}: {_message(err)}" if path else _message(err))
+    return "\n".join(lines)
+
+
+def parse_params(raw: Any, origin: str = "params") -> Params:
+    """Validate an already-parsed mapping (tests use this directly)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {origin}:\n{format_errors(exc)}") from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate a params file; the only way stages obtain their config."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such params file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, origin=str(path))
