@@ -1,0 +1,102 @@
+"""download stage: synthetic, local and bad sources side by side; atomic outputs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import download
+from pipeline.config import parse_params
+from pipeline.fetch import sha256_file
+from tests.videos import write_video
+
+TINY_SYNTH = {"kind": "synthetic", "name": "syn", "clips": 2, "seed": 3, "width": 96,
+              "height": 64, "seconds": 2.0, "min_shot_seconds": 0.5, "max_shot_seconds": 1.0}
+
+
+def _run(tmp_path: Path, sources: list[dict]) -> tuple[download.DownloadResult, pd.DataFrame]:
+    params = parse_params({"sources": sources, "download": {"timeout": 2.0, "retries": 0}})
+    raw = tmp_path / "raw"
+    result = download.run_download(params, raw, root=tmp_path, partial_dir=tmp_path / "part")
+    download.write_outputs(result, raw)
+    return result, pd.read_parquet(raw / download.SOURCES_TABLE)
+
+
+@pytest.fixture()
+def local_video(tmp_path: Path) -> Path:
+    return write_video(tmp_path / "clip.mp4", frames=12, size=(64, 48))
+
+
+def test_synthetic_and_local_sources(tmp_path: Path, local_video: Path):
+    sha = sha256_file(local_video)
+    result, table = _run(tmp_path, [
+        TINY_SYNTH,
+        {"kind": "path", "name": "local", "path": "clip.mp4", "sha256": sha, "license": "CC0"},
+    ])
+    assert list(table["name"]) == ["syn-00", "syn-01", "local"]
+    assert (table["status"] == "ok").all(), table["error"].tolist()
+    local = table.set_index("name").loc["local"]
+    assert (local["frames"], local["width"], local["height"]) == (12, 64, 48)
+    assert local["sha256"] == sha and local["license"] == "CC0" and local["codec"] == "h264"
+    raw = tmp_path / "raw"
+    assert (raw / "local.mp4").read_bytes() == local_video.read_bytes()
+    truth = pd.read_parquet(raw / download.TRUTH_TABLE)
+    for row in table[table["kind"] == "synthetic"].itertuples():
+        assert row.frames == int((truth["clip"] == row.name).sum())
+        assert (raw / row.path).is_file() and row.sha256 == sha256_file(raw / row.path)
+    assert not [p for p in raw.iterdir() if p.name.startswith(".")], "temporary files left"
+
+
+@pytest.mark.parametrize(
+    ("make", "sha", "reason"),
+    [
+        (lambda p: p.write_bytes(b""), None, "probe: "),
+        (lambda p: p.write_bytes(b"<html><body>not a video</body></html>"), None, "probe: "),
+        (lambda p: write_video(p, frames=12, size=(64, 48)), "0" * 64, "sha256 mismatch"),
+        (lambda p: None, None, "no such file"),
+    ],
+    ids=["empty", "html", "checksum", "missing"],
+)
+def test_bad_local_source_is_recorded_and_skipped(tmp_path: Path, local_video: Path, make, sha, reason):
+    make(tmp_path / "bad.mp4")
+    bad = {"kind": "path", "name": "bad", "path": "bad.mp4"} | ({"sha256": sha} if sha else {})
+    result, table = _run(tmp_path, [bad, {"kind": "path", "name": "good", "path": "clip.mp4"}])
+    rows = table.set_index("name")
+    assert rows.loc["bad", "status"] == "error" and reason in rows.loc["bad", "error"]
+    assert rows.loc["good", "status"] == "ok"
+    assert not list((tmp_path / "raw").glob("bad*")), "a rejected file stayed in data/raw"
+    assert "1 failed" in download.summary(result)
+
+
+def test_stage_fails_with_summary_when_nothing_is_usable(tmp_path: Path):
+    (tmp_path / "params.yaml").write_text(
+        "sources:\n  - {kind: path, name: a, path: nope.mp4}\n"
+        "  - {kind: path, name: b, path: nope2.mp4}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.download", "--params", "params.yaml", "--out", "raw"],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 1
+    assert "0 usable video(s), 2 failed (no such file" in proc.stdout
+    assert "no usable source" in proc.stderr
+    table = pd.read_parquet(tmp_path / "raw" / download.SOURCES_TABLE)
+    assert list(table["status"]) == ["error", "error"]
+
+
+def test_config_error_exits_2_naming_the_key(tmp_path: Path):
+    (tmp_path / "params.yaml").write_text("sources:\n  - {kind: path, name: a/b, path: x}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.download", "--params", str(tmp_path / "params.yaml"),
+         "--out", str(tmp_path / "raw")], capture_output=True, text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert proc.returncode == 2
+    assert "sources[0].name: unsafe name 'a/b'" in proc.stderr
+    assert not (tmp_path / "raw").exists()
