@@ -1,0 +1,166 @@
+"""Generate the synthetic set: plan, render, encode each clip; build the truth table.
+
+Truth semantics (one row per frame of every clip):
+
+- ``shot``: global shot id (unique across the set; a repeat gets a new id).
+  ``drawing``: global drawing id; all frames of one held drawing share it; a repeated
+  shot gets new drawing ids. ``hold``: frames that drawing is shown (the last drawing of
+  a shot may be cut short by the shot's end; saturates at 127 because it is int8, which
+  only long static shots reach).
+- ``is_cut_start``: first frame of a shot that follows a *hard* cut, i.e. the previous
+  frame belongs to another shot, or is a flash frame. Frame 0 of a clip is not a cut.
+  The first frame after a dissolve is not a cut start: a gradual transition is not a
+  hard cut.
+- ``transition``: "" for shot frames, "dissolve" or "flash" for transition frames,
+  which have ``shot`` = ``drawing`` = -1, ``hold`` = 0, ``is_static_shot`` = False,
+  ``repeat_of`` = -1 and ``is_cut_start`` = False. A flash is one uniform white or
+  black frame between two shots (the frame after it is a cut start); a dissolve of n
+  frames blends the last frame before it into the first frame after it with weights
+  k / (n + 1), k = 1..n.
+- ``repeat_of``: for every frame of a repeated shot, the shot id of the root original
+  (a repeat of a repeat points to the first placement); -1 otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_path, write_parquet
+from pipeline.synth.encode import H264Writer
+from pipeline.synth.plan import ClipPlan, SetPlan, ShotSlot, Transition, plan_set
+from pipeline.synth.render import clip_frames
+from pipeline.synth.spec import SynthSpec
+
+# String columns use pandas' own string type (``str``: object on pandas 2, the string
+# dtype on pandas 3) so a table read back from Parquet compares equal to the original.
+TRUTH_COLUMNS = {
+    "source": str,
+    "clip": str,
+    "frame": np.int32,
+    "pts": np.float64,
+    "shot": np.int32,
+    "drawing": np.int32,
+    "hold": np.int8,
+    "is_cut_start": bool,
+    "is_static_shot": bool,
+    "repeat_of": np.int32,
+    "transition": str,
+}
+
+
+@dataclass(frozen=True)
+class SynthOutput:
+    """Written videos in clip order and the per-frame ground truth of all of them."""
+
+    videos: list[Path]
+    truth: pd.DataFrame
+
+
+def clip_name(name: str, index: int) -> str:
+    return f"{name}-{index:02d}"
+
+
+def generate(spec: SynthSpec, out_dir: Path, name: str = "synthetic", show_progress: bool = False) -> SynthOutput:
+    """Write one ``{name}-{i:02d}.mp4`` per clip into ``out_dir`` (each atomically).
+
+    The truth table is returned, not written: the caller decides where it goes
+    (see ``write_truth``).
+    """
+    plan = plan_set(spec)
+    out_dir = Path(out_dir)
+    total = sum(clip.frames for clip in plan.clips)
+    videos: list[Path] = []
+    with tqdm(total=total, unit="frame", desc=f"synth {name}", disable=not show_progress) as bar:
+        for index, clip in enumerate(plan.clips):
+            videos.append(write_clip(spec, clip, out_dir / f"{clip_name(name, index)}.mp4", bar))
+    truth = truth_table(plan, name)
+    if show_progress:
+        size = sum(v.stat().st_size for v in videos)
+        tqdm.write(f"synth {name}: {len(videos)} clips, {total} frames, {truth.shot.max() + 1} shots, {size} bytes")
+    return SynthOutput(videos=videos, truth=truth)
+
+
+def write_clip(spec: SynthSpec, clip: ClipPlan, path: Path, bar: tqdm | None = None) -> Path:
+    """Render and encode one clip, streaming; the file appears whole or not at all."""
+    with atomic_path(path) as tmp:
+        with H264Writer(tmp, spec.width, spec.height, spec.fps, spec.crf) as writer:
+            for image, count in clip_frames(clip, spec.width, spec.height):
+                writer.write(image, count)
+                if bar is not None:
+                    bar.update(count)
+    return path
+
+
+def write_truth(df: pd.DataFrame, path: Path) -> None:
+    """Write the truth table atomically as Parquet."""
+    write_parquet(df, path)
+
+
+def truth_table(plan: SetPlan, source: str) -> pd.DataFrame:
+    """One row per frame of every clip, in clip then frame order (see module doc)."""
+    parts: list[pd.DataFrame] = []
+    next_drawing = 0
+    for index, clip in enumerate(plan.clips):
+        cols, next_drawing = _clip_columns(clip, next_drawing)
+        n = len(cols["shot"])
+        frame = np.arange(n, dtype=np.int32)
+        cols.update(
+            source=np.full(n, source, object),
+            clip=np.full(n, clip_name(source, index), object),
+            frame=frame,
+            pts=frame / float(plan.spec.fps),
+        )
+        parts.append(pd.DataFrame(cols))
+    df = pd.concat(parts, ignore_index=True)[list(TRUTH_COLUMNS)]
+    return df.astype(TRUTH_COLUMNS)
+
+
+def _clip_columns(clip: ClipPlan, next_drawing: int) -> tuple[dict[str, np.ndarray], int]:
+    """Per-frame columns of one clip's items; returns the next free drawing id."""
+    pieces: list[dict[str, np.ndarray]] = []
+    prev: ShotSlot | Transition | None = None
+    for item in clip.items:
+        if isinstance(item, ShotSlot):
+            cut = prev is not None and (isinstance(prev, ShotSlot) or prev.kind == "flash")
+            pieces.append(_shot_columns(item, next_drawing, cut))
+            next_drawing += len(item.template.holds)
+        else:
+            pieces.append(_transition_columns(item))
+        prev = item
+    cols = {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
+    return cols, next_drawing
+
+
+def _shot_columns(slot: ShotSlot, first_drawing: int, cut: bool) -> dict[str, np.ndarray]:
+    template = slot.template
+    holds = np.asarray(template.holds)
+    n = template.frames
+    is_cut = np.zeros(n, bool)
+    is_cut[0] = cut
+    return {
+        "shot": np.full(n, slot.shot_id),
+        "drawing": first_drawing + np.repeat(np.arange(len(holds)), holds),
+        "hold": np.minimum(np.repeat(holds, holds), 127),
+        "is_cut_start": is_cut,
+        "is_static_shot": np.full(n, template.static),
+        "repeat_of": np.full(n, slot.repeat_of),
+        "transition": np.full(n, "", object),
+    }
+
+
+def _transition_columns(item: Transition) -> dict[str, np.ndarray]:
+    n = item.frames
+    return {
+        "shot": np.full(n, -1),
+        "drawing": np.full(n, -1),
+        "hold": np.zeros(n, int),
+        "is_cut_start": np.zeros(n, bool),
+        "is_static_shot": np.zeros(n, bool),
+        "repeat_of": np.full(n, -1),
+        "transition": np.full(n, item.kind, object),
+    }
