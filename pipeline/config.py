@@ -130,11 +130,76 @@ class DownloadParams(_Section):
     max_seconds: float = Field(3600.0, gt=0)
 
 
+class CutsParams(_Section):
+    """detect_cuts: one decode per source at analysis size, detectors fed directly."""
+
+    analysis_size: int = Field(192, ge=32, le=1080)  # short side, px
+    reader: Literal["auto", "decord", "pyav"] = "auto"
+    detector: Literal["content", "adaptive", "hash", "histogram"] = "content"
+    threshold: float = Field(27.0, gt=0)            # content/hash/histogram threshold
+    adaptive_threshold: float = Field(3.0, gt=0)
+    min_content_val: float = Field(15.0, ge=0)      # adaptive detector floor
+    min_scene_len: int = Field(4, ge=1)             # frames
+    thumb_size: int = Field(16, ge=4, le=64)        # grey thumbnail kept per frame
+    timeout: float = Field(1800.0, gt=0)            # seconds per source (worker is killed)
+
+
+class TripletParams(_Section):
+    """extract_triplets: held runs collapse into drawings; triplets of drawings."""
+
+    hold_distance: int = Field(2, ge=0, le=64)      # max hash bits from the drawing's first frame
+    hold_hash: Literal["phash", "dhash", "both"] = "both"
+    max_span: int = Field(12, ge=2)                 # frames between the triplet's ends
+    stride: int = Field(1, ge=1)                    # take every stride-th triplet
+
+
+class SplitFractions(_Section):
+    train: float = Field(0.8, ge=0, le=1)
+    val: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        if abs(self.train + self.val + self.test - 1.0) > 1e-6:
+            raise ValueError("train + val + test must sum to 1")
+        return self
+
+
+class FilterParams(_Section):
+    """filter: a keep flag and a reason per triplet, scene groups and splits."""
+
+    static_distance: int = Field(2, ge=0, le=64)     # f0/f2 phash and dhash this close = static
+    near_dup_distance: int = Field(6, ge=0, le=191)  # bits over the 192-bit key (3 phashes)
+    mih_blocks: int = Field(8, ge=3, le=192)         # multi-index blocks of the 192-bit key
+    min_motion: float = Field(1.0, ge=0)             # grey levels: mean abs change per drawing
+    max_motion: float = Field(60.0, gt=0)            #   step (analysis size), minus noise floor
+    transition_tolerance: float = Field(0.15, gt=0, le=1)  # fade fit residual / ends' RMS diff
+    blank_std: float = Field(4.0, ge=0)              # luma std (grey levels) of a blank frame
+    flash_jump: float = Field(50.0, gt=0)            # luma mean jump vs neighbours = flash
+    pan_uniformity: float = Field(0.8, ge=0, le=1)   # share of the ends' difference one shift explains
+    split: SplitFractions = SplitFractions()
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _motion_range(self) -> FilterParams:
+        if self.min_motion >= self.max_motion:
+            raise ValueError("min_motion must be below max_motion")
+        if self.mih_blocks <= self.near_dup_distance:
+            raise ValueError(
+                f"mih_blocks must exceed near_dup_distance ({self.near_dup_distance}) so "
+                "that every near-duplicate shares a block exactly"
+            )
+        return self
+
+
 class Params(_Section):
-    """The whole params file. Later stages add their own sections here."""
+    """The whole params file, one section per stage."""
 
     sources: list[Source] = Field(min_length=1)
     download: DownloadParams = DownloadParams()
+    cuts: CutsParams = CutsParams()
+    triplets: TripletParams = TripletParams()
+    filter: FilterParams = FilterParams()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Params:
