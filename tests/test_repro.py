@@ -63,6 +63,6 @@ def test_dvc_repro_runs_offline_and_is_deterministic(repo_copy: Path):
 
 @pytest.mark.slow
 def test_dvc_exp_run_with_set_param(repo_copy: Path):
-    _sh(["dvc", "exp", "run", "-S", "sources[0].seed=7", "--name", "seed7"], repo_copy)
+    _sh(["dvc", "exp", "run", "-S", "sources.0.seed=7", "--name", "seed7"], repo_copy)
     shown = _sh(["dvc", "exp", "show", "--csv"], repo_copy).stdout
     assert "seed7" in shown
