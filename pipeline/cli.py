@@ -16,8 +16,11 @@ from pipeline.logs import setup_cli_logging
 def _synth(args: argparse.Namespace) -> int:
     from pipeline.synth import SynthSpec, generate, write_truth
 
+    from pipeline.config import check_name
+
     try:
         spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.__dataclass_fields__})
+        check_name(args.name)
     except ValueError as exc:
         print(f"inbetweener synth: {exc}", file=sys.stderr)
         return 2

@@ -100,3 +100,60 @@ def test_config_error_exits_2_naming_the_key(tmp_path: Path):
     assert proc.returncode == 2
     assert "sources[0].name: unsafe name 'a/b'" in proc.stderr
     assert not (tmp_path / "raw").exists()
+
+
+def test_url_sources_mixed_faults(tmp_path: Path, local_video: Path):
+    """Every fault of the fetcher, as the stage records it; the good URLs all land."""
+    from tests.http_server import serve
+
+    data = local_video.read_bytes()
+    truncated = data[: len(data) * 6 // 10]
+    with serve({"v.mp4": data, "cut.mp4": truncated}) as srv:
+        sources = [
+            {"kind": "url", "name": "good", "url": srv.url("/ok/v.mp4"), "license": "CC-BY-4.0"},
+            {"kind": "url", "name": "dropped", "url": srv.url("/drop/v.mp4")},
+            {"kind": "url", "name": "flaky", "url": srv.url("/flaky/v.mp4"),
+             "sha256": sha256_file(local_video)},
+            {"kind": "url", "name": "gone", "url": srv.url("/missing")},
+            {"kind": "url", "name": "page", "url": srv.url("/html")},
+            {"kind": "url", "name": "blank", "url": srv.url("/empty")},
+            {"kind": "url", "name": "wrongsum", "url": srv.url("/ok/v.mp4"), "sha256": "1" * 64},
+            {"kind": "url", "name": "cut", "url": srv.url("/ok/cut.mp4")},
+        ]
+        params = parse_params({"sources": sources,
+                               "download": {"timeout": 2.0, "retries": 2, "backoff": 0.0}})
+        raw = tmp_path / "raw"
+        result = download.run_download(params, raw, root=tmp_path, partial_dir=tmp_path / "part")
+        dropped_ranges = [r.range for r in srv.requests("/drop/v.mp4")]
+    rows = result.table().set_index("name")
+    assert list(rows.index[rows["status"] == "ok"]) == ["good", "dropped", "flaky"]
+    for name in ("good", "dropped", "flaky"):
+        assert (raw / rows.loc[name, "path"]).read_bytes() == data
+    assert dropped_ranges[0] is None and dropped_ranges[1].startswith("bytes=")
+    assert rows.loc["good", "license"] == "CC-BY-4.0" and rows.loc["good", "frames"] == 12
+    expect = {"gone": "http 404", "page": "html page", "blank": "empty body",
+              "wrongsum": "sha256 mismatch", "cut": "probe: truncated"}
+    for name, reason in expect.items():
+        assert rows.loc[name, "error"].startswith(reason), (name, rows.loc[name, "error"])
+    left = sorted(p.name for p in raw.iterdir())
+    assert left == ["dropped.mp4", "flaky.mp4", "good.mp4"], left
+    assert "5 failed" in download.summary(result)
+
+
+def test_interrupted_download_resumes_on_the_next_run(tmp_path: Path, local_video: Path):
+    """Retries exhausted mid-body: the partial survives the run and the re-run resumes it."""
+    from tests.http_server import serve
+
+    data = local_video.read_bytes()
+    with serve({"v.mp4": data}) as srv:
+        source = {"kind": "url", "name": "big", "url": srv.url("/drop/v.mp4")}
+        params = parse_params({"sources": [source], "download": {"retries": 0, "backoff": 0.0}})
+        first = download.run_download(params, tmp_path / "raw", partial_dir=tmp_path / "part")
+        assert first.rows[0].status == "error"
+        assert len(list((tmp_path / "part").iterdir())) == 1, "partial file not kept"
+        second = download.run_download(params, tmp_path / "raw", partial_dir=tmp_path / "part")
+        ranges = [r.range for r in srv.requests("/drop/v.mp4")]
+    assert second.rows[0].status == "ok"
+    assert ranges[0] is None and ranges[1] == f"bytes={len(data) // 2}-"
+    assert (tmp_path / "raw" / "big.mp4").read_bytes() == data
+    assert not list((tmp_path / "part").iterdir())
