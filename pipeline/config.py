@@ -192,6 +192,28 @@ class FilterParams(_Section):
         return self
 
 
+class ShardParams(_Section):
+    """shard: decode only kept frames, resize, encode, write WebDataset tars."""
+
+    size: int = Field(256, ge=16, le=4096)          # short side of stored frames, px
+    format: Literal["png", "webp", "jpg"] = "png"
+    png_level: int = Field(1, ge=0, le=9)           # zlib level: 1 is 2.5x faster, +13% bytes
+    jpg_quality: int = Field(95, ge=1, le=100)
+    maxcount: int = Field(1000, ge=1)               # samples per tar
+    maxsize: int = Field(1 << 30, ge=1 << 16)       # bytes per tar
+    contact_sheet: int = Field(12, ge=0, le=100)    # triplets shown in the report image
+    seed: int = Field(0, ge=0)
+
+
+class ExportParams(_Section):
+    """export stage: a curated subset of the shards, rebuilt by dvc repro."""
+
+    where: str = "t == 0.5"                          # pandas query over manifest columns
+    splits: list[Literal["train", "val", "test"]] = ["train", "val", "test"]
+    out: str = "data/export"
+    maxcount: int = Field(1000, ge=1)
+
+
 class Params(_Section):
     """The whole params file, one section per stage."""
 
@@ -200,6 +222,8 @@ class Params(_Section):
     cuts: CutsParams = CutsParams()
     triplets: TripletParams = TripletParams()
     filter: FilterParams = FilterParams()
+    shard: ShardParams = ShardParams()
+    export: ExportParams = ExportParams()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Params:
