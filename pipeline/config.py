@@ -176,7 +176,7 @@ class FilterParams(_Section):
     transition_tolerance: float = Field(0.15, gt=0, le=1)  # fade fit residual / ends' RMS diff
     blank_std: float = Field(4.0, ge=0)              # luma std (grey levels) of a blank frame
     flash_jump: float = Field(50.0, gt=0)            # luma mean jump vs neighbours = flash
-    pan_uniformity: float = Field(0.8, ge=0, le=1)   # share of the ends' difference one shift explains
+    pan_uniformity: float = Field(0.8, ge=0, le=1)   # share of the ends' change one shift explains
     split: SplitFractions = SplitFractions()
     seed: int = Field(0, ge=0)
 

@@ -1,0 +1,131 @@
+"""extract_triplets stage: analysis tables -> drawings and candidate triplets.
+
+Pure table work on ``frames.parquet`` (no video is decoded): held frames collapse into
+drawings and three consecutive drawings of one scene make a candidate triplet (rules in
+``pipeline.triplets``). Writes ``drawings.parquet`` and ``candidates.parquet``.
+Sources are processed one at a time, reading only the hash columns, so memory follows
+the largest source, not the dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from pipeline import atomic
+from pipeline.config import ConfigError, TripletParams, load_params
+from pipeline.logs import setup_cli_logging
+from pipeline.triplets import (
+    CANDIDATE_COLUMNS,
+    DRAWING_COLUMNS,
+    FRAME_INPUT,
+    candidate_triplets,
+    drawings_of,
+    empty_table,
+)
+
+log = logging.getLogger("inbetweener.extract_triplets")
+
+FRAMES_TABLE = "frames.parquet"
+DRAWINGS_TABLE = "drawings.parquet"
+CANDIDATES_TABLE = "candidates.parquet"
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """Both output tables, rows sorted by source then frame."""
+
+    frames: int
+    drawings: pd.DataFrame
+    candidates: pd.DataFrame
+
+
+def check_columns(path: Path, needed: tuple[str, ...]) -> None:
+    """Fail early, naming the file and the missing columns, on a wrong input schema."""
+    names = set(pq.read_schema(path).names)
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def source_names(path: Path) -> list[str]:
+    """Distinct sources of a table, sorted (the deterministic processing order)."""
+    column = pq.read_table(path, columns=["source"]).column("source")
+    return sorted(column.unique().to_pylist())
+
+
+def read_source(path: Path, source: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of one source, sorted by frame, with a fresh 0..n-1 index."""
+    table = ds.dataset(path).to_table(columns=list(columns), filter=ds.field("source") == source)
+    return table.to_pandas().sort_values("frame", kind="stable").reset_index(drop=True)
+
+
+def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool = False) -> ExtractResult:
+    """Drawings and candidate triplets of every source in ``analysis_dir/frames.parquet``."""
+    path = Path(analysis_dir) / FRAMES_TABLE
+    check_columns(path, FRAME_INPUT)
+    drawings, candidates, frames = [], [], 0
+    for source in tqdm(source_names(path), desc="extract_triplets", unit="source", disable=not show_progress):
+        rows = read_source(path, source, FRAME_INPUT)
+        frames += len(rows)
+        found = drawings_of(rows, params)
+        drawings.append(found)
+        candidates.append(candidate_triplets(found, params))
+        log.debug("%s: %d frames, %d drawings, %d candidates", source, len(rows), len(found), len(candidates[-1]))
+    return ExtractResult(
+        frames=frames,
+        drawings=_concat(drawings, DRAWING_COLUMNS),
+        candidates=_concat(candidates, CANDIDATE_COLUMNS),
+    )
+
+
+def _concat(parts: list[pd.DataFrame], columns: dict[str, object]) -> pd.DataFrame:
+    """Concatenate per-source tables and keep exactly the declared columns and types."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty_table(columns)
+    return pd.concat(parts, ignore_index=True)[list(columns)].astype(columns)
+
+
+def write_outputs(result: ExtractResult, out_dir: Path) -> None:
+    """Both tables, each atomically."""
+    atomic.write_parquet(result.drawings, Path(out_dir) / DRAWINGS_TABLE)
+    atomic.write_parquet(result.candidates, Path(out_dir) / CANDIDATES_TABLE)
+
+
+def summary(result: ExtractResult) -> str:
+    """One line: frames -> drawings -> candidates (span-dropped)."""
+    cands = result.candidates
+    too_long = int((~cands["keep"]).sum())
+    return (f"extract_triplets: {result.frames} frames -> {len(result.drawings)} drawings -> "
+            f"{len(cands)} candidate triplets ({too_long} too_long_span)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.extract_triplets", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--analysis", default="data/analysis", type=Path)
+    parser.add_argument("--out", default="data/triplets", type=Path)
+    args = parser.parse_args(argv)
+    setup_cli_logging()
+    try:
+        params = load_params(args.params)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    result = run_extract(args.analysis, params.triplets, show_progress=True)
+    write_outputs(result, args.out)
+    print(summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""filter stage: a keep flag and a reason for every candidate triplet, scene groups, splits.
+
+Table work only: candidates and drawings from extract_triplets, thumbnails, luma and
+motion from ``frames.parquet``. Nothing is dropped silently: every row stays in
+``filtered.parquet`` with ``keep`` and the first reason that applies, in this order
+
+1. ``too_long_span``     set by extract_triplets (span > triplets.max_span)
+2. ``static``            the ends are equal: phash and dhash of f0 and f2 both within
+                         ``static_distance`` bits (also catches a cycle returning to f0)
+3. ``transition``        one of the three drawings belongs to a dissolve/fade or is a
+                         flash or blank frame (``pipeline.transitions``)
+4. ``too_little_motion`` the smaller drawing change (``motion01``, ``motion12``) is
+                         below ``min_motion``: the middle is (almost) an end, e.g. a
+                         held drawing split in two by hash noise
+   ``too_much_motion``   the larger drawing change is above ``max_motion``
+5. ``near_duplicate``    the triplet repeats an earlier kept triplet (reused footage)
+
+Motion unit. ``motion01`` / ``motion12`` (written as columns) are the analysis-size
+``motion`` of f1 and f2: the mean absolute grey-level change (0-255) at the drawing
+changes d0 -> d1 and d1 -> d2, minus the source's noise floor (``noise_floor``: the
+grain and compression noise that every frame has). They are already in the table, cost
+nothing, and see small objects that a 16x16 thumbnail averages away.
+
+Near-duplicates. The key of a triplet is its three phashes (f0, f1, f2) read as one
+192-bit string; two triplets are near-duplicates when the keys differ in at most
+``near_dup_distance`` bits in total. Rows are taken in order source -> f0; a row is
+dropped when an earlier *kept* row is that close. The search is multi-index hashing
+(``pipeline.near_dup``), so it grows ~linearly. Drops are decided among the rows still
+kept after steps 1-4; the links that form scene groups come from all rows.
+
+``pan`` is a tag, not a reason: the ends differ by one whole-frame shift
+(``pipeline.transitions.is_pan``).
+
+Groups and splits (``pipeline.splits``): the near-duplicate links join scenes into
+groups; every row, kept or not, gets its scene's group and the group's split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from pipeline import atomic
+from pipeline.config import ConfigError, FilterParams, load_params
+from pipeline.data_metrics import data_metrics, write_metrics
+from pipeline.extract_triplets import CANDIDATES_TABLE, DRAWINGS_TABLE, FRAMES_TABLE, check_columns, read_source
+from pipeline.logs import setup_cli_logging
+from pipeline.hashing import hamming
+from pipeline.near_dup import dedup
+from pipeline.splits import SPLITS, group_splits, scene_groups
+from pipeline.transitions import is_pan, thumb_array, transition_drawings
+from pipeline.triplets import CANDIDATE_COLUMNS
+
+log = logging.getLogger("inbetweener.filter")
+
+SCENES_TABLE = "scenes.parquet"
+FILTERED_TABLE = "filtered.parquet"
+FRAME_FEATURES = ("frame", "scene", "phash", "dhash", "luma_mean", "luma_std", "motion", "thumb")
+FILTERED_COLUMNS = {
+    **CANDIDATE_COLUMNS,
+    "motion01": np.float32,
+    "motion12": np.float32,
+    "pan": bool,
+    "group": np.int64,
+    "split": object,
+}
+KEY_COLUMNS = ("phash0", "phash1", "phash2")
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """``filtered.parquet`` rows (order source -> f0) and the data metrics."""
+
+    filtered: pd.DataFrame
+    metrics: dict
+
+
+@dataclass(frozen=True)
+class Features:
+    """Per-triplet measurements of one source, aligned with its candidate rows."""
+
+    transition: np.ndarray
+    motion01: np.ndarray
+    motion12: np.ndarray
+    pan: np.ndarray
+
+
+def frame_positions(frames: pd.DataFrame, frame_numbers: np.ndarray) -> np.ndarray:
+    """Row positions of frame numbers in a frames table sorted by frame."""
+    column = frames["frame"].to_numpy(np.int64)
+    pos = np.searchsorted(column, frame_numbers)
+    if len(pos) and (pos.max() >= len(column) or not np.array_equal(column[pos], frame_numbers)):
+        raise ValueError("triplet frames missing from frames.parquet (tables out of date?)")
+    return pos
+
+
+def noise_floor(frames: pd.DataFrame) -> float:
+    """The source's noise level: median ``motion`` of frames whose phash and dhash both
+    equal the previous frame's (certainly held), 0 when there are none.
+
+    Per source, not per scene, and independent of the drawing segmentation: a scene
+    animated on ones has no held frames, and its "held" frames by our hash rule may be
+    small real moves, which would pass for noise.
+    """
+    scene = frames["scene"].to_numpy()
+    ph, dh = frames["phash"].to_numpy(np.uint64), frames["dhash"].to_numpy(np.uint64)
+    held = (scene[1:] == scene[:-1]) & (ph[1:] == ph[:-1]) & (dh[1:] == dh[:-1])
+    motion = frames["motion"].to_numpy(np.float64)[1:][held]
+    return float(np.median(motion)) if len(motion) else 0.0
+
+
+def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.DataFrame,
+                    params: FilterParams) -> Features:
+    """Transition flags, motion and pan tags of one source's candidates.
+
+    Every triplet frame is the first frame of its drawing, so everything is measured
+    once per drawing and picked by the triplet's drawing ids.
+    """
+    firsts = frame_positions(frames, drawings["first_frame"].to_numpy(np.int64))
+    thumbs = thumb_array(frames["thumb"].to_numpy()[firsts].tolist())
+    flags = transition_drawings(
+        thumbs, frames["luma_mean"].to_numpy(np.float64)[firsts], frames["luma_std"].to_numpy(np.float64)[firsts],
+        drawings["scene"].to_numpy(), params.transition_tolerance, params.blank_std, params.flash_jump)
+    floor = noise_floor(frames)
+    change = np.maximum(frames["motion"].to_numpy(np.float64)[firsts] - floor, 0.0).astype(np.float32)
+    d0, d1, d2 = (cands[f"d{k}"].to_numpy(np.int64) for k in range(3))
+    first = drawings["first_frame"].to_numpy(np.int64)
+    if any(not np.array_equal(first[d], cands[f"f{k}"].to_numpy(np.int64)) for k, d in enumerate((d0, d1, d2))):
+        raise ValueError(f"{cands['source'].iloc[0]}: candidates do not match drawings.parquet (tables out of date?)")
+    log.debug("%s: noise floor %.2f, %d of %d drawings in transitions", cands["source"].iloc[0], floor,
+              int(flags.sum()), len(flags))
+    return Features(
+        transition=flags[d0] | flags[d1] | flags[d2],
+        motion01=change[d1],
+        motion12=change[d2],
+        pan=is_pan(thumbs[d0], thumbs[d2], params.pan_uniformity),
+    )
+
+
+def is_static(cands: pd.DataFrame, distance: int) -> np.ndarray:
+    """Ends equal by both hashes (see module doc)."""
+    return np.logical_and.reduce([
+        hamming(cands[f"{h}0"].to_numpy(np.uint64), cands[f"{h}2"].to_numpy(np.uint64)) <= distance
+        for h in ("phash", "dhash")
+    ])
+
+
+def assign_reasons(cands: pd.DataFrame, tests: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Set keep/reason: the first failing test in ``tests`` order wins; earlier reasons stay."""
+    out = cands.copy()
+    reason = out["reason"].to_numpy(object).copy()
+    for name, failed in tests.items():
+        reason[(reason == "") & failed] = name
+    out["reason"] = reason
+    out["keep"] = reason == ""
+    return out
+
+
+def near_duplicates(table: pd.DataFrame, params: FilterParams) -> tuple[np.ndarray, np.ndarray]:
+    """(rows dropped as near-duplicates, (k, 2) row pairs linking shared footage).
+
+    Drops are decided among the rows still kept; links come from all rows, because a
+    triplet dropped for another reason still shows that two scenes share footage.
+    """
+    keys = table[list(KEY_COLUMNS)].to_numpy(np.uint64)
+    dropped = np.zeros(len(table), bool)
+    if len(keys) == 0:
+        return dropped, np.zeros((0, 2), np.int64)
+    links = dedup(keys, params.near_dup_distance, params.mih_blocks).links
+    eligible = np.flatnonzero(table["keep"].to_numpy())
+    if len(eligible):
+        found = dedup(keys[eligible], params.near_dup_distance, params.mih_blocks)
+        dropped[eligible[found.dropped]] = True
+    return dropped, links
+
+
+def add_groups(table: pd.DataFrame, links: np.ndarray, params: FilterParams) -> pd.DataFrame:
+    """``group`` and ``split`` columns from near-duplicate links between scenes."""
+    keys = list(zip(table["source"].tolist(), (int(s) for s in table["scene"])))
+    groups = scene_groups(keys, ((keys[i], keys[j]) for i, j in links))
+    splits = group_splits(groups, params.seed, params.split)
+    out = table.copy()
+    out["group"] = np.array([groups[k] for k in keys], np.int64)
+    out["split"] = np.array([splits[g] for g in out["group"]], object)
+    return out
+
+
+def read_candidates(triplets_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Candidates (order source -> f0) and drawings (order source -> drawing)."""
+    cands = pd.read_parquet(triplets_dir / CANDIDATES_TABLE)
+    drawings = pd.read_parquet(triplets_dir / DRAWINGS_TABLE)
+    cands = cands.sort_values(["source", "f0"], kind="stable").reset_index(drop=True)
+    drawings = drawings.sort_values(["source", "drawing"], kind="stable").reset_index(drop=True)
+    return cands, drawings
+
+
+def measure(cands: pd.DataFrame, drawings: pd.DataFrame, frames_path: Path, params: FilterParams,
+            show_progress: bool = False) -> Features:
+    """Features of all candidates, one source at a time (one source's thumbnails in memory)."""
+    parts = []
+    for source, rows in tqdm(cands.groupby("source", sort=True), desc="filter", unit="source",
+                             disable=not show_progress):
+        frames = read_source(frames_path, source, FRAME_FEATURES)
+        mine = drawings[drawings["source"] == source].reset_index(drop=True)
+        if not np.array_equal(mine["drawing"].to_numpy(), np.arange(len(mine))):
+            raise ValueError(f"{source}: drawings are not numbered 0..n-1 (tables out of date?)")
+        parts.append(source_features(rows, mine, frames, params))
+    if not parts:
+        return Features(np.zeros(0, bool), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, bool))
+    return Features(*(np.concatenate([getattr(p, name) for p in parts]) for name in Features.__dataclass_fields__))
+
+
+def run_filter(analysis_dir: Path, triplets_dir: Path, params: FilterParams,
+               show_progress: bool = False) -> FilterResult:
+    """Filter every candidate; returns the filtered table and the data metrics."""
+    analysis_dir, triplets_dir = Path(analysis_dir), Path(triplets_dir)
+    frames_path = analysis_dir / FRAMES_TABLE
+    check_columns(frames_path, ("source",) + FRAME_FEATURES)
+    cands, drawings = read_candidates(triplets_dir)
+    feats = measure(cands, drawings, frames_path, params, show_progress)
+    table = assign_reasons(cands, {
+        "static": is_static(cands, params.static_distance),
+        "transition": feats.transition,
+        "too_little_motion": np.minimum(feats.motion01, feats.motion12) < params.min_motion,
+        "too_much_motion": np.maximum(feats.motion01, feats.motion12) > params.max_motion,
+    })
+    dropped, links = near_duplicates(table, params)
+    table = assign_reasons(table, {"near_duplicate": dropped})
+    table["motion01"], table["motion12"], table["pan"] = feats.motion01, feats.motion12, feats.pan
+    table = add_groups(table, links, params)[list(FILTERED_COLUMNS)].astype(FILTERED_COLUMNS)
+    scenes = pd.read_parquet(analysis_dir / SCENES_TABLE, columns=["source", "scene"])
+    metrics = data_metrics(frames=pq.ParquetFile(frames_path).metadata.num_rows, scenes=len(scenes),
+                           sources=scenes["source"].nunique(), drawings=len(drawings), filtered=table)
+    return FilterResult(filtered=table, metrics=metrics)
+
+
+def summary(result: FilterResult) -> str:
+    """One line: kept of candidates, per split, and the removal reasons."""
+    m = result.metrics
+    removed = ", ".join(f"{k}: {v}" for k, v in m["removed"].items() if v)
+    splits = "/".join(str(m["kept_per_split"][s]) for s in SPLITS)
+    return (f"filter: kept {m['kept']} of {m['candidates']} triplets (train/val/test {splits}), "
+            f"{m['groups']} scene groups; removed {removed or 'none'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.filter", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--analysis", default="data/analysis", type=Path)
+    parser.add_argument("--triplets", default="data/triplets", type=Path)
+    parser.add_argument("--metrics", default="metrics/data.json", type=Path)
+    args = parser.parse_args(argv)
+    setup_cli_logging()
+    try:
+        params = load_params(args.params)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    result = run_filter(args.analysis, args.triplets, params.filter, show_progress=True)
+    atomic.write_parquet(result.filtered, args.triplets / FILTERED_TABLE)
+    write_metrics(result.metrics, args.metrics)
+    print(summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Held runs -> drawings -> candidate triplets: pure table functions, no I/O.
+
+Animation is drawn on ones, twos or threes: one drawing stays on screen for 1-3 (or
+more) frames. Training on raw consecutive frames would make the "middle" frame equal an
+end frame, so frames are first collapsed into drawings and triplets are built from
+three consecutive *distinct* drawings.
+
+Hold rule. A frame continues the current drawing when its hash (``hold_hash``: phash,
+dhash, or both must agree) is within ``hold_distance`` bits of the drawing's *first*
+frame (its anchor) and it lies in the same scene. Comparing with the previous frame
+instead would let a slow pan or a slow move chain: every step is small, so hundreds of
+different images would merge into one drawing. Anchoring bounds the drift: all frames
+of one drawing are within ``hold_distance`` of the anchor. Hashes, not pixel
+differences, decide, because film grain and flicker make every held frame differ by a
+few grey levels, which perceptual hashes ignore.
+
+Triplets. Inside one scene, consecutive drawings (d0, d1, d2) give a triplet with the
+first frame of each drawing (f0, f1, f2), ``t = (f1 - f0) / (f2 - f0)`` and the same
+from timestamps (``t_pts``) for variable-frame-rate files. With ``stride`` k only every
+k-th triplet of each scene is emitted (the 0th, kth, 2kth, counted from the scene's
+first drawing); the others are not written at all, since they overlap their
+neighbours. A triplet whose span ``f2 - f0`` exceeds ``max_span`` is kept in the table
+with ``keep=False, reason="too_long_span"`` so that the decision is visible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import TripletParams
+
+DRAWING_COLUMNS = {
+    "source": object,
+    "scene": np.int32,
+    "drawing": np.int64,
+    "first_frame": np.int64,
+    "last_frame": np.int64,
+    "hold": np.int64,
+}
+CANDIDATE_COLUMNS = {
+    "source": object,
+    "scene": np.int32,
+    **{f"d{k}": np.int64 for k in range(3)},
+    **{f"f{k}": np.int64 for k in range(3)},
+    **{f"pts{k}": np.float64 for k in range(3)},
+    "t": np.float64,
+    "t_pts": np.float64,
+    "span": np.int64,
+    **{f"hold{k}": np.int64 for k in range(3)},
+    **{f"phash{k}": np.uint64 for k in range(3)},
+    **{f"dhash{k}": np.uint64 for k in range(3)},
+    "keep": bool,
+    "reason": object,
+}
+FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash")
+TOO_LONG_SPAN = "too_long_span"
+# Every reason a candidate can be dropped for, in the order they are tested (here, then
+# in the filter stage); the first that applies is recorded.
+REASONS = (TOO_LONG_SPAN, "static", "transition", "too_little_motion", "too_much_motion", "near_duplicate")
+
+
+def hold_hashes(frames: pd.DataFrame, hold_hash: str) -> list[list[int]]:
+    """The hash columns the hold rule compares, as Python ints (fast bit_count)."""
+    names = ("phash", "dhash") if hold_hash == "both" else (hold_hash,)
+    return [[int(v) for v in frames[name].to_numpy(np.uint64)] for name in names]
+
+
+def assign_drawings(hashes: list[list[int]], scene: np.ndarray, distance: int) -> np.ndarray:
+    """Drawing index (0-based) of every frame of one source, frames in order.
+
+    A new drawing starts at a scene change or when any hash is more than ``distance``
+    bits from the current drawing's first frame (see module doc: anchor, not previous).
+    """
+    n = len(scene)
+    drawing = np.zeros(n, np.int64)
+    anchor, current = 0, 0
+    for i in range(1, n):
+        moved = any((h[i] ^ h[anchor]).bit_count() > distance for h in hashes)
+        if moved or scene[i] != scene[anchor]:
+            anchor, current = i, current + 1
+        drawing[i] = current
+    return drawing
+
+
+def drawings_of(frames: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
+    """One row per drawing of one source (frames sorted by frame).
+
+    Besides the ``drawings.parquet`` columns it carries the first frame's pts and hashes,
+    which the triplets need.
+    """
+    ids = assign_drawings(hold_hashes(frames, params.hold_hash), frames["scene"].to_numpy(), params.hold_distance)
+    starts = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, bool)
+    first = frames.loc[starts]
+    frame = frames["frame"].to_numpy(np.int64)
+    last = np.r_[np.flatnonzero(starts)[1:] - 1, len(frames) - 1] if len(ids) else np.zeros(0, int)
+    out = pd.DataFrame({
+        "source": first["source"].to_numpy(object),
+        "scene": first["scene"].to_numpy(np.int32),
+        "drawing": ids[starts],
+        "first_frame": first["frame"].to_numpy(np.int64),
+        "last_frame": frame[last],
+        "hold": frame[last] - first["frame"].to_numpy(np.int64) + 1,
+        "pts": first["pts"].to_numpy(np.float64),
+        "phash": first["phash"].to_numpy(np.uint64),
+        "dhash": first["dhash"].to_numpy(np.uint64),
+    })
+    return out
+
+
+def triplet_starts(scene: np.ndarray, stride: int) -> np.ndarray:
+    """Indices i of drawings that start an emitted triplet (i, i+1, i+2).
+
+    The three drawings must share a scene; only every ``stride``-th triplet of a scene
+    (counted from the scene's first drawing) is emitted.
+    """
+    n = len(scene)
+    if n < 3:
+        return np.zeros(0, np.int64)
+    i = np.arange(n - 2)
+    same = scene[i] == scene[i + 2]
+    scene_first = np.r_[0, np.flatnonzero(scene[1:] != scene[:-1]) + 1]
+    position = i - scene_first[np.searchsorted(scene_first, i, side="right") - 1]
+    return i[same & (position % stride == 0)]
+
+
+def _time_fraction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(b - a) / (c - a), NaN where the span is not positive (broken timestamps)."""
+    span = (c - a).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(span > 0, (b - a) / span, np.nan)
+
+
+def candidate_triplets(drawings: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
+    """Candidate triplets of one source's drawings (see module doc)."""
+    idx = triplet_starts(drawings["scene"].to_numpy(), params.stride)
+    col = {name: drawings[name].to_numpy() for name in ("drawing", "first_frame", "pts", "hold", "phash", "dhash")}
+    out: dict[str, np.ndarray] = {
+        "source": drawings["source"].to_numpy(object)[idx],
+        "scene": drawings["scene"].to_numpy(np.int32)[idx],
+    }
+    for prefix, name in (("d", "drawing"), ("f", "first_frame"), ("pts", "pts")):
+        for k in range(3):
+            out[f"{prefix}{k}"] = col[name][idx + k]
+    out["t"] = _time_fraction(out["f0"], out["f1"], out["f2"])
+    out["t_pts"] = _time_fraction(out["pts0"], out["pts1"], out["pts2"])
+    out["span"] = out["f2"] - out["f0"]
+    for prefix in ("hold", "phash", "dhash"):
+        for k in range(3):
+            out[f"{prefix}{k}"] = col[prefix][idx + k]
+    out["keep"] = out["span"] <= params.max_span
+    out["reason"] = np.where(out["keep"], "", TOO_LONG_SPAN).astype(object)
+    return pd.DataFrame(out, columns=list(CANDIDATE_COLUMNS)).astype(CANDIDATE_COLUMNS)
+
+
+def empty_table(columns: dict[str, object]) -> pd.DataFrame:
+    """A zero-row table with the given schema (so empty inputs still write typed files)."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})

@@ -1,0 +1,368 @@
+"""filter: transition, flash, pan, static, motion and near-duplicate tests; groups and
+splits; the stage against the synthetic ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from pipeline.config import FilterParams, SplitFractions, TripletParams
+from pipeline.extract_triplets import run_extract, write_outputs
+from pipeline.filter import FILTERED_COLUMNS, assign_reasons, is_static, main, noise_floor, run_filter
+from pipeline.splits import UnionFind, group_splits, scene_groups, split_of, unit_hash
+from pipeline.synth.render import smooth_noise
+from pipeline.transitions import (
+    dilate,
+    fade_fit,
+    global_shift,
+    is_flash,
+    is_pan,
+    thumb_array,
+    transition_drawings,
+)
+from tests.analysis_tables import (
+    GROUND_TRUTH_SPEC,
+    frames_from_images,
+    synthetic_analysis,
+    with_truth,
+    write_analysis,
+)
+
+W, H = 128, 96
+
+
+# --- image helpers ----------------------------------------------------------------------
+
+def texture(seed: int, width: int = 2 * W, height: int = 2 * H) -> np.ndarray:
+    """A smooth grey texture, larger than a frame so that it can be panned."""
+    noise = smooth_noise(np.random.default_rng(seed), width, height, cell=24)
+    return (30 + 190 * noise).astype(np.uint8)
+
+
+def with_disk(background: np.ndarray, x: float, y: float, r: float = 12, fill: int = 250) -> np.ndarray:
+    image = Image.fromarray(background[:H, :W].copy())
+    ImageDraw.Draw(image).ellipse((x - r, y - r, x + r, y + r), fill=fill, outline=0, width=2)
+    return np.asarray(image)
+
+
+def moving_disk(seed: int, drawings: int, hold: int = 2, step: float = 6.0, x0: float = 20) -> list[np.ndarray]:
+    """A disk moving over a still texture, on ``hold``s (each drawing repeated)."""
+    bg = texture(seed)
+    frames = []
+    for d in range(drawings):
+        frames += [with_disk(bg, x0 + step * d, 40 + 2 * d)] * hold
+    return frames
+
+
+def panning(seed: int, drawings: int, hold: int = 2, step: int = 6) -> list[np.ndarray]:
+    bg = texture(seed)
+    frames = []
+    for d in range(drawings):
+        frames += [bg[10 : 10 + H, step * d : step * d + W]] * hold
+    return frames
+
+
+def thumbs_of(images: list[np.ndarray]) -> np.ndarray:
+    return thumb_array(frames_from_images(images, "x")["thumb"].tolist())
+
+
+def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    return np.clip(np.rint((1 - weight) * a.astype(np.float32) + weight * b), 0, 255).astype(np.uint8)
+
+
+def dissolve(a: np.ndarray, b: np.ndarray, n: int = 4) -> list[np.ndarray]:
+    return [blend(a, b, k / (n + 1)) for k in range(1, n + 1)]
+
+
+# --- transitions ------------------------------------------------------------------------
+
+def flags_of(images: list[np.ndarray], params: FilterParams = FilterParams()) -> np.ndarray:
+    table = frames_from_images(images, "x")
+    return transition_drawings(
+        thumb_array(table["thumb"].tolist()), table["luma_mean"].to_numpy(np.float64),
+        table["luma_std"].to_numpy(np.float64), np.zeros(len(images), int),
+        params.transition_tolerance, params.blank_std, params.flash_jump)
+
+
+def test_a_dissolve_is_a_transition():
+    a = with_disk(texture(1), 40, 40)
+    b = with_disk(texture(2), 90, 60, fill=10)
+    seq = moving_disk(1, 3, hold=1) + dissolve(a, b, 4) + [b]
+    seq[2] = a
+    flags = flags_of(seq)
+    assert flags[3:7].all(), flags                # the four dissolve frames
+    assert flags[2] and flags[7]                  # their clean ends: dilated by one drawing
+    assert not flags[:2].any()
+
+
+def test_the_fade_fit_recovers_the_weight():
+    a, b = texture(3)[:H, :W], texture(4)[:H, :W]
+    thumbs = thumbs_of([a, blend(a, b, 0.3), b])
+    fit = fade_fit(thumbs[:1], thumbs[1:2], thumbs[2:])
+    assert fit.a[0] == pytest.approx(0.7, abs=0.02)
+    assert fit.residual[0] < 0.05
+
+
+@pytest.mark.parametrize("step", [3.0, 8.0, 16.0])
+def test_real_motion_is_not_a_transition(step):
+    assert not flags_of(moving_disk(5, 8, hold=1, step=step)).any()
+
+
+@pytest.mark.parametrize("step", [2, 6, 12])
+def test_a_pan_is_not_a_transition(step):
+    """A sub-pixel pan is linear at thumbnail size, like a fade; one global shift explains it."""
+    assert not flags_of(panning(6, 8, hold=1, step=step)).any()
+
+
+def test_a_fade_to_black_is_a_transition():
+    a = with_disk(texture(7), 50, 50)
+    seq = [a, blend(a, np.zeros_like(a), 0.3), blend(a, np.zeros_like(a), 0.6), np.full_like(a, 4)]
+    assert flags_of(seq)[1:].all()
+
+
+def test_flash_and_blank_frames():
+    seq = moving_disk(8, 6, hold=1)
+    seq[3] = np.full_like(seq[3], 255)                                      # white flash
+    assert flags_of(seq).tolist() == [False, False, False, True, False, False]
+    seq = moving_disk(8, 6, hold=1)
+    seq[2] = np.clip(seq[2].astype(int) + 90, 0, 255).astype(np.uint8)      # much brighter, textured
+    assert flags_of(seq).tolist() == [False, False, True, False, False, False]
+
+
+def test_flash_at_a_scene_end_is_judged_against_its_one_neighbour():
+    mean = np.array([100.0, 102, 250, 101, 99])
+    std = np.full(5, 20.0)
+    scene = np.array([0, 0, 0, 1, 1])
+    assert is_flash(mean, std, scene, blank_std=4, jump=50).tolist() == [False, False, True, False, False]
+
+
+def test_dilate_stays_inside_the_scene():
+    flags = np.array([False, False, True, False, False])
+    assert dilate(flags, np.array([0, 0, 0, 1, 1])).tolist() == [False, True, True, False, False]
+
+
+# --- pan --------------------------------------------------------------------------------
+
+def test_pan_tag_on_a_shifted_texture():
+    bg = texture(9)
+    a, b = bg[20 : 20 + H, 30 : 30 + W], bg[24 : 24 + H, 42 : 42 + W]     # 12 px right, 4 px down
+    thumbs = thumbs_of([a, b])
+    shift = global_shift(thumbs[:1], thumbs[1:])
+    assert shift.dx[0] == pytest.approx(-12 * 16 / W, abs=0.25)
+    assert shift.dy[0] == pytest.approx(-4 * 16 / H, abs=0.25)
+    assert shift.explained[0] > 0.95
+    assert is_pan(thumbs[:1], thumbs[1:], 0.8).tolist() == [True]
+
+
+def test_no_pan_for_objects_over_a_still_background_or_equal_ends():
+    seq = moving_disk(10, 3, hold=1, step=10)
+    thumbs = thumbs_of(seq)
+    assert is_pan(thumbs[:1], thumbs[2:], 0.8).tolist() == [False]
+    assert is_pan(thumbs[:1], thumbs[:1], 0.8).tolist() == [False]
+
+
+# --- table tests ------------------------------------------------------------------------
+
+def test_static_means_equal_ends_by_both_hashes():
+    table = pd.DataFrame({"phash0": [1, 1, 1], "phash2": [1, 0b1111, 1], "dhash0": [5, 5, 5], "dhash2": [5, 5, 0xFF]},
+                         dtype=np.uint64)
+    assert is_static(table, 2).tolist() == [True, False, False]
+
+
+def test_first_reason_wins_and_earlier_reasons_stay():
+    table = pd.DataFrame({"keep": [False, True, True, True], "reason": ["too_long_span", "", "", ""]})
+    out = assign_reasons(table, {"static": np.array([True, True, False, False]),
+                                 "transition": np.array([True, True, True, False])})
+    assert out["reason"].tolist() == ["too_long_span", "static", "transition", ""]
+    assert out["keep"].tolist() == [False, False, False, True]
+
+
+def test_noise_floor_uses_hash_identical_neighbours_only():
+    frames = pd.DataFrame({"scene": [0, 0, 0, 0, 1], "phash": [1, 1, 2, 2, 2], "dhash": [1, 1, 2, 2, 2],
+                           "motion": [0.0, 0.5, 9.0, 0.7, 0.6]}).astype({"phash": np.uint64, "dhash": np.uint64})
+    assert noise_floor(frames) == pytest.approx(0.6)     # frames 1 and 3 (4 starts a scene)
+
+
+# --- groups and splits ------------------------------------------------------------------
+
+def test_union_find_groups_are_sorted_by_smallest_member():
+    uf = UnionFind(["d", "a", "c", "b"])
+    uf.union("d", "b")
+    assert uf.groups() == [["a"], ["b", "d"], ["c"]]
+
+
+def test_split_is_deterministic_and_shared_by_a_group():
+    scenes = [("a", 0), ("a", 1), ("b", 0), ("b", 3), ("c", 2)]
+    groups = scene_groups(scenes, [(("b", 3), ("a", 1)), (("c", 2), ("b", 3))])
+    assert groups == {("a", 0): 0, ("a", 1): 1, ("b", 3): 1, ("c", 2): 1, ("b", 0): 2}
+    splits = group_splits(groups, seed=0, fractions=SplitFractions())
+    assert splits[1] == split_of(("a", 1), 0, SplitFractions())
+    assert splits == group_splits(dict(reversed(list(groups.items()))), 0, SplitFractions())
+    assert unit_hash(("a", 1), 0) == unit_hash(("a", 1), 0) != unit_hash(("a", 1), 1)
+
+
+def test_split_fractions_are_respected_over_many_groups():
+    fractions = SplitFractions(train=0.7, val=0.2, test=0.1)
+    got = pd.Series([split_of(("s", i), 3, fractions) for i in range(20000)]).value_counts(normalize=True)
+    assert got["train"] == pytest.approx(0.7, abs=0.015)
+    assert got["val"] == pytest.approx(0.2, abs=0.015)
+    assert got["test"] == pytest.approx(0.1, abs=0.015)
+
+
+# --- the stage on image-made tables -----------------------------------------------------
+
+def reused_footage_tables(tmp_path):
+    """Source "a": two scenes of motion; source "b": its own scene, then a copy of a's
+    scene 1 with a grey-level of noise (reused footage, re-encoded)."""
+    rng = np.random.default_rng(0)
+    a0, a1 = moving_disk(11, 8, hold=2), moving_disk(12, 8, hold=3, step=9)
+    b0 = moving_disk(13, 8, hold=2, step=7, x0=30)
+    copy = [np.clip(f.astype(int) + rng.integers(-1, 2, f.shape), 0, 255).astype(np.uint8) for f in a1]
+    frames = pd.concat([
+        frames_from_images(a0 + a1, "a", scenes=[0] * len(a0) + [1] * len(a1)),
+        frames_from_images(b0 + copy, "b", scenes=[0] * len(b0) + [1] * len(copy)),
+    ], ignore_index=True)
+    analysis = write_analysis(frames, tmp_path / "analysis")
+    write_outputs(run_extract(analysis, TripletParams()), tmp_path / "triplets")
+    return analysis, tmp_path / "triplets"
+
+
+def test_reused_footage_in_another_source_is_a_near_duplicate_in_the_same_group(tmp_path):
+    analysis, triplets = reused_footage_tables(tmp_path)
+    out = run_filter(analysis, triplets, FilterParams()).filtered
+    a1, b1 = out[(out.source == "a") & (out.scene == 1)], out[(out.source == "b") & (out.scene == 1)]
+    assert len(a1) == len(b1) == 6
+    assert a1["keep"].all() and (b1["reason"] == "near_duplicate").all()
+    assert a1["group"].nunique() == 1 and set(b1["group"]) == set(a1["group"])
+    assert set(b1["split"]) == set(a1["split"])
+    others = out[out.scene == 0]
+    assert others["keep"].all() and not set(others["group"]) & set(a1["group"])
+
+
+def test_motion_thresholds_and_output_schema(tmp_path):
+    analysis, triplets = reused_footage_tables(tmp_path)
+    out = run_filter(analysis, triplets, FilterParams(min_motion=200.0, max_motion=255.0)).filtered
+    assert (out["reason"] == "too_little_motion").all()
+    out = run_filter(analysis, triplets, FilterParams(min_motion=0.0, max_motion=0.5)).filtered
+    assert (out["reason"] == "too_much_motion").all()
+    assert dict(out.dtypes) == {k: np.dtype(v) for k, v in FILTERED_COLUMNS.items()}
+    assert (out[["motion01", "motion12"]] > 1).all().all()
+
+
+def test_main_writes_the_table_and_sorted_metrics(tmp_path, capsys):
+    analysis, triplets = reused_footage_tables(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text("sources:\n  - {name: s, kind: synthetic}\nfilter:\n  seed: 3\n")
+    metrics = tmp_path / "metrics" / "data.json"
+    argv = ["--params", str(params), "--analysis", str(analysis), "--triplets", str(triplets),
+            "--metrics", str(metrics)]
+    assert main(argv) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("filter: kept 18 of 24 triplets") and "near_duplicate: 6" in line
+    text = metrics.read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
+    assert data["frames"] == 80 and data["scenes"] == 4 and data["cuts"] == 2
+    assert data["held_frames"] == data["frames"] - data["drawings"]
+    assert data["kept"] + sum(data["removed"].values()) == data["candidates"] == 24
+    assert sum(data["kept_per_split"].values()) == data["kept"]
+    table = pd.read_parquet(triplets / "filtered.parquet")
+    assert len(table) == 24 and table["split"].isin(["train", "val", "test"]).all()
+    first = (triplets / "filtered.parquet").read_bytes()
+    assert main(argv) == 0
+    assert (triplets / "filtered.parquet").read_bytes() == first
+
+
+# --- ground truth -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def truth_run(tmp_path_factory):
+    """The synthetic set through extract_triplets and filter, with default params."""
+    root = tmp_path_factory.mktemp("gt")
+    data = synthetic_analysis(root, GROUND_TRUTH_SPEC)
+    write_outputs(run_extract(data.analysis_dir, TripletParams()), root / "triplets")
+    result = run_filter(data.analysis_dir, root / "triplets", FilterParams())
+    print(f"\nground truth set: {result.metrics}")
+    return data, with_truth(result.filtered, data.truth)
+
+
+def has_frame(table: pd.DataFrame, prefix: str, test) -> pd.Series:
+    return test(table[f"{prefix}0"]) | test(table[f"{prefix}1"]) | test(table[f"{prefix}2"])
+
+
+def test_static_shots_give_no_kept_triplet(truth_run):
+    data, out = truth_run
+    static = has_frame(out, "static", lambda c: c.astype(bool))
+    n_static = data.truth.loc[data.truth["is_static_shot"], "shot"].nunique()
+    print(f"\n{n_static} static shots, {int(static.sum())} triplets touch one, {int((static & out.keep).sum())} kept")
+    assert n_static >= 1
+    assert not (static & out["keep"]).any()
+
+
+def test_no_kept_triplet_contains_a_transition_frame(truth_run):
+    data, out = truth_run
+    trans = has_frame(out, "transition", lambda c: c != "")
+    kinds = data.truth.loc[data.truth["transition"] != "", "transition"].value_counts().to_dict()
+    clean = (out["shot0"] >= 0) & (out["shot0"] == out["shot2"]) & ~trans
+    flagged = out[clean & (out["reason"] == "transition")]
+    print(f"\ntransition frames {kinds}; {int(trans.sum())} triplets contain one, "
+          f"kept {int((trans & out.keep).sum())}; clean one-shot triplets flagged transition "
+          f"{len(flagged)} of {int(clean.sum())}")
+    assert set(kinds) == {"dissolve", "flash"}
+    assert trans.sum() > 0 and not (trans & out["keep"]).any()
+    assert len(flagged) <= 0.05 * clean.sum()
+    transition_frames = data.truth[data.truth["transition"] != ""].groupby("clip")["frame"].apply(np.array)
+    for row in flagged.itertuples():          # only the dilation margin, never mid-shot
+        gap = np.abs(transition_frames.get(row.source, np.array([10**9]))[:, None] - np.array([row.f0, row.f2])).min()
+        assert gap <= 3, (row.source, row.f0, row.f2, gap)
+
+
+def test_repeated_shots_are_near_duplicates_in_the_same_split(truth_run):
+    data, out = truth_run
+    in_repeat = (out["repeat_of0"] >= 0) & (out["shot0"] == out["shot2"])
+    eligible = in_repeat & out["reason"].isin(["", "near_duplicate"])
+    dup = eligible & (out["reason"] == "near_duplicate")
+    wrong = (out["reason"] == "near_duplicate") & ~in_repeat
+    print(f"\nrepeated-shot triplets {int(in_repeat.sum())}, not dropped earlier {int(eligible.sum())}, "
+          f"near_duplicate {int(dup.sum())} ({dup.sum() / eligible.sum():.3f}); "
+          f"near_duplicate outside repeats {int(wrong.sum())}")
+    assert dup.sum() >= 0.95 * eligible.sum()
+    assert wrong.sum() == 0
+    split = out.groupby("shot0")["split"].agg(set)
+    pairs = out.loc[in_repeat, ["shot0", "repeat_of0"]].drop_duplicates()
+    checked = [(r.shot0, r.repeat_of0) for r in pairs.itertuples() if r.repeat_of0 in split.index]
+    print(f"repeat/original shot pairs with triplets on both sides: {len(checked)}")
+    assert checked
+    for repeat, original in checked:
+        assert split[repeat] == split[original], (repeat, original)
+
+
+def test_t_is_exact_for_kept_triplets_of_known_timing(truth_run):
+    _, out = truth_run
+    kept = out[out["keep"]]
+    consecutive = (kept["drawing1"] == kept["drawing0"] + 1) & (kept["drawing2"] == kept["drawing1"] + 1) \
+        & (kept["shot0"] == kept["shot2"]) & (kept["shot0"] >= 0)
+    known = kept[consecutive]
+    t_truth = (known["start1"] - known["start0"]) / (known["start2"] - known["start0"])
+    exact = np.isclose(known["t"], t_truth)
+    print(f"\nkept {len(kept)}; three consecutive truth drawings {len(known)}; t exact {int(exact.sum())} "
+          f"({exact.mean():.4f}); t values {sorted(set(np.round(known['t'], 3)))}")
+    assert len(known) >= 0.95 * len(kept)
+    assert exact.mean() >= 0.99
+
+
+def test_a_source_without_triplets_gives_empty_typed_outputs(tmp_path):
+    still = [texture(14)[:H, :W]] * 10                       # one static shot: one drawing
+    analysis = write_analysis(frames_from_images(still, "s"), tmp_path / "analysis")
+    extracted = run_extract(analysis, TripletParams())
+    write_outputs(extracted, tmp_path / "triplets")
+    assert len(extracted.drawings) == 1 and len(extracted.candidates) == 0
+    result = run_filter(analysis, tmp_path / "triplets", FilterParams())
+    assert len(result.filtered) == 0
+    assert list(result.filtered.columns) == list(FILTERED_COLUMNS)
+    assert result.metrics["frames"] == 10 and result.metrics["held_frames"] == 9
+    assert result.metrics["kept"] == 0 and result.metrics["groups"] == 0
