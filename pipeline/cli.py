@@ -47,10 +47,55 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_synth)
 
 
+def _export(args: argparse.Namespace) -> int:
+    from pipeline.export import ExportError, run_export, summary
+
+    try:
+        result = run_export(args.shards, args.where, args.split or ["train", "val", "test"],
+                            args.out, args.maxcount, force=args.force, params_path=args.params)
+    except ExportError as exc:
+        print(f"inbetweener export: {exc}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="copy the samples a manifest query selects into new shards")
+    p.add_argument("--where", required=True,
+                   help='pandas query over manifest columns, e.g. "t == 0.5 and source == \'x\'"')
+    p.add_argument("--split", action="append", choices=["train", "val", "test"],
+                   help="split to export (repeatable; default: all)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--maxcount", type=int, default=1000, help="samples per shard (default 1000)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--shards", type=Path, default=Path("data/shards"),
+                   help="source shards folder (default data/shards)")
+    p.add_argument("--params", type=Path, default=None,
+                   help="params file whose sha256 goes into the dataset card")
+    p.set_defaults(func=_export)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pipeline.verify import report, verify
+
+    result = verify(args.dir)
+    print(report(result, args.dir))
+    return 0 if result.ok else 1
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="check shards against their manifest (sha256, members, images)")
+    p.add_argument("dir", type=Path, help="a shard folder (data/shards or an export)")
+    p.set_defaults(func=_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbetweener", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
+    _add_export(sub)
+    _add_verify(sub)
     return parser
 
 

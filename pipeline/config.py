@@ -136,7 +136,9 @@ class CutsParams(_Section):
     analysis_size: int = Field(192, ge=32, le=1080)  # short side, px
     reader: Literal["auto", "decord", "pyav"] = "auto"
     detector: Literal["content", "adaptive", "hash", "histogram"] = "content"
-    threshold: float = Field(27.0, gt=0)            # content/hash/histogram threshold
+    threshold: float = Field(27.0, gt=0)            # content detector, 0-255 scale
+    hash_threshold: float = Field(0.395, gt=0, le=1)  # hash detector, 0-1 scale
+    histogram_threshold: float = Field(0.05, gt=0, le=1)  # histogram detector, 0-1 scale
     adaptive_threshold: float = Field(3.0, gt=0)
     min_content_val: float = Field(15.0, ge=0)      # adaptive detector floor
     min_scene_len: int = Field(4, ge=1)             # frames
@@ -149,6 +151,8 @@ class TripletParams(_Section):
 
     hold_distance: int = Field(2, ge=0, le=64)      # max hash bits from the drawing's first frame
     hold_hash: Literal["phash", "dhash", "both"] = "both"
+    hold_noise_factor: float = Field(3.0, ge=0)     # motion gate = factor x held-frame noise (0: off)
+    hold_min_motion: float = Field(1.0, ge=0)       # grey levels: the gate never goes below this
     max_span: int = Field(12, ge=2)                 # frames between the triplet's ends
     stride: int = Field(1, ge=1)                    # take every stride-th triplet
 

@@ -27,6 +27,7 @@ from pipeline.triplets import (
     CANDIDATE_COLUMNS,
     DRAWING_COLUMNS,
     FRAME_INPUT,
+    FRAME_OPTIONAL,
     candidate_triplets,
     drawings_of,
     empty_table,
@@ -72,9 +73,11 @@ def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool =
     """Drawings and candidate triplets of every source in ``analysis_dir/frames.parquet``."""
     path = Path(analysis_dir) / FRAMES_TABLE
     check_columns(path, FRAME_INPUT)
+    names = set(pq.read_schema(path).names)
+    columns = FRAME_INPUT + tuple(c for c in FRAME_OPTIONAL if c in names)
     drawings, candidates, frames = [], [], 0
     for source in tqdm(source_names(path), desc="extract_triplets", unit="source", disable=not show_progress):
-        rows = read_source(path, source, FRAME_INPUT)
+        rows = read_source(path, source, columns)
         frames += len(rows)
         found = drawings_of(rows, params)
         drawings.append(found)

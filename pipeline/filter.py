@@ -57,7 +57,7 @@ from pipeline.hashing import hamming
 from pipeline.near_dup import dedup
 from pipeline.splits import SPLITS, group_splits, scene_groups
 from pipeline.transitions import is_pan, thumb_array, transition_drawings
-from pipeline.triplets import CANDIDATE_COLUMNS
+from pipeline.triplets import CANDIDATE_COLUMNS, held_pair_motion
 
 log = logging.getLogger("inbetweener.filter")
 
@@ -103,17 +103,14 @@ def frame_positions(frames: pd.DataFrame, frame_numbers: np.ndarray) -> np.ndarr
 
 
 def noise_floor(frames: pd.DataFrame) -> float:
-    """The source's noise level: median ``motion`` of frames whose phash and dhash both
-    equal the previous frame's (certainly held), 0 when there are none.
+    """The source's noise level: median ``motion`` of certainly-held frames (both hashes
+    equal the previous frame's), 0 when there are none.
 
     Per source, not per scene, and independent of the drawing segmentation: a scene
     animated on ones has no held frames, and its "held" frames by our hash rule may be
     small real moves, which would pass for noise.
     """
-    scene = frames["scene"].to_numpy()
-    ph, dh = frames["phash"].to_numpy(np.uint64), frames["dhash"].to_numpy(np.uint64)
-    held = (scene[1:] == scene[:-1]) & (ph[1:] == ph[:-1]) & (dh[1:] == dh[:-1])
-    motion = frames["motion"].to_numpy(np.float64)[1:][held]
+    motion = held_pair_motion(frames)
     return float(np.median(motion)) if len(motion) else 0.0
 
 

@@ -54,6 +54,8 @@ CANDIDATE_COLUMNS = {
     "reason": object,
 }
 FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash")
+FRAME_OPTIONAL = ("motion",)  # without it the hold rule uses the hashes alone
+MIN_HELD_PAIRS = 10  # fewer certainly-held pairs than this: no noise estimate, no gate
 TOO_LONG_SPAN = "too_long_span"
 # Every reason a candidate can be dropped for, in the order they are tested (here, then
 # in the filter stage); the first that applies is recorded.
@@ -66,17 +68,52 @@ def hold_hashes(frames: pd.DataFrame, hold_hash: str) -> list[list[int]]:
     return [[int(v) for v in frames[name].to_numpy(np.uint64)] for name in names]
 
 
-def assign_drawings(hashes: list[list[int]], scene: np.ndarray, distance: int) -> np.ndarray:
+def held_pair_motion(frames: pd.DataFrame) -> np.ndarray:
+    """``motion`` of every frame whose phash and dhash both equal the previous frame's
+    in the same scene: certainly held, so its motion is the source's noise (grain,
+    flicker, compression), whatever the hold threshold says."""
+    scene = frames["scene"].to_numpy()
+    ph, dh = frames["phash"].to_numpy(np.uint64), frames["dhash"].to_numpy(np.uint64)
+    held = (scene[1:] == scene[:-1]) & (ph[1:] == ph[:-1]) & (dh[1:] == dh[:-1])
+    return frames["motion"].to_numpy(np.float64)[1:][held]
+
+
+def motion_gate(frames: pd.DataFrame, params: TripletParams) -> float:
+    """Largest frame-to-frame ``motion`` a held frame may show, adapted to the source.
+
+    A whole-frame 8x8 hash can miss a small change (a mouth, a hand), so a frame whose
+    motion clearly exceeds the source's noise also starts a new drawing. The gate is
+    ``hold_noise_factor`` times the 90th percentile of certainly-held motion, at least
+    ``hold_min_motion``: about 0.5 grey levels on clean digital footage, about 6 on
+    grainy film scans, where the hashes do the work. Infinite (off) when the factor is
+    0 or the source has too few held frames to measure its noise.
+    """
+    if "motion" not in frames:
+        return float("inf")
+    noise = held_pair_motion(frames)
+    if params.hold_noise_factor == 0 or len(noise) < MIN_HELD_PAIRS:
+        return float("inf")
+    return max(params.hold_min_motion, params.hold_noise_factor * float(np.percentile(noise, 90)))
+
+
+def _motion(frames: pd.DataFrame) -> np.ndarray | None:
+    return frames["motion"].to_numpy(np.float64) if "motion" in frames else None
+
+
+def assign_drawings(hashes: list[list[int]], scene: np.ndarray, distance: int,
+                    motion: np.ndarray | None = None, gate: float = float("inf")) -> np.ndarray:
     """Drawing index (0-based) of every frame of one source, frames in order.
 
-    A new drawing starts at a scene change or when any hash is more than ``distance``
-    bits from the current drawing's first frame (see module doc: anchor, not previous).
+    A new drawing starts at a scene change, when any hash is more than ``distance`` bits
+    from the current drawing's first frame (see module doc: anchor, not previous), or
+    when the frame's motion against the previous frame exceeds ``gate``.
     """
     n = len(scene)
     drawing = np.zeros(n, np.int64)
+    jumped = motion > gate if motion is not None else np.zeros(n, bool)
     anchor, current = 0, 0
     for i in range(1, n):
-        moved = any((h[i] ^ h[anchor]).bit_count() > distance for h in hashes)
+        moved = jumped[i] or any((h[i] ^ h[anchor]).bit_count() > distance for h in hashes)
         if moved or scene[i] != scene[anchor]:
             anchor, current = i, current + 1
         drawing[i] = current
@@ -89,7 +126,8 @@ def drawings_of(frames: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
     Besides the ``drawings.parquet`` columns it carries the first frame's pts and hashes,
     which the triplets need.
     """
-    ids = assign_drawings(hold_hashes(frames, params.hold_hash), frames["scene"].to_numpy(), params.hold_distance)
+    ids = assign_drawings(hold_hashes(frames, params.hold_hash), frames["scene"].to_numpy(),
+                          params.hold_distance, _motion(frames), motion_gate(frames, params))
     starts = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, bool)
     first = frames.loc[starts]
     frame = frames["frame"].to_numpy(np.int64)

@@ -254,5 +254,11 @@ def test_candidates_lie_in_one_scene_and_t_matches_the_truth(truth_run):
     known = cands[one_shot]
     t_truth = (known["start1"] - known["start0"]) / (known["start2"] - known["start0"])
     exact = np.isclose(known["t"], t_truth)
-    print(f"\nt equals the truth's drawing timing for {exact.mean():.4f} of {len(known)} one-shot candidates")
-    assert exact.mean() >= 0.98
+    at_starts = np.ones(len(known), bool)
+    for k in range(3):
+        at_starts &= (known[f"f{k}"] == known[f"start{k}"]).to_numpy()
+    print(f"\nt equals the truth's drawing timing for {exact.mean():.4f} of {len(known)} one-shot "
+          f"candidates (misses involve a frame that does not start a truth drawing)")
+    assert exact.mean() >= 0.95
+    # a candidate whose frames all start truth drawings has the truth's t, always
+    assert exact[at_starts].all()

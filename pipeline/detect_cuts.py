@@ -1,0 +1,470 @@
+"""detect_cuts stage: decode every source once, small, and describe every frame.
+
+For each usable source in ``data/raw/sources.parquet`` a guarded worker process
+(``pipeline.guard``) streams the frames at analysis size (``pipeline.video``) and, in
+the same pass, feeds them to a PySceneDetect detector object (the stage never lets
+PySceneDetect open the file) and records per frame: perceptual hashes, luma mean/std,
+motion against the previous frame, the detector's own score and a small grey
+thumbnail. Everything later stages tune (holds, static shots, flashes, cross-fades,
+near-duplicates) is then table work on these outputs, in ``--out`` (data/analysis):
+
+- ``frames.parquet``  one row per decoded frame (see ``FRAME_COLUMNS``)
+- ``scenes.parquet``  one row per scene (see ``SCENE_COLUMNS``)
+- ``decoded.parquet`` one row per source: reader, frames, time, status, error
+
+Status of a source (``decoded.parquet``):
+
+- ``ok``: decoded to the end; ``error`` may carry a note (e.g. a reader fallback).
+- ``partial``: a decode error ended it early, or it decoded fewer frames than the probe
+  counted; the frames that did decode are kept, ``error`` says what happened.
+- ``error``: nothing usable: the file would not open, the worker timed out or crashed,
+  or fewer than ``MIN_FRAMES`` (3, one triplet) frames decoded. Such a source
+  contributes no rows to frames/scenes: a 1- or 2-frame video can never give a
+  triplet, and keeping its rows would only make every later stage special-case it.
+
+Time is the container's presentation time (``pts``, seconds, not shifted to start at
+0), never ``index / fps``, so variable-frame-rate sources are handled; the detector is
+fed pts-backed timecodes too (``min_scene_len`` is converted with the average rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import logging
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scenedetect.common import FrameTimecode, Timecode
+from scenedetect.detector import SceneDetector
+from scenedetect.detectors import (
+    AdaptiveDetector,
+    ContentDetector,
+    HashDetector,
+    HistogramDetector,
+)
+from scenedetect.stats_manager import StatsManager
+from tqdm import tqdm
+
+from pipeline import atomic
+from pipeline.config import ConfigError, CutsParams, load_params
+from pipeline.guard import run_guarded
+from pipeline.hashing import frame_hashes
+from pipeline.logs import setup_cli_logging
+from pipeline.video import Frame, ReaderError, VideoReader, choose_backend, open_reader
+
+log = logging.getLogger("inbetweener.detect_cuts")
+
+SOURCES_TABLE = "sources.parquet"
+FRAMES_TABLE = "frames.parquet"
+SCENES_TABLE = "scenes.parquet"
+DECODED_TABLE = "decoded.parquet"
+MIN_FRAMES = 3  # a source needs one triplet's worth of frames to be worth keeping
+DEFAULT_RATE = 24.0  # frames/s assumed when the probe found no rate at all
+TICKS_PER_SECOND = 1_000_000  # detector timecodes: pts in microseconds
+# Imported once by the worker processes' fork server (see pipeline.guard), so that a
+# worker starts in milliseconds. Not this module itself: under ``python -m`` every
+# worker re-runs it as ``__mp_main__``, and runpy warns if it is already imported.
+PRELOAD = ("numpy", "pandas", "cv2", "PIL.Image", "scipy.fftpack", "scenedetect.detectors",
+           "pipeline.config", "pipeline.guard", "pipeline.hashing", "pipeline.video")
+
+# "str" is pandas' string dtype (what read_parquet gives back); "thumb" holds bytes.
+FRAME_COLUMNS = {
+    "source": "str", "frame": np.int64, "pts": np.float64, "scene": np.int32,
+    "phash": np.uint64, "dhash": np.uint64, "luma_mean": np.float32,
+    "luma_std": np.float32, "motion": np.float32, "score": np.float32, "thumb": object,
+}
+SCENE_COLUMNS = {
+    "source": "str", "scene": np.int32, "first_frame": np.int64, "last_frame": np.int64,
+    "frames": np.int64, "start_pts": np.float64, "end_pts": np.float64,
+    "duration": np.float64,
+}
+DECODED_COLUMNS = {
+    "source": "str", "reader": "str", "frames": np.int64, "header_frames": np.int64,
+    "status": "str", "error": "str",
+}  # no wall-clock column: the stage's outputs must be byte-identical on a re-run
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    """One source to analyse, as the worker needs it (picklable)."""
+
+    name: str
+    path: str  # absolute
+    codec: str
+    frames: int  # the probe's demux count
+    fps: float
+    backend: str  # "auto" | "decord" | "pyav"
+
+
+@dataclass
+class Analysis:
+    """What a worker sends back: per-frame columns, cut frames, and how decoding went."""
+
+    reader: str = ""
+    error: str = ""  # why decoding stopped early (or never started)
+    note: str = ""  # why the reader asked for was not used
+    opened: bool = False
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    cuts: list[int] = field(default_factory=list)  # first frames of new scenes
+
+    @property
+    def frames(self) -> int:
+        return len(self.columns.get("frame", ()))
+
+
+# The per-source function run in a worker process (tests inject misbehaving ones).
+Worker = Callable[[SourceJob, CutsParams], Analysis]
+
+
+# --- detectors --------------------------------------------------------------------
+
+
+class _MetricTap(StatsManager):
+    """A StatsManager that keeps only the latest value of one metric (no growth)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.value = math.nan
+
+    def set_metrics(self, timecode: int | FrameTimecode, metric_kv_dict: dict) -> None:
+        if self.key in metric_kv_dict:
+            self.value = float(metric_kv_dict[self.key])
+
+
+def make_detector(params: CutsParams) -> SceneDetector:
+    """The PySceneDetect detector object named by ``cuts.detector``."""
+    if params.detector == "content":
+        return ContentDetector(threshold=params.threshold, min_scene_len=params.min_scene_len)
+    if params.detector == "adaptive":
+        return AdaptiveDetector(adaptive_threshold=params.adaptive_threshold,
+                                min_scene_len=params.min_scene_len,
+                                min_content_val=params.min_content_val)
+    if params.detector == "hash":
+        return HashDetector(threshold=params.hash_threshold, min_scene_len=params.min_scene_len)
+    if params.detector == "histogram":
+        return HistogramDetector(threshold=params.histogram_threshold,
+                                 min_scene_len=params.min_scene_len)
+    raise ValueError(f"cuts.detector: unknown detector {params.detector!r}")
+
+
+def score_reader(detector: SceneDetector) -> Callable[[], float]:
+    """A function giving the detector's score for the frame it last processed.
+
+    Content/adaptive keep it in ``_frame_score`` (private in 0.7: read defensively; a
+    StatsManager would make them compute Canny edges we do not use). Hash/histogram
+    only publish it through a StatsManager, which a ``_MetricTap`` catches.
+    """
+    if isinstance(detector, ContentDetector):
+        return lambda: _as_float(getattr(detector, "_frame_score", None))
+    metrics = detector.get_metrics()
+    if not metrics:
+        return lambda: math.nan
+    tap = _MetricTap(metrics[0])
+    detector.stats_manager = tap
+
+    def read() -> float:
+        value, tap.value = tap.value, math.nan
+        return value
+
+    return read
+
+
+def _as_float(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+class _Clock:
+    """Turns frame pts into the strictly increasing timecodes detectors expect."""
+
+    def __init__(self, fps: float) -> None:
+        self.rate = float(fps) if fps > 0 else DEFAULT_RATE  # PySceneDetect snaps NTSC rates
+        self.base = Fraction(1, TICKS_PER_SECOND)
+        self.ticks: list[int] = []  # one per frame: maps a cut's timecode back to its frame
+
+    def timecode(self, pts: float) -> FrameTimecode:
+        tick = round(pts * TICKS_PER_SECOND)
+        if self.ticks and tick <= self.ticks[-1]:  # repeated/backwards pts in a bad file
+            tick = self.ticks[-1] + 1
+        self.ticks.append(tick)
+        return FrameTimecode(Timecode(pts=tick, time_base=self.base), fps=self.rate)
+
+    def frame_of(self, timecode: FrameTimecode) -> int:
+        """Index of the frame a detector's timecode refers to."""
+        tick = round(Fraction(timecode.pts) * timecode.time_base * TICKS_PER_SECOND)
+        return min(bisect.bisect_left(self.ticks, tick), len(self.ticks) - 1)
+
+
+# --- per-frame features -------------------------------------------------------------
+
+
+class _Features:
+    """Accumulates the per-frame columns of one source, one frame at a time."""
+
+    def __init__(self, thumb_size: int) -> None:
+        self.thumb_size = thumb_size
+        self.cols: dict[str, list] = {k: [] for k in (
+            "frame", "pts", "phash", "dhash", "luma_mean", "luma_std", "motion", "score")}
+        self.thumbs = bytearray()
+        self.prev_grey: np.ndarray | None = None
+
+    def add(self, frame: Frame, score: float) -> None:
+        """Everything from one grey image, converted the way imagehash converts (PIL "L")."""
+        grey = np.asarray(Image.fromarray(frame.rgb).convert("L"))
+        phash, dhash = frame_hashes(grey)
+        mean, std = cv2.meanStdDev(grey)
+        motion = 0.0 if self.prev_grey is None else cv2.mean(cv2.absdiff(grey, self.prev_grey))[0]
+        thumb = cv2.resize(grey, (self.thumb_size, self.thumb_size), interpolation=cv2.INTER_AREA)
+        for key, value in (("frame", frame.index), ("pts", frame.pts), ("phash", phash),
+                           ("dhash", dhash), ("luma_mean", mean[0, 0]), ("luma_std", std[0, 0]),
+                           ("motion", motion), ("score", score)):
+            self.cols[key].append(value)
+        self.thumbs += thumb.tobytes()
+        self.prev_grey = grey
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Compact typed arrays (cheap to send back from the worker)."""
+        out = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in self.cols.items()}
+        size = self.thumb_size * self.thumb_size
+        out["thumb"] = np.frombuffer(bytes(self.thumbs), np.uint8).reshape(-1, size)
+        return out
+
+
+# --- the worker ---------------------------------------------------------------------
+
+
+def _detect(reader: VideoReader, detector: SceneDetector, params: CutsParams,
+            fps: float) -> tuple[_Features, list[int]]:
+    """The single decoding pass: detector and features fed from the same frames."""
+    clock, features = _Clock(fps), _Features(params.thumb_size)
+    score = score_reader(detector)
+    cuts: list[FrameTimecode] = []
+    timecode = None
+    for frame in reader:
+        timecode = clock.timecode(frame.pts)
+        cuts += detector.process_frame(timecode, cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+        features.add(frame, score())
+    if timecode is not None:
+        cuts += detector.post_process(timecode)
+    starts = sorted({clock.frame_of(tc) for tc in cuts} - {0})
+    return features, starts
+
+
+def analyse_source(job: SourceJob, params: CutsParams) -> Analysis:
+    """Worker body for one source: open, decode once, detect, measure (see module doc)."""
+    result = Analysis()
+    try:
+        reader = open_reader(job.path, params.analysis_size, job.backend,  # type: ignore[arg-type]
+                             codec=job.codec or None, frames=job.frames or None)
+    except ReaderError as err:
+        result.error = err.reason
+        return result
+    with reader:
+        features, result.cuts = _detect(reader, make_detector(params), params, job.fps)
+    result.opened, result.reader = True, reader.name
+    result.error, result.note = reader.error, reader.note
+    result.columns = features.arrays()
+    return result
+
+
+# --- the stage (parent process) -------------------------------------------------------
+
+
+@dataclass
+class SourceOutcome:
+    """One source's rows for the three tables."""
+
+    decoded: dict
+    frames: pd.DataFrame | None = None
+    scenes: pd.DataFrame | None = None
+
+
+def jobs_from(sources: pd.DataFrame, raw_dir: Path, backend: str) -> list[SourceJob]:
+    """Usable rows of sources.parquet, in table order."""
+    usable = sources[sources["status"] == "ok"]
+    return [SourceJob(name=str(r.name), path=str((raw_dir / r.path).resolve()),
+                      codec=str(r.codec or ""), frames=int(r.frames or 0),
+                      fps=float(r.fps or 0.0), backend=backend)
+            for r in usable.itertuples(index=False)]
+
+
+def _run_worker(job: SourceJob, params: CutsParams,
+                worker: Worker) -> tuple[Analysis | None, str]:
+    """Guarded call; a decord worker that hangs or crashes gets one retry with PyAV.
+
+    decord's known failure modes (hang on an over-reporting header, native crashes) do
+    not affect PyAV, so the retry recovers the source at the cost of a second decode,
+    only in that case. Returns (analysis or None, note about what went wrong).
+    """
+    got = run_guarded(worker, (job, params), params.timeout, preload=PRELOAD)
+    if got.ok:
+        return got.value, ""
+    if choose_backend(job.codec, job.backend) != "decord":  # type: ignore[arg-type]
+        return None, got.error
+    retry = run_guarded(worker, (replace(job, backend="pyav"), params), params.timeout,
+                        preload=PRELOAD)
+    note = f"decord worker failed ({got.error}); retried with pyav"
+    if retry.ok:
+        return retry.value, note
+    return None, f"{note}: {retry.error}"
+
+
+def _status(job: SourceJob, analysis: Analysis | None, note: str) -> tuple[str, str]:
+    """(status, error) for decoded.parquet; see the module doc for the rules."""
+    if analysis is None:
+        return "error", note
+    n, notes = analysis.frames, [r for r in (analysis.error, analysis.note, note) if r]
+    if not analysis.opened:
+        return "error", "; ".join(notes) or "could not open"
+    if n < MIN_FRAMES:
+        short = f"too short: {n} frame(s) decoded, a triplet needs {MIN_FRAMES}"
+        return "error", "; ".join([short, *notes])
+    if analysis.error:
+        return "partial", "; ".join(notes)
+    if n < job.frames:
+        return "partial", "; ".join([f"decoded {n} of {job.frames} frames", *notes])
+    return "ok", "; ".join(notes)
+
+
+def frames_table(name: str, analysis: Analysis) -> pd.DataFrame:
+    """frames.parquet rows of one source, scene ids from the cut list."""
+    cols = dict(analysis.columns)
+    thumbs = cols.pop("thumb")
+    df = pd.DataFrame(cols)
+    df.insert(0, "source", name)
+    df["scene"] = np.searchsorted(np.asarray(analysis.cuts, np.int64), df["frame"], side="right")
+    df["thumb"] = [row.tobytes() for row in thumbs]
+    return df[list(FRAME_COLUMNS)].astype(FRAME_COLUMNS)
+
+
+def scenes_table(frames: pd.DataFrame, fps: float) -> pd.DataFrame:
+    """One row per scene; a scene ends at the next frame's pts (or last + 1/fps)."""
+    pts = frames["pts"].to_numpy()
+    step = 1.0 / (fps if fps > 0 else DEFAULT_RATE)
+    grouped = frames.groupby("scene", sort=True)["frame"]
+    first, last = grouped.min().to_numpy(), grouped.max().to_numpy()
+    end = np.where(last + 1 < len(pts), pts[np.minimum(last + 1, len(pts) - 1)], pts[last] + step)
+    df = pd.DataFrame({
+        "source": frames["source"].iloc[0], "scene": grouped.min().index.to_numpy(),
+        "first_frame": first, "last_frame": last, "frames": last - first + 1,
+        "start_pts": pts[first], "end_pts": end, "duration": end - pts[first],
+    })
+    return df[list(SCENE_COLUMNS)].astype(SCENE_COLUMNS)
+
+
+def analyse_one(job: SourceJob, params: CutsParams, worker: Worker) -> SourceOutcome:
+    """Run, time and judge one source; warn about anything short of a clean decode."""
+    start = time.perf_counter()
+    analysis, note = _run_worker(job, params, worker)
+    status, error = _status(job, analysis, note)
+    decoded = {"source": job.name, "reader": analysis.reader if analysis else "",
+               "frames": analysis.frames if analysis else 0, "header_frames": job.frames,
+               "status": status, "error": error}
+    log.debug("source %s analysed in %.1f s", job.name, time.perf_counter() - start)
+    if status != "ok":
+        log.warning("source %s: %s: %s", job.name, status, error)
+    elif error:
+        log.info("source %s: %s", job.name, error)
+    if status == "error":
+        return SourceOutcome(decoded)
+    frames = frames_table(job.name, analysis)
+    return SourceOutcome(decoded, frames, scenes_table(frames, job.fps))
+
+
+def _concat(parts: list[pd.DataFrame], columns: dict) -> pd.DataFrame:
+    """Concatenate per-source tables; an empty result still has the full schema."""
+    if not parts:
+        return pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
+    return pd.concat(parts, ignore_index=True)[list(columns)].astype(columns)
+
+
+@dataclass
+class CutsResult:
+    """The three tables of the stage."""
+
+    frames: pd.DataFrame
+    scenes: pd.DataFrame
+    decoded: pd.DataFrame
+
+
+def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progress: bool = False,
+                    worker: Worker = analyse_source) -> CutsResult:
+    """Analyse every usable source of ``raw_dir/sources.parquet``; write the three tables.
+
+    ``worker`` (a picklable module-level function) replaces :func:`analyse_source`;
+    tests use it to inject hanging or crashing workers.
+    """
+    sources = pd.read_parquet(Path(raw_dir) / SOURCES_TABLE)
+    jobs = jobs_from(sources, Path(raw_dir), params.reader)
+    outcomes: list[SourceOutcome] = []
+    with tqdm(total=sum(j.frames for j in jobs), unit="frame", desc="detect_cuts",
+              disable=not show_progress) as bar:
+        for job in jobs:
+            outcomes.append(analyse_one(job, params, worker))
+            bar.update(job.frames)
+    result = CutsResult(
+        frames=_concat([o.frames for o in outcomes if o.frames is not None], FRAME_COLUMNS),
+        scenes=_concat([o.scenes for o in outcomes if o.scenes is not None], SCENE_COLUMNS),
+        decoded=_concat([pd.DataFrame([o.decoded]) for o in outcomes], DECODED_COLUMNS),
+    )
+    write_outputs(result, Path(out_dir))
+    return result
+
+
+def write_outputs(result: CutsResult, out_dir: Path) -> None:
+    """Each table appears whole or not at all (pipeline.atomic)."""
+    atomic.write_parquet(result.frames, out_dir / FRAMES_TABLE)
+    atomic.write_parquet(result.scenes, out_dir / SCENES_TABLE)
+    atomic.write_parquet(result.decoded, out_dir / DECODED_TABLE)
+
+
+def summary(result: CutsResult, top: int = 5) -> str:
+    """One line: sources by status, frames, scenes, cuts, and the commonest reasons."""
+    status = Counter(result.decoded["status"])
+    scenes = len(result.scenes)
+    cuts = scenes - result.scenes["source"].nunique()
+    line = (f"detect_cuts: {len(result.decoded)} source(s) ({status['ok']} ok, "
+            f"{status['partial']} partial, {status['error']} failed), {len(result.frames)} frames, "
+            f"{scenes} scenes, {cuts} cuts")
+    bad = result.decoded[result.decoded["status"] != "ok"]
+    if len(bad):
+        reasons = Counter(e.split(":")[0] for e in bad["error"]).most_common(top)
+        line += " (" + ", ".join(f"{why}: {n}" for why, n in reasons) + ")"
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.detect_cuts", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--raw", default="data/raw", type=Path)
+    parser.add_argument("--out", default="data/analysis", type=Path)
+    args = parser.parse_args(argv)
+    setup_cli_logging()
+    try:
+        params = load_params(args.params).cuts
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    result = run_detect_cuts(params, args.raw, args.out, show_progress=True)
+    print(summary(result))
+    if result.frames.empty:
+        for row in result.decoded.itertuples():
+            print(f"  {row.source}: {row.error}", file=sys.stderr)
+        print("detect_cuts: no source could be analysed; stopping", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

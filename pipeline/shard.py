@@ -1,0 +1,435 @@
+"""shard stage: decode only the kept frames, resize, encode, write WebDataset tars.
+
+Reads ``sources.parquet`` (where each video is, its license, its demux frame count)
+and the kept rows of ``filtered.parquet``; writes ``{out}/{split}/{split}-%06d.tar``,
+``manifest.parquet``, ``shards.parquet`` and one wids index per split
+(``pipeline.manifest``), ``metrics/shards.json`` and the dataset report
+(``pipeline.report``).
+
+Work is per source and streaming: the needed frame indices of a source are read in
+order in one pass (``pipeline.frames_io``), each frame is encoded once even when three
+triplets share it, and a triplet is written as soon as its three frames are encoded,
+so memory holds only the frames of triplets still open. Encoding costs about as much
+as decoding; it runs on a thread pool (see :func:`_pool`) while the main thread
+decodes.
+
+Sample: key ``{source}_{scene:04d}_{f0:06d}``; members ``f0.{ext}``, ``f1.{ext}``,
+``f2.{ext}`` and ``json`` (see :func:`sample_meta`). Samples are written in source then
+f0 order, each split to its own writer, so the same inputs and params give the same
+bytes. A source that cannot be read is recorded (``skipped`` in the metrics, a warning
+in the log) and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import atomic
+from pipeline.config import ConfigError, Params, ShardParams, load_params
+from pipeline.frames_io import Backend, Encoder, FrameRead, read_frames, stored_size
+from pipeline.logs import setup_cli_logging
+from pipeline.manifest import (
+    SPLITS,
+    Placement,
+    ShardSink,
+    clean_output,
+    shards_table,
+    write_tables,
+)
+
+log = logging.getLogger("inbetweener.shard")
+
+SOURCES_TABLE = "sources.parquet"
+FILTERED_TABLE = "filtered.parquet"
+TRIPLET_COLUMNS = ("source", "scene", "d0", "d1", "d2", "f0", "f1", "f2", "pts0", "pts1",
+                   "pts2", "t", "t_pts", "span", "hold0", "hold1", "hold2", "phash0", "phash1",
+                   "phash2", "dhash0", "dhash1", "dhash2", "keep", "pan", "group", "split")
+OPTIONAL_COLUMNS = ("motion", "motion01", "motion12")  # carried when the filter wrote them
+MAX_INFLIGHT_PER_WORKER = 4  # encodes queued ahead of the decoder, per worker
+
+
+class ShardError(ValueError):
+    """Inputs the stage cannot use at all (missing table or columns, duplicate keys)."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The parts of a ``sources.parquet`` row the shard stage needs."""
+
+    name: str
+    path: Path
+    codec: str
+    width: int
+    height: int
+    frames: int
+    license: str
+    attribution: str
+    status: str
+    error: str
+
+
+@dataclass
+class ShardResult:
+    """Tables written, metrics, and how long the writing took."""
+
+    manifest: pd.DataFrame
+    shards: pd.DataFrame
+    metrics: dict[str, Any]
+    skipped: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+def sample_key(source: str, scene: int, f0: int) -> str:
+    """``{source}_{scene:04d}_{f0:06d}``; source names never contain dots (config)."""
+    return f"{source}_{int(scene):04d}_{int(f0):06d}"
+
+
+def load_sources(raw_dir: Path) -> dict[str, SourceInfo]:
+    """Every row of ``sources.parquet`` by name (failed ones too: their reason is kept)."""
+    path = raw_dir / SOURCES_TABLE
+    if not path.is_file():
+        raise ShardError(f"{path}: no such table (run the download stage first)")
+    df = pd.read_parquet(path)
+    return {r.name: SourceInfo(r.name, raw_dir / r.path, r.codec, int(r.width), int(r.height),
+                               int(r.frames), r.license, r.attribution, r.status, r.error)
+            for r in df.itertuples(index=False)}
+
+
+def load_kept(triplets_dir: Path) -> pd.DataFrame:
+    """Kept triplets in source then f0 order, with their sample key; keys must be unique."""
+    path = triplets_dir / FILTERED_TABLE
+    if not path.is_file():
+        raise ShardError(f"{path}: no such table (run the filter stage first)")
+    df = pd.read_parquet(path)
+    missing = [c for c in TRIPLET_COLUMNS if c not in df.columns]
+    if missing:
+        raise ShardError(f"{path}: missing columns {missing}")
+    cols = list(TRIPLET_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in df.columns]
+    kept = df.loc[df["keep"].astype(bool), cols].drop(columns="keep")
+    kept = kept.sort_values(["source", "f0", "f1", "f2"], kind="stable").reset_index(drop=True)
+    kept.insert(0, "key", [sample_key(*k) for k in zip(kept["source"], kept["scene"], kept["f0"])])
+    dup = kept["key"].duplicated()
+    if dup.any():
+        raise ShardError(f"{path}: duplicate sample keys, e.g. {kept.loc[dup, 'key'].iloc[0]}")
+    return kept
+
+
+def _hex(value: Any) -> str:
+    return f"{int(value):016x}"
+
+
+def sample_meta(row: dict[str, Any], src: SourceInfo, size: tuple[int, int],
+                fmt: str) -> dict[str, Any]:
+    """The ``json`` member: everything needed to trace a sample back and to train on it.
+
+    Hashes are 16-digit hex strings: JSON readers that hold numbers as doubles would
+    round a 64-bit integer.
+    """
+    meta = {
+        "key": row["key"], "source": src.name, "license": src.license,
+        "attribution": src.attribution, "split": row["split"], "scene": int(row["scene"]),
+        "group": int(row["group"]), "frames": [int(row[f"f{k}"]) for k in range(3)],
+        "drawings": [int(row[f"d{k}"]) for k in range(3)],
+        "pts": [float(row[f"pts{k}"]) for k in range(3)],
+        "holds": [int(row[f"hold{k}"]) for k in range(3)],
+        "t": float(row["t"]), "t_pts": float(row["t_pts"]), "span": int(row["span"]),
+        "phash": [_hex(row[f"phash{k}"]) for k in range(3)],
+        "dhash": [_hex(row[f"dhash{k}"]) for k in range(3)],
+        "pan": bool(row["pan"]), "width": size[0], "height": size[1], "format": fmt,
+    }
+    for name in OPTIONAL_COLUMNS:
+        if name in row:
+            meta[name] = None if pd.isna(row[name]) else float(row[name])
+    return meta
+
+
+def json_bytes(meta: dict[str, Any]) -> bytes:
+    """Stable JSON: sorted keys, no spaces (part of the byte-identical guarantee)."""
+    return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+
+
+class _Inline(Executor):
+    """An executor that runs the task at once (workers=0: no threads, easier profiling)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+@dataclass
+class SourceJob:
+    """One source's kept triplets (f0 order) and how to read and encode its frames."""
+
+    src: SourceInfo
+    rows: list[dict[str, Any]]
+    size: tuple[int, int]
+    encoder: Encoder
+    backend: Backend = "auto"
+
+
+def _check_source(job: SourceJob) -> str:
+    """Why a source cannot be read at all, or ""."""
+    if job.src.status != "ok":
+        return f"source not usable: {job.src.error}"
+    if not job.src.path.is_file():
+        return "video file missing"
+    return ""
+
+
+def _make_sample(row: dict[str, Any], frames: dict[int, Future], job: SourceJob
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest fields, tar sample) for one triplet whose frames are encoded."""
+    meta = sample_meta(row, job.src, job.size, job.encoder.format)
+    sample: dict[str, Any] = {"__key__": row["key"]}
+    for k in range(3):
+        sample[f"f{k}.{job.encoder.ext}"] = frames[int(row[f"f{k}"])].result()
+    sample["json"] = json_bytes(meta)
+    return meta, sample
+
+
+def _pop_ready(queue: deque, frames: dict[int, Future], refs: Counter, job: SourceJob,
+               final: bool) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Emit the leading triplets whose frames are all encoded (all of them when final).
+
+    Order is kept: a triplet waits for the one before it. A frame is dropped from
+    memory once the last triplet that uses it has been emitted.
+    """
+    while queue:
+        row = queue[0]
+        idx = [int(row[f"f{k}"]) for k in range(3)]
+        present = all(i in frames for i in idx)
+        if not final and not (present and all(frames[i].done() for i in idx)):
+            return
+        queue.popleft()
+        if present:
+            yield _make_sample(row, frames, job)
+        for i in idx:
+            refs[i] -= 1
+            if refs[i] == 0:
+                frames.pop(i, None)
+
+
+def source_samples(job: SourceJob, pool: Executor, skipped: Counter, inflight_limit: int = 8
+                   ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Samples of one source in f0 order; unreadable triplets are counted in ``skipped``."""
+    reason = _check_source(job)
+    if reason:
+        log.warning("%s: %d triplet(s) skipped: %s", job.src.name, len(job.rows), reason)
+        skipped[reason.split(":")[0]] += len(job.rows)
+        return
+    rows = [r for r in job.rows if max(r["f0"], r["f1"], r["f2"]) < job.src.frames]
+    if len(rows) < len(job.rows):
+        log.warning("%s: %d triplet(s) past the last frame (%d)", job.src.name,
+                    len(job.rows) - len(rows), job.src.frames)
+        skipped["frame past the end"] += len(job.rows) - len(rows)
+    refs = Counter(int(r[f"f{k}"]) for r in rows for k in range(3))
+    queue, frames, pending = deque(rows), {}, deque()
+    state = FrameRead(job.src.path)
+    for index, rgb in read_frames(job.src.path, refs, job.size, frames=job.src.frames,
+                                  codec=job.src.codec, backend=job.backend, state=state):
+        frames[index] = pool.submit(job.encoder, rgb)
+        pending.append(frames[index])
+        while pending and (pending[0].done() or len(pending) > inflight_limit):
+            pending.popleft().result()
+        yield from _pop_ready(queue, frames, refs, job, final=False)
+    emitted_before = len(rows) - len(queue)
+    written = 0
+    for item in _pop_ready(queue, frames, refs, job, final=True):
+        written += 1
+        yield item
+    lost = len(rows) - emitted_before - written
+    if lost:
+        log.warning("%s: %d triplet(s) skipped: %s", job.src.name, lost,
+                    state.error or "frames not decoded")
+        skipped["decode failed"] += lost
+
+
+def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
+                backend: Backend) -> Iterator[SourceJob]:
+    """One job per source, in name order; a name missing from sources.parquet is a job too."""
+    encoder = Encoder(params.format, params.png_level, params.jpg_quality)
+    for name, rows in kept.groupby("source", sort=True):
+        src = sources.get(name) or SourceInfo(name, Path(), "", 0, 0, 0, "unknown", "",
+                                              "error", "not in sources.parquet")
+        size = stored_size(src.width, src.height, params.size) if src.width > 0 else (0, 0)
+        yield SourceJob(src, rows.to_dict("records"), size, encoder, backend)
+
+
+def manifest_frame(kept: pd.DataFrame, metas: list[dict[str, Any]],
+                   placements: list[Placement], ext: str) -> pd.DataFrame:
+    """One row per written sample: the triplet's columns (dtypes kept) plus where it is."""
+    if not metas:
+        return _empty_manifest(kept)
+    by_key = kept.set_index("key", drop=False)
+    df = by_key.loc[[m["key"] for m in metas]].reset_index(drop=True)
+    df.insert(1, "shard", [p.shard for p in placements])
+    df.insert(2, "shard_index", np.array([p.index for p in placements], np.int64))
+    df.insert(3, "tar_offset", np.array([p.offset for p in placements], np.int64))
+    df.insert(4, "tar_bytes", np.array([p.length for p in placements], np.int64))
+    df.insert(df.columns.get_loc("source") + 1, "license", [m["license"] for m in metas])
+    df.insert(df.columns.get_loc("license") + 1, "attribution", [m["attribution"] for m in metas])
+    df["width"] = np.array([m["width"] for m in metas], np.int32)
+    df["height"] = np.array([m["height"] for m in metas], np.int32)
+    df["format"] = ext
+    for member in (f"f0.{ext}", f"f1.{ext}", f"f2.{ext}", "json"):
+        df[f"bytes_{member.split('.')[0]}"] = np.array([p.sizes[member] for p in placements],
+                                                       np.int64)
+    df["bytes"] = df[["bytes_f0", "bytes_f1", "bytes_f2", "bytes_json"]].sum(axis=1)
+    return df
+
+
+def _empty_manifest(kept: pd.DataFrame) -> pd.DataFrame:
+    """The manifest's columns with no rows (a run where nothing could be written)."""
+    df = kept.iloc[:0].copy()
+    extra = {"shard": object, "shard_index": "int64", "tar_offset": "int64", "tar_bytes": "int64",
+             "license": object, "attribution": object,
+             "width": "int32", "height": "int32", "format": object, "bytes_f0": "int64",
+             "bytes_f1": "int64", "bytes_f2": "int64", "bytes_json": "int64", "bytes": "int64"}
+    for name, dtype in extra.items():
+        df[name] = pd.Series(dtype=dtype)
+    return df
+
+
+def shard_metrics(manifest: pd.DataFrame, shards: pd.DataFrame, skipped: Counter
+                  ) -> dict[str, Any]:
+    """Per split and total: samples, shards, bytes; skipped triplets by reason."""
+    out: dict[str, Any] = {}
+    for split in SPLITS:
+        part = shards[shards["split"] == split]
+        out[split] = {"samples": int(part["samples"].sum()), "shards": len(part),
+                      "bytes": int(part["bytes"].sum())}
+    out["total"] = {k: sum(out[s][k] for s in SPLITS) for k in ("samples", "shards", "bytes")}
+    out["skipped"] = {k: int(v) for k, v in sorted(skipped.items())}
+    return out
+
+
+def write_metrics(metrics: dict[str, Any], path: Path) -> None:
+    atomic.write_bytes(path, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _pool(workers: int | None) -> Executor:
+    """Encoding threads, one per core by default; 0 encodes inline.
+
+    Threads suffice: Pillow's encoders and PyAV's decoder and scaler release the GIL
+    while they work. (A process pool measured no better on this 2-core machine and
+    costs ~0.3 s to start and a pickle of every frame.)
+    """
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers <= 0:
+        return _Inline()
+    return ThreadPoolExecutor(workers, thread_name_prefix="encode")
+
+
+def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
+                  out_dir: Path, *, backend: Backend = "auto", workers: int | None = None,
+                  show_progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
+    """Write every kept triplet's sample; returns (manifest, shards table, skipped)."""
+    sinks = {s: ShardSink(out_dir, s, params.maxcount, params.maxsize) for s in SPLITS}
+    metas, placements, skipped = [], [], Counter()
+    bar = tqdm(total=len(kept), unit="sample", desc="shard", disable=not show_progress)
+    limit = MAX_INFLIGHT_PER_WORKER * max(1, workers or os.cpu_count() or 1)
+    try:
+        with _pool(workers) as pool, bar:
+            for job in source_jobs(kept, sources, params, backend):
+                for meta, sample in source_samples(job, pool, skipped, limit):
+                    placements.append(_sink(sinks, meta).write(sample))
+                    metas.append(meta)
+                    bar.update()
+        rows = [row for s in SPLITS for row in sinks[s].close()]
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
+    manifest = manifest_frame(kept, metas, placements, params.format)
+    return manifest, shards_table(rows), skipped
+
+
+def _sink(sinks: dict[str, ShardSink], meta: dict[str, Any]) -> ShardSink:
+    if meta["split"] not in sinks:
+        raise ShardError(f"{meta['key']}: unknown split {meta['split']!r} "
+                         f"(expected one of {', '.join(SPLITS)})")
+    return sinks[meta["split"]]
+
+
+def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, out_dir: Path,
+              metrics_path: Path | None = None, report_dir: Path | None = None, *,
+              backend: Backend = "auto", workers: int | None = None,
+              show_progress: bool = False) -> ShardResult:
+    """The whole stage; tests call it directly. Stale outputs are removed first."""
+    shard_params = params.shard if isinstance(params, Params) else params
+    raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
+    sources, kept = load_sources(raw_dir), load_kept(triplets_dir)
+    clean_output(out_dir)
+    start = time.perf_counter()
+    manifest, shards, skipped = write_samples(kept, sources, shard_params, out_dir,
+                                              backend=backend, workers=workers,
+                                              show_progress=show_progress)
+    seconds = time.perf_counter() - start
+    write_tables(out_dir, manifest, shards)
+    metrics = shard_metrics(manifest, shards, skipped)
+    if metrics_path is not None:
+        write_metrics(metrics, Path(metrics_path))
+    if report_dir is not None:
+        from pipeline.report import write_report
+
+        write_report(manifest, out_dir, Path(report_dir), shard_params)
+    return ShardResult(manifest, shards, metrics, skipped, seconds)
+
+
+def summary(result: ShardResult) -> str:
+    """One line: samples per split, bytes, write speed, skipped triplets."""
+    m = result.metrics
+    splits = ", ".join(f"{s} {m[s]['samples']}" for s in SPLITS)
+    rate = m["total"]["samples"] / result.seconds if result.seconds > 0 else 0.0
+    line = (f"shard: {m['total']['samples']} samples ({splits}) in {m['total']['shards']} "
+            f"shard(s), {m['total']['bytes'] / 1e6:.1f} MB, {rate:.0f} samples/s")
+    if result.skipped:
+        line += "; skipped " + ", ".join(f"{k}: {v}" for k, v in result.skipped.most_common(5))
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.shard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--raw", default="data/raw", type=Path)
+    parser.add_argument("--triplets", default="data/triplets", type=Path)
+    parser.add_argument("--out", default="data/shards", type=Path)
+    parser.add_argument("--metrics", default="metrics/shards.json", type=Path)
+    parser.add_argument("--report", default="reports", type=Path)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="encoding threads (default: one per core; 0: inline)")
+    args = parser.parse_args(argv)
+    setup_cli_logging()
+    try:
+        params = load_params(args.params)
+        result = run_shard(params, args.raw, args.triplets, args.out, args.metrics, args.report,
+                           workers=args.workers, show_progress=True)
+    except (ConfigError, ShardError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(summary(result))
+    if result.metrics["total"]["samples"] == 0:
+        print("shard: no sample written; stopping", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
