@@ -57,10 +57,10 @@ from scenedetect.stats_manager import StatsManager
 from tqdm import tqdm
 
 from pipeline import atomic
-from pipeline.config import ConfigError, CutsParams, load_params
+from pipeline.config import CutsParams, Params
 from pipeline.guard import run_guarded
 from pipeline.hashing import frame_hashes
-from pipeline.logs import setup_cli_logging
+from pipeline.stage import reason_counts, run_stage
 from pipeline.video import Frame, ReaderError, VideoReader, choose_backend, open_reader
 
 log = logging.getLogger("inbetweener.detect_cuts")
@@ -439,24 +439,12 @@ def summary(result: CutsResult, top: int = 5) -> str:
             f"{scenes} scenes, {cuts} cuts")
     bad = result.decoded[result.decoded["status"] != "ok"]
     if len(bad):
-        reasons = Counter(e.split(":")[0] for e in bad["error"]).most_common(top)
-        line += " (" + ", ".join(f"{why}: {n}" for why, n in reasons) + ")"
+        line += f" ({reason_counts(bad['error'], top)})"
     return line
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.detect_cuts", description=__doc__)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--raw", default="data/raw", type=Path)
-    parser.add_argument("--out", default="data/analysis", type=Path)
-    args = parser.parse_args(argv)
-    setup_cli_logging()
-    try:
-        params = load_params(args.params).cuts
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    result = run_detect_cuts(params, args.raw, args.out, show_progress=True)
+def _main(params: Params, args: argparse.Namespace) -> int:
+    result = run_detect_cuts(params.cuts, args.raw, args.out, show_progress=True)
     print(summary(result))
     if result.frames.empty:
         for row in result.decoded.itertuples():
@@ -464,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
         print("detect_cuts: no source could be analysed; stopping", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("pipeline.detect_cuts", __doc__, {"raw": "data/raw", "out": "data/analysis"},
+                     _main, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import shutil
 import sys
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -23,18 +22,16 @@ from tqdm import tqdm
 
 from pipeline import atomic
 from pipeline.config import (
-    ConfigError,
     DownloadParams,
     Params,
     PathSource,
     Source,
     SyntheticSource,
     UrlSource,
-    load_params,
 )
 from pipeline.fetch import FetchError, FetchPolicy, fetch, sha256_file
-from pipeline.logs import setup_cli_logging
 from pipeline.probe import ProbeError, probe
+from pipeline.stage import reason_counts, run_stage
 from pipeline.synth import SynthSpec, generate, write_truth
 
 log = logging.getLogger("inbetweener.download")
@@ -192,22 +189,11 @@ def summary(result: DownloadResult, top: int = 5) -> str:
     failed = [r for r in result.rows if r.status != "ok"]
     line = f"download: {len(result.usable)} usable video(s), {len(failed)} failed"
     if failed:
-        reasons = Counter(r.error.split(":")[0] for r in failed).most_common(top)
-        line += " (" + ", ".join(f"{why}: {n}" for why, n in reasons) + ")"
+        line += f" ({reason_counts((r.error for r in failed), top)})"
     return line
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.download", description=__doc__)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--out", default="data/raw", type=Path)
-    args = parser.parse_args(argv)
-    setup_cli_logging()
-    try:
-        params = load_params(args.params)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+def _main(params: Params, args: argparse.Namespace) -> int:
     result = run_download(params, args.out, root=args.params.parent, show_progress=True)
     write_outputs(result, args.out)
     print(summary(result))
@@ -217,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         print("download: no usable source; stopping", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("pipeline.download", __doc__, {"out": "data/raw"}, _main, argv)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from pipeline.config import ConfigError, load_params
-from pipeline.logs import setup_cli_logging
+from pipeline.config import Params
+from pipeline.stage import StageError, run_stage
 from pipeline.manifest import (
     SPLITS,
     Placement,
@@ -52,7 +52,7 @@ CARD = "README.md"
 DEFAULT_MAXSIZE = 1 << 30
 
 
-class ExportError(ValueError):
+class ExportError(StageError, ValueError):
     """A query or an output folder that cannot be used; the message says what to do."""
 
 
@@ -231,23 +231,17 @@ def summary(result: ExportResult) -> str:
             f"shard(s), {result.bytes / 1e6:.1f} MB at {rate:.0f} MB/s -> {result.out}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(params: Params, args: argparse.Namespace) -> int:
     """The DVC stage: ``params.export`` drives it, and it always replaces its output."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--shards", default="data/shards", type=Path)
-    args = parser.parse_args(argv)
-    setup_cli_logging()
-    try:
-        p = load_params(args.params).export
-        result = run_export(args.shards, p.where, p.splits, Path(p.out), p.maxcount,
-                            force=True, params_path=args.params)
-    except (ConfigError, ExportError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    p = params.export
+    result = run_export(args.shards, p.where, p.splits, Path(p.out), p.maxcount,
+                        force=True, params_path=args.params)
     print(summary(result))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("pipeline.export", __doc__, {"shards": "data/shards"}, _main, argv)
 
 
 if __name__ == "__main__":

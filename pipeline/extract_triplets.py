@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline import atomic
-from pipeline.config import ConfigError, TripletParams, load_params
-from pipeline.logs import setup_cli_logging
+from pipeline.config import Params, TripletParams
+from pipeline.stage import run_stage
 from pipeline.triplets import (
     CANDIDATE_COLUMNS,
     DRAWING_COLUMNS,
@@ -112,22 +112,16 @@ def summary(result: ExtractResult) -> str:
             f"{len(cands)} candidate triplets ({too_long} too_long_span)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.extract_triplets", description=__doc__)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--analysis", default="data/analysis", type=Path)
-    parser.add_argument("--out", default="data/triplets", type=Path)
-    args = parser.parse_args(argv)
-    setup_cli_logging()
-    try:
-        params = load_params(args.params)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+def _main(params: Params, args: argparse.Namespace) -> int:
     result = run_extract(args.analysis, params.triplets, show_progress=True)
     write_outputs(result, args.out)
     print(summary(result))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("pipeline.extract_triplets", __doc__,
+                     {"analysis": "data/analysis", "out": "data/triplets"}, _main, argv)
 
 
 if __name__ == "__main__":

@@ -49,10 +49,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline import atomic
-from pipeline.config import ConfigError, FilterParams, load_params
+from pipeline.config import FilterParams, Params
 from pipeline.data_metrics import data_metrics, write_metrics
 from pipeline.extract_triplets import CANDIDATES_TABLE, DRAWINGS_TABLE, FRAMES_TABLE, check_columns, read_source
-from pipeline.logs import setup_cli_logging
+from pipeline.stage import run_stage
 from pipeline.hashing import hamming
 from pipeline.near_dup import dedup
 from pipeline.splits import SPLITS, group_splits, scene_groups
@@ -248,24 +248,17 @@ def summary(result: FilterResult) -> str:
             f"{m['groups']} scene groups; removed {removed or 'none'}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.filter", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--analysis", default="data/analysis", type=Path)
-    parser.add_argument("--triplets", default="data/triplets", type=Path)
-    parser.add_argument("--metrics", default="metrics/data.json", type=Path)
-    args = parser.parse_args(argv)
-    setup_cli_logging()
-    try:
-        params = load_params(args.params)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+def _main(params: Params, args: argparse.Namespace) -> int:
     result = run_filter(args.analysis, args.triplets, params.filter, show_progress=True)
     atomic.write_parquet(result.filtered, args.triplets / FILTERED_TABLE)
     write_metrics(result.metrics, args.metrics)
     print(summary(result))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = {"analysis": "data/analysis", "triplets": "data/triplets", "metrics": "metrics/data.json"}
+    return run_stage("pipeline.filter", __doc__, paths, _main, argv)
 
 
 if __name__ == "__main__":

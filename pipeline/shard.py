@@ -40,9 +40,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline import atomic
-from pipeline.config import ConfigError, Params, ShardParams, load_params
+from pipeline.config import Params, ShardParams
 from pipeline.frames_io import Backend, Encoder, FrameRead, read_frames, stored_size
-from pipeline.logs import setup_cli_logging
+from pipeline.stage import StageError, run_stage
 from pipeline.manifest import (
     SPLITS,
     Placement,
@@ -63,7 +63,7 @@ OPTIONAL_COLUMNS = ("motion", "motion01", "motion12")  # carried when the filter
 MAX_INFLIGHT_PER_WORKER = 4  # encodes queued ahead of the decoder, per worker
 
 
-class ShardError(ValueError):
+class ShardError(StageError, ValueError):
     """Inputs the stage cannot use at all (missing table or columns, duplicate keys)."""
 
 
@@ -404,31 +404,25 @@ def summary(result: ShardResult) -> str:
     return line
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.shard", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--raw", default="data/raw", type=Path)
-    parser.add_argument("--triplets", default="data/triplets", type=Path)
-    parser.add_argument("--out", default="data/shards", type=Path)
-    parser.add_argument("--metrics", default="metrics/shards.json", type=Path)
-    parser.add_argument("--report", default="reports", type=Path)
+def _workers_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="encoding threads (default: one per core; 0: inline)")
-    args = parser.parse_args(argv)
-    setup_cli_logging()
-    try:
-        params = load_params(args.params)
-        result = run_shard(params, args.raw, args.triplets, args.out, args.metrics, args.report,
-                           workers=args.workers, show_progress=True)
-    except (ConfigError, ShardError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
+
+
+def _main(params: Params, args: argparse.Namespace) -> int:
+    result = run_shard(params, args.raw, args.triplets, args.out, args.metrics, args.report,
+                       workers=args.workers, show_progress=True)
     print(summary(result))
     if result.metrics["total"]["samples"] == 0:
         print("shard: no sample written; stopping", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = {"raw": "data/raw", "triplets": "data/triplets", "out": "data/shards",
+             "metrics": "metrics/shards.json", "report": "reports"}
+    return run_stage("pipeline.shard", __doc__, paths, _main, argv, extra=_workers_option)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ figures are printed (run with -s to see them) and asserted against the issue's b
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
