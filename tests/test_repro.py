@@ -53,6 +53,11 @@ def test_dvc_repro_runs_offline_and_is_deterministic(repo_copy: Path):
     table = pd.read_parquet(repo_copy / "data/raw/sources.parquet")
     assert list(table["name"]) == ["synthetic-00", "synthetic-01"]
     assert (table["status"] == "ok").all()
+    for produced in ("data/shards", "data/export"):
+        _sh(["inbetweener", "verify", produced], repo_copy)
+    metrics = _sh(["dvc", "metrics", "show"], repo_copy).stdout
+    assert "metrics/data.json" in metrics and "metrics/shards.json" in metrics
+    assert (repo_copy / "reports" / "contact_sheet.png").stat().st_size > 0
     lock = (repo_copy / "dvc.lock").read_text()
     # a forced re-run gives the same output hash: outputs are deterministic
     _sh(["dvc", "repro", "--force"], repo_copy)
