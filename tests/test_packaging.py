@@ -1,0 +1,42 @@
+"""The installed environment is the one the Makefile promises."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _installed(name: str) -> bool:
+    try:
+        md.distribution(name)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_opencv_is_the_headless_build():
+    """The GUI build of OpenCV needs libGL, which servers and CI lack."""
+    assert _installed("opencv-python-headless")
+    assert not _installed("opencv-python"), "the GUI OpenCV build crept in (needs libGL)"
+    code = "import cv2, scenedetect; print(cv2.__version__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_torch_is_the_pinned_cpu_build():
+    assert md.version("torch").startswith("2.13.0")
+
+
+@pytest.mark.parametrize("command", [["--help"], ["synth", "--help"], ["export", "--help"],
+                                     ["verify", "--help"]])
+def test_console_script(command: list[str]):
+    exe = Path(sys.executable).with_name("inbetweener")
+    assert exe.exists() or shutil.which("inbetweener"), "console script not installed"
+    proc = subprocess.run([str(exe if exe.exists() else "inbetweener"), *command],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage: inbetweener" in proc.stdout, proc.stderr
