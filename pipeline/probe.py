@@ -21,6 +21,8 @@ from typing import BinaryIO
 
 import av
 
+from pipeline.errors import ReasonError
+
 # Demuxers whose header duration is written by the muxer and describes the whole file
 # (mkv Segment/Info/Duration, mp4 mvhd). For others FFmpeg may only estimate it
 # (e.g. from the bit rate), so comparing it with what we demuxed would raise false alarms.
@@ -36,12 +38,8 @@ _DURATION_SLACK_FRACTION = 0.05
 _FPS_TOLERANCE = 0.02
 
 
-class ProbeError(Exception):
+class ProbeError(ReasonError):
     """The file is not a usable video; ``reason`` is short and goes into the table."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

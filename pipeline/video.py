@@ -45,6 +45,8 @@ import decord
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from pipeline.errors import ReasonError
+
 log = logging.getLogger("inbetweener.video")
 
 Backend = Literal["auto", "decord", "pyav"]
@@ -59,12 +61,8 @@ AUTO_BACKEND: dict[str, str] = {}
 DECORD_BATCH = 16  # frames per get_batch: ~2.4 MB at 258x192, amortises the call
 
 
-class ReaderError(Exception):
+class ReaderError(ReasonError):
     """No backend could open the file; ``reason`` is short and goes into a table."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
