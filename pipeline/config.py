@@ -7,6 +7,7 @@ with a message naming the key path (``sources[2].sha256: expected 64 hex chars``
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -218,6 +219,86 @@ class ExportParams(_Section):
     maxcount: int = Field(1000, ge=1)
 
 
+class ModelParams(_Section):
+    """The network (the one documented options object, FILM's ``Options``).
+
+    ``arch``: ``flow`` is the coarse-to-fine flow network (IFNet/IFRNet family):
+    ``scales`` blocks, the first working at 1/``2**(scales-1)`` of the input and each
+    halving the scale, every block refining the upsampled flows t->0 and t->1, the
+    fusion mask and the residual of the previous one from frames warped with them;
+    ``width`` is the channel count of every block (its inner convs run at 1/4 of the
+    block's input, so the coarsest stride is ``4 * 2**(scales-1)``), ``depth`` its
+    residual convs. ``unet`` is the flow-free baseline: a residual U-Net with
+    ``scales`` levels of ``width * 2**level`` channels predicting the middle frame as
+    a correction of the linear blend.
+    """
+
+    arch: Literal["flow", "unet"] = "flow"
+    width: int = Field(32, ge=4, le=512)
+    depth: int = Field(2, ge=0, le=16)
+    scales: int = Field(3, ge=1, le=5)
+    # Where the flow model's flows start: "zero" (learned from scratch: measured to stay
+    # at the linear blend for the few hundred CPU steps we can afford) or "dis"
+    # (OpenCV DIS flows scaled to t, which the blocks then refine: the network learns
+    # corrections, occlusion masks and residuals instead of raw motion).
+    flow_init: Literal["zero", "dis"] = "dis"
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+
+
+LossName = Literal["charbonnier", "census", "pyramid", "distill"]
+
+
+class TrainParams(_Section):
+    """Optimisation: AdamW, linear warm-up then cosine decay to ``min_lr``."""
+
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(4, ge=1)
+    accumulate: int = Field(1, ge=1)
+    crop: int = Field(96, ge=16, multiple_of=8)
+    crop_tries: int = Field(8, ge=1, le=64)  # keep the most moving of n random crops
+    lr: float = Field(1e-3, gt=0)
+    min_lr: float = Field(1e-4, ge=0)
+    warmup: int = Field(20, ge=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    grad_clip: float = Field(1.0, ge=0)      # 0: off
+    losses: dict[LossName, float] = Field(
+        default_factory=lambda: {"charbonnier": 1.0, "census": 0.5})
+    flip: bool = True                         # random horizontal and vertical flips
+    reverse: bool = True                      # swap f0 and f2, t -> 1 - t
+    bf16: bool = False                        # CPU/GPU bf16 autocast
+    seed: int = Field(0, ge=0)
+    threads: int = Field(2, ge=0)             # torch.set_num_threads; 0: torch's default
+    shuffle: int = Field(200, ge=0)
+    val_every: int = Field(100, ge=1)
+    val_samples: int = Field(50, ge=1)        # val samples scored at each validation
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainParams:
+        if self.min_lr > self.lr:
+            raise ValueError("min_lr must not exceed lr")
+        if not self.losses or all(w == 0 for w in self.losses.values()):
+            raise ValueError("losses: give at least one loss with a non-zero weight")
+        if any(w < 0 for w in self.losses.values()):
+            raise ValueError("losses: weights must be >= 0")
+        return self
+
+
+class EvalParams(_Section):
+    """Evaluation on the test split: t buckets and how many samples the grid shows."""
+
+    t_buckets: list[float] = Field(default_factory=lambda: [0.0, 0.4, 0.6, 1.0],
+                                   min_length=2)
+    grid_samples: int = Field(3, ge=1, le=32)  # worst and best, each
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalParams:
+        b = self.t_buckets
+        if any(x >= y for x, y in itertools.pairwise(b)) or b[0] > 0 or b[-1] < 1:
+            raise ValueError("t_buckets must increase and cover [0, 1]")
+        return self
+
+
 class Params(_Section):
     """The whole params file, one section per stage."""
 
@@ -228,6 +309,9 @@ class Params(_Section):
     filter: FilterParams = FilterParams()
     shard: ShardParams = ShardParams()
     export: ExportParams = ExportParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    eval: EvalParams = EvalParams()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Params:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"kind": "synthetic", "name": "synthetic", "clips": 2, "seed": 1, "width": 96,
+TINY = {"kind": "synthetic", "name": "synthetic", "clips": 4, "seed": 1, "width": 96,
         "height": 64, "seconds": 2.0, "min_shot_seconds": 0.5, "max_shot_seconds": 1.0}
 
 
@@ -39,6 +40,10 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(ROOT / rel, dest / rel)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["sources"] = [TINY]
+    # few scene groups: even fractions so that every split gets samples (checked below)
+    params["filter"]["split"] = {"train": 0.34, "val": 0.33, "test": 0.33}
+    # a few steps on small crops: the test is about the graph, not the model's quality
+    params["train"].update(steps=3, batch_size=2, crop=32, val_every=2, val_samples=4, shuffle=8)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest / "dvc.lock").unlink(missing_ok=True)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -50,14 +55,19 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_dvc_repro_runs_offline_and_is_deterministic(repo_copy: Path):
     _sh(["dvc", "repro"], repo_copy)
+    kept = json.loads((repo_copy / "metrics" / "data.json").read_text())["kept_per_split"]
+    assert min(kept.values()) > 0, kept
     table = pd.read_parquet(repo_copy / "data/raw/sources.parquet")
-    assert list(table["name"]) == ["synthetic-00", "synthetic-01"]
+    assert list(table["name"]) == [f"synthetic-{i:02d}" for i in range(4)]
     assert (table["status"] == "ok").all()
     for produced in ("data/shards", "data/export"):
         _sh(["inbetweener", "verify", produced], repo_copy)
     metrics = _sh(["dvc", "metrics", "show"], repo_copy).stdout
     assert "metrics/data.json" in metrics and "metrics/shards.json" in metrics
     assert (repo_copy / "reports" / "contact_sheet.png").stat().st_size > 0
+    evaluation = json.loads((repo_copy / "metrics" / "eval.json").read_text())
+    assert set(evaluation["psnr"]) == {"model", "blend", "repeat", "dis"}
+    assert (repo_copy / "dvclive" / "metrics.json").is_file()
     lock = (repo_copy / "dvc.lock").read_text()
     # a forced re-run gives the same output hash: outputs are deterministic
     _sh(["dvc", "repro", "--force"], repo_copy)

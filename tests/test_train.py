@@ -1,0 +1,178 @@
+"""The training loop: schedule, checkpoints (weights_only), exact resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import webdataset as wds
+
+from vfi.config import ConfigError, VfiParams, parse_vfi_params
+from vfi.train import CHECKPOINT, load_checkpoint, lr_at, save_checkpoint, train
+
+SPLIT_SIZES = {"train": 6, "val": 2, "test": 5}
+
+
+def scene(t: float, shift: float, height: int = 48, width: int = 64, seed: int = 0
+          ) -> np.ndarray:
+    """H x W x 3 uint8: a textured background and a square, both moved by ``shift * t``."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = rng.uniform(0, 6)
+    bg = 0.5 + 0.25 * np.sin((xs - shift * t) / 4 + phase) * np.cos(ys / 5)
+    img = np.stack([bg, bg * 0.8, 1 - bg], -1)
+    x0 = int(10 + shift * t)
+    img[14:30, x0:x0 + 14] = rng.uniform(0, 1, 3)
+    return (img.clip(0, 1) * 255).astype(np.uint8)
+
+
+def write_tiny_shards(root: Path, sizes: dict[str, int] = SPLIT_SIZES) -> Path:
+    """``root/{split}/{split}-000000.tar`` with moving-square triplets, t varying."""
+    for split, count in sizes.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        with wds.TarWriter(str(root / split / f"{split}-000000.tar"), mtime=0) as sink:
+            for i in range(count):
+                t = (0.25, 0.5, 0.75)[i % 3]
+                shift = 6.0 + 2 * i
+                seed = hash((split, i)) % 1000
+                sink.write({"__key__": f"{split}-{i:04d}",
+                            "f0.png": scene(0.0, shift, seed=seed),
+                            "f1.png": scene(t, shift, seed=seed),
+                            "f2.png": scene(1.0, shift, seed=seed),
+                            "json": json.dumps({"t": t, "split": split}).encode()})
+    return root
+
+
+def tiny_params(**train: object) -> VfiParams:
+    """A model and loop small enough for a test to train in seconds."""
+    base = {"steps": 6, "batch_size": 2, "crop": 32, "val_every": 2, "val_samples": 2,
+            "warmup": 2, "shuffle": 4, "threads": 1}
+    return parse_vfi_params({"model": {"width": 8, "depth": 1, "scales": 2},
+                             "train": {**base, **train}})
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
+
+
+def test_params_validation() -> None:
+    assert parse_vfi_params({"sources": []}).model.arch == "flow"  # other sections ignored
+    for bad in ({"model": {"arch": "gan"}}, {"train": {"stepz": 3}},
+                {"train": {"lr": 1e-4, "min_lr": 1e-3}}, {"train": {"crop": 30}},
+                {"train": {"losses": {"l2": 1.0}}}, {"eval": {"t_buckets": [0.5, 1.0]}}):
+        with pytest.raises(ConfigError):
+            parse_vfi_params(bad)
+
+
+def test_lr_schedule() -> None:
+    tp = tiny_params(steps=100, warmup=10, lr=1e-3, min_lr=1e-5).train
+    assert lr_at(0, tp) == pytest.approx(1e-4)
+    assert lr_at(9, tp) == pytest.approx(1e-3)
+    assert lr_at(10, tp) == pytest.approx(1e-3)
+    assert lr_at(100, tp) == pytest.approx(1e-5)
+    assert all(lr_at(s, tp) >= lr_at(s + 1, tp) for s in range(10, 100))
+
+
+def test_checkpoint_round_trip_and_weights_only(tmp_path: Path) -> None:
+    state = {"model": {"w": torch.arange(4.0)}, "step": 3, "model_config": {"arch": "flow"}}
+    save_checkpoint(tmp_path / "ok.pt", state)
+    loaded = load_checkpoint(tmp_path / "ok.pt")
+    assert loaded["step"] == 3 and torch.equal(loaded["model"]["w"], torch.arange(4.0))
+    assert not list(tmp_path.glob(".*"))  # no temporary left behind
+
+    class Payload:
+        def __reduce__(self):  # runs at unpickling time with a plain torch.load
+            return (print, ("pwned",))
+    torch.save({"model": {}, "evil": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_train_writes_checkpoint_and_live(shards: Path, tmp_path: Path) -> None:
+    result = train(tiny_params(), shards, tmp_path / "models", tmp_path / "live")
+    assert result.step == 6 and len(result.losses) == 6 and len(result.val_psnr) == 3
+    state = load_checkpoint(tmp_path / "models" / CHECKPOINT)
+    assert state["step"] == 6 and state["model_config"]["width"] == 8
+    metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert "val" in metrics and "train" in metrics
+    # A finished run is not trained again.
+    assert train(tiny_params(), shards, tmp_path / "models").losses == []
+
+
+class Killed(RuntimeError):
+    """Stands in for SIGKILL in the resume test."""
+
+
+def test_resume_after_kill_matches_uninterrupted(shards: Path, tmp_path: Path) -> None:
+    params = tiny_params()
+    full = train(params, shards, tmp_path / "full")
+
+    def kill_at_5(step: int, loss: float) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(params, shards, tmp_path / "resumed", on_step=kill_at_5)
+    assert load_checkpoint(tmp_path / "resumed" / CHECKPOINT)["step"] == 4
+    rest = train(params, shards, tmp_path / "resumed")
+    assert rest.start_step == 4 and [s for s, _ in rest.losses] == [5, 6]
+    assert [l for _, l in rest.losses] == pytest.approx([l for _, l in full.losses[4:]],
+                                                       rel=1e-5)
+    a = load_checkpoint(tmp_path / "full" / CHECKPOINT)["model"]
+    b = load_checkpoint(tmp_path / "resumed" / CHECKPOINT)["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_changed_params_start_over(shards: Path, tmp_path: Path) -> None:
+    train(tiny_params(steps=2), shards, tmp_path / "m")
+    result = train(tiny_params(steps=2, lr=1e-4, min_lr=1e-5), shards, tmp_path / "m")
+    assert result.start_step == 0 and result.step == 2
+
+
+class AlwaysRandom:
+    """A stand-in generator: every coin flip says yes, every crop is at the origin."""
+
+    def random(self) -> float:
+        return 0.0
+
+    def randint(self, a: int, b: int) -> int:
+        return a
+
+
+@pytest.mark.parametrize("flip,reverse,expected", [
+    (True, False, (-1.0, -2.0, -3.0, -4.0)),   # both flips: every component negated
+    (False, True, (3.0, 4.0, 1.0, 2.0)),      # reversal: t->0 and t->1 swap
+], ids=["flips", "reverse"])
+def test_augment_transforms_teacher_flow(flip: bool, reverse: bool,
+                                         expected: tuple[float, ...]) -> None:
+    from vfi.train import augment
+    frames = {k: torch.rand(3, 16, 16) for k in ("f0", "f1", "f2")}
+    flow = torch.tensor([1.0, 2.0, 3.0, 4.0])[:, None, None].expand(4, 16, 16).clone()
+    sample = {**frames, "t": torch.tensor(0.25), "key": "k", "meta": {}, "flow": flow}
+    tp = tiny_params(crop=16, crop_tries=1, flip=flip, reverse=reverse).train
+    out = augment(sample, tp, AlwaysRandom())  # type: ignore[arg-type]
+    assert out["flow"][:, 0, 0].tolist() == list(expected)
+    assert float(out["t"]) == (0.75 if reverse else 0.25)
+    if reverse:
+        assert torch.equal(out["f0"], frames["f2"])
+    else:
+        assert torch.equal(out["f0"], frames["f0"].flip(-1).flip(-2))
+
+
+def test_dis_teacher_finds_the_motion() -> None:
+    from vfi.teacher import DisFlow
+    f0, f2 = (torch.from_numpy(scene(t, 12.0)).permute(2, 0, 1).float() / 255 for t in (0, 1))
+    flow = DisFlow("medium")(f0, f2, 0.5)
+    # Everything moves 12 px right: at t = 0.5 it came from the left (flow t->0 x < 0)
+    # and goes right (t->1 x > 0). DIS is coarse on a 64x48 frame: signs, not values.
+    assert float(flow[0].mean()) < -2 and float(flow[2].mean()) > 1
+
+
+def test_accumulate_and_bf16_run(shards: Path, tmp_path: Path) -> None:
+    result = train(tiny_params(steps=2, accumulate=2, bf16=True), shards, tmp_path / "m")
+    assert result.step == 2 and all(np.isfinite(l) for _, l in result.losses)

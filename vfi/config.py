@@ -1,0 +1,68 @@
+"""Typed, validated ``model``, ``train`` and ``eval`` sections of ``params.yaml``.
+
+Same rules as :mod:`pipeline.config` (strict, unknown keys are errors, frozen) so a typo
+in a sweep (``dvc exp run -S train.lr=...``) stops the run before any training. The
+section classes are defined in :mod:`pipeline.config` with the rest of the file's
+schema; :func:`load_vfi_params` validates only these keys, so model code and its tests
+need no ``sources``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pipeline.config import (  # the sections live with the rest of params.yaml's schema
+    ConfigError,
+    EvalParams,
+    ModelParams,
+    TrainParams,
+    _Section,
+    format_errors,
+)
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class VfiParams(_Section):
+    """The model's sections of params.yaml (other sections belong to the pipeline)."""
+
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    eval: EvalParams = EvalParams()
+
+
+def parse_vfi_params(raw: Any, origin: str = "params") -> VfiParams:
+    """Validate the ``model``/``train``/``eval`` keys of a mapping, ignoring the rest."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    mine = {k: raw[k] for k in ("model", "train", "eval") if k in raw and raw[k] is not None}
+    try:
+        return VfiParams.model_validate(mine)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: invalid parameters\n{format_errors(exc)}") from None
+
+
+def load_vfi_params(path: str | Path = DEFAULT_PARAMS) -> VfiParams:
+    """Load and validate; a missing file means all defaults."""
+    path = Path(path)
+    if not path.is_file():
+        return VfiParams()
+    return parse_vfi_params(yaml.safe_load(path.read_text()), str(path))
+
+
+def params_hash(params: VfiParams) -> str:
+    """What a checkpoint must match to be resumed: the model and the optimisation.
+
+    Keys that only change how long or how often (steps, val_every, threads...) are left
+    out so a run can be extended by raising ``train.steps``.
+    """
+    train = params.train.model_dump(exclude={"steps", "val_every", "val_samples", "threads"})
+    blob = json.dumps({"model": params.model.model_dump(), "train": train}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
