@@ -201,8 +201,11 @@ def _open(path: Path) -> av.container.InputContainer:
         raise _open_error(path, err) from err
 
 
-def _video_stream(container: av.container.InputContainer) -> av.VideoStream:
-    """The main video stream: cover art / thumbnails (attached pictures) do not count."""
+def main_stream(container: av.container.InputContainer) -> av.VideoStream:
+    """The main video stream: cover art / thumbnails (attached pictures) do not count.
+
+    Every reader uses this choice too, so frame counts always refer to the same stream.
+    """
     attached = av.stream.Disposition.attached_pic
     streams = [s for s in container.streams.video if not s.disposition & attached]
     if not streams:
@@ -379,7 +382,7 @@ def probe(path: str | Path) -> ProbeInfo:
     """
     path = Path(path)
     with _open(path) as container:
-        stream = _video_stream(container)
+        stream = main_stream(container)
         codec = _codec_name(stream)
         _check_size(stream)
         scan = _scan(container, stream)

@@ -45,6 +45,7 @@ import decord
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from pipeline import probe
 from pipeline.errors import ReasonError
 
 log = logging.getLogger("inbetweener.video")
@@ -117,16 +118,11 @@ def _message(err: BaseException) -> str:
 
 
 def main_stream(container: av.container.InputContainer) -> av.VideoStream:
-    """The video stream to read; cover art and thumbnails (attached pictures) never are.
-
-    The same choice as ``pipeline.probe``, so frame counts refer to the same stream.
-    """
-    attached = av.stream.Disposition.attached_pic
-    streams = [s for s in container.streams.video if not s.disposition & attached]
-    if not streams:
-        raise ReaderError("no video stream")
-    best = container.streams.best("video")
-    return best if best in streams else streams[0]
+    """The stream ``pipeline.probe`` counted frames of (cover art never is one)."""
+    try:
+        return probe.main_stream(container)
+    except probe.ProbeError as err:
+        raise ReaderError(err.reason) from None
 
 
 def stream_info(path: str | Path) -> StreamInfo:
