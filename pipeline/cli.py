@@ -90,12 +90,46 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_verify)
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from vfi.folder_bench import BenchError, benchmark, report, write_json
+
+    try:
+        result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
+                           args.limit, args.threads, show_progress=not args.quiet)
+    except BenchError as exc:
+        print(f"inbetweener benchmark: {exc}", file=sys.stderr)
+        return 2
+    print(report(result))
+    if args.json is not None:
+        write_json(result, args.json)
+    return 0 if result.scored else 1
+
+
+def _add_benchmark(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="score model and baselines on a folder of triplets "
+                       "(ATD-12K or Vimeo-90K layout) at t = 0.5")
+    p.add_argument("--triplets", required=True, type=Path,
+                   help="folder searched recursively for <name>/frame{1,2,3}.* or im{1,2,3}.png")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="model checkpoint (default models/model.pt when it exists)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated subset of model,repeat,blend,dis (default all)")
+    p.add_argument("--dis-preset", default="medium",
+                   help="DIS flow preset: ultrafast, fast or medium (default medium)")
+    p.add_argument("--limit", type=int, default=None, help="first N triplets (sorted)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_benchmark)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbetweener", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
     _add_export(sub)
     _add_verify(sub)
+    _add_benchmark(sub)
     return parser
 
 

@@ -1,0 +1,405 @@
+"""Score the model and the baselines on any folder of triplets at t = 0.5.
+
+``inbetweener benchmark --triplets DIR`` exists so users can set our numbers beside
+published ones (ATD-12K, Vimeo-90K triplets) without converting the data into shards.
+Two layouts are found, recursively and in sorted order: ATD-12K's
+``<name>/frame{1,2,3}.<png|jpg|jpeg|webp>`` and Vimeo-90K's ``<seq>/<n>/im{1,2,3}.png``;
+the middle frame is the ground truth. The methods are those of :mod:`vfi.evaluate`
+(same functions, not copies), so this benchmark and the DVC evaluate stage agree.
+
+Predictions are rounded to 8 bits before scoring, as the published evaluation scripts
+do (an interpolated frame is saved as 8-bit): PSNR is then comparable with papers.
+SSIM is :func:`vfi.metrics.ssim` (per channel, gaussian window); papers use several
+SSIM variants, so compare SSIM between methods here rather than with other tables.
+
+A bad triplet (undecodable frame, frames of different sizes, a method that cannot run
+on it) is recorded with a reason and skipped; the others are still scored. A triplet
+counts only if every method scored it, so the columns compare the same frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from pipeline.atomic import write_bytes
+from pipeline.errors import ReasonError
+from pipeline.stage import reason_counts
+from vfi.evaluate import Method, blend_method, dis_method, load_model, model_method, repeat_nearest
+from vfi.metrics import psnr, ssim
+from vfi.model import default_device
+from vfi.teacher import PRESETS
+from vfi.train import CHECKPOINT
+
+log = logging.getLogger("inbetweener.vfi.folder_bench")
+
+LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "atd12k": ("frame1", "frame2", "frame3"),
+    "vimeo90k": ("im1", "im2", "im3"),
+}
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+ALL_METHODS = ("model", "repeat", "blend", "dis")
+DEFAULT_CHECKPOINT = Path("models") / CHECKPOINT
+T = 0.5
+NO_CHECKPOINT = (f"no checkpoint found ({DEFAULT_CHECKPOINT} is missing): model column "
+                 "skipped; pass --checkpoint to score one")
+SHOWN_FAILURES = 10  # failures listed one per line in the printed report; the JSON has all
+
+
+class BenchError(Exception):
+    """The benchmark cannot run at all (no folder, no triplets, bad checkpoint or
+    option): the CLI prints the message and exits 2."""
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """One test case: ``frames`` are (first, ground truth, last)."""
+
+    key: str  # folder relative to the benchmark root, posix style
+    layout: str
+    frames: tuple[Path, Path, Path]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A skipped triplet; ``error`` starts with a short stable reason, then the details."""
+
+    key: str
+    error: str
+
+
+@dataclass
+class MethodScores:
+    """Per-triplet values of one method, kept until the end to summarise."""
+
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def ms_per_frame(self) -> float:
+        """Mean call time, without the first call when there are others: it pays
+        one-off costs (thread pools, allocator, OpenCV set-up) that a long run does not."""
+        times = self.seconds[1:] if len(self.seconds) > 1 else self.seconds
+        return 1000 * float(np.mean(times)) if times else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """Means for the table and the JSON (NaN-free: ``None`` when nothing was scored)."""
+        if not self.psnr:
+            return {"psnr": None, "ssim": None, "ms_per_frame": None, "count": 0}
+        return {"psnr": round(float(np.mean(self.psnr)), 4),
+                "ssim": round(float(np.mean(self.ssim)), 4),
+                "ms_per_frame": round(self.ms_per_frame(), 3), "count": len(self.psnr)}
+
+
+@dataclass
+class BenchResult:
+    """Everything the table and the JSON report show."""
+
+    folder: Path
+    triplets: list[Triplet]
+    wanted: list[str]  # methods asked for; "model" is missing from scores without checkpoint
+    checkpoint: Path | None
+    scores: dict[str, MethodScores]
+    failures: list[Failure]
+
+    @property
+    def scored(self) -> int:
+        """Triplets every method scored."""
+        return min((len(s.psnr) for s in self.scores.values()), default=0)
+
+    @property
+    def model_skipped(self) -> bool:
+        """The model was wanted (by default) but no checkpoint was found."""
+        return "model" in self.wanted and self.checkpoint is None
+
+    @property
+    def layouts(self) -> dict[str, int]:
+        """Triplets found per layout."""
+        return dict(sorted(Counter(t.layout for t in self.triplets).items()))
+
+    @property
+    def layout(self) -> str:
+        """The one layout found, or ``mixed``."""
+        names = list(self.layouts)
+        return names[0] if len(names) == 1 else "mixed"
+
+
+# -- discovery ------------------------------------------------------------------------
+
+
+def images_by_stem(files: Iterable[str]) -> dict[str, list[str]]:
+    """Image file names grouped by lower-case stem: ``FRAME1.JPG`` is ``frame1``; two
+    files with one stem (``frame1.png`` and ``frame1.jpg``) stay visible as ambiguous."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(files):
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() in IMAGE_SUFFIXES:
+            found.setdefault(stem.lower(), []).append(name)
+    return found
+
+
+def match_layout(directory: Path, key: str, layout: str, images: dict[str, list[str]]
+                 ) -> Triplet | Failure | None:
+    """The triplet of ``layout`` in ``directory``; a Failure when it is only partly
+    there or ambiguous (worth telling the user); None when the layout is absent."""
+    names = LAYOUTS[layout]
+    present = [n for n in names if n in images]
+    if not present:
+        return None
+    missing = [n for n in names if n not in images]
+    if missing:
+        return Failure(key, f"incomplete: no {', '.join(missing)} ({layout} layout)")
+    doubles = [f for n in names if len(images[n]) > 1 for f in images[n]]
+    if doubles:
+        return Failure(key, f"ambiguous: {', '.join(doubles)}")
+    first, truth, last = (directory / images[n][0] for n in names)
+    return Triplet(key, layout, (first, truth, last))
+
+
+def discover(root: Path) -> tuple[list[Triplet], list[Failure]]:
+    """All triplets under ``root`` (itself included), sorted by folder; hidden folders
+    are left out (``.git``, editor caches)."""
+    triplets: list[Triplet] = []
+    failures: list[Failure] = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        images = images_by_stem(files)
+        key = Path(directory).relative_to(root).as_posix()
+        for layout in LAYOUTS:
+            found = match_layout(Path(directory), key, layout, images)
+            if isinstance(found, Triplet):
+                triplets.append(found)
+            elif found is not None:
+                failures.append(found)
+    return sorted(triplets, key=lambda t: t.key), sorted(failures, key=lambda f: f.key)
+
+
+# -- loading and scoring --------------------------------------------------------------
+
+
+def load_rgb(path: Path) -> torch.Tensor:
+    """3 x H x W float in [0, 1]; any mode PIL reads (palette, grey, RGBA) becomes RGB."""
+    try:
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ReasonError(f"undecodable: {path.name}: {exc}") from exc
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
+
+
+def load_triplet(triplet: Triplet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The three frames, checked to share one size (a method cannot blend otherwise)."""
+    f0, gt, f2 = (load_rgb(p) for p in triplet.frames)
+    sizes = [tuple(f.shape[-2:]) for f in (f0, gt, f2)]
+    if len(set(sizes)) > 1:
+        shown = ", ".join(f"{p.name} {w}x{h}" for p, (h, w) in zip(triplet.frames, sizes))
+        raise ReasonError(f"size_mismatch: {shown}")
+    return f0, gt, f2
+
+
+def quantize(img: torch.Tensor) -> torch.Tensor:
+    """Clamp and round to 8 bits, as a saved frame would be (and as papers score)."""
+    return img.clamp(0, 1).mul(255).round().div(255)
+
+
+def run_method(name: str, method: Method, f0: torch.Tensor, f2: torch.Tensor
+               ) -> tuple[torch.Tensor, float]:
+    """The prediction at t = 0.5 and the seconds it took; a method that cannot handle
+    these frames (OpenCV's DIS refuses frames under 12 pixels) fails this triplet only."""
+    start = time.perf_counter()
+    try:
+        pred = method(f0, f2, torch.tensor(T))
+    except (cv2.error, RuntimeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ReasonError(f"method_failed: {name}: {detail}") from exc
+    return pred, time.perf_counter() - start
+
+
+def score_triplet(frames: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                  methods: dict[str, Method]) -> dict[str, tuple[float, float, float]]:
+    """(PSNR, SSIM, seconds) per method; all or nothing, so the columns stay comparable."""
+    f0, gt, f2 = frames
+    out = {}
+    for name, method in methods.items():
+        pred, seconds = run_method(name, method, f0, f2)
+        pred = quantize(pred)[None]
+        out[name] = (float(psnr(pred, gt[None])[0]), float(ssim(pred, gt[None])[0]), seconds)
+    return out
+
+
+def score_all(triplets: Sequence[Triplet], methods: dict[str, Method],
+              show_progress: bool = False) -> tuple[dict[str, MethodScores], list[Failure]]:
+    """Every triplet through every method, one triplet in memory at a time."""
+    scores = {name: MethodScores() for name in methods}
+    failures = []
+    for triplet in tqdm(triplets, desc="benchmark", unit="triplet", disable=not show_progress):
+        try:
+            result = score_triplet(load_triplet(triplet), methods)
+        except ReasonError as exc:
+            log.warning("%s: skipped: %s", triplet.key, exc.reason)
+            failures.append(Failure(triplet.key, exc.reason))
+            continue
+        for name, (p, s, seconds) in result.items():
+            scores[name].psnr.append(p)
+            scores[name].ssim.append(s)
+            scores[name].seconds.append(seconds)
+    return scores, failures
+
+
+# -- set-up ---------------------------------------------------------------------------
+
+
+def parse_methods(spec: str | None) -> list[str]:
+    """``"blend,dis"`` -> ["blend", "dis"] in the canonical order; None means all."""
+    if spec is None:
+        return list(ALL_METHODS)
+    wanted = {m.strip() for m in spec.split(",") if m.strip()}
+    unknown = sorted(wanted - set(ALL_METHODS))
+    if unknown or not wanted:
+        raise BenchError(f"--methods: unknown {', '.join(unknown) or '(empty)'}; "
+                         f"choose from {', '.join(ALL_METHODS)}")
+    return [m for m in ALL_METHODS if m in wanted]
+
+
+def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
+                       methods_given: bool) -> Path | None:
+    """The checkpoint to score, or None to leave the model out.
+
+    An explicit path must exist; without one the training default is used when it is
+    there. Asking for ``model`` by name without any checkpoint is an error, not a skip.
+    """
+    if "model" not in methods:
+        return None
+    if explicit is not None:
+        if not explicit.is_file():
+            raise BenchError(f"checkpoint {explicit} not found")
+        return explicit
+    if DEFAULT_CHECKPOINT.is_file():
+        return DEFAULT_CHECKPOINT
+    if methods_given:
+        raise BenchError(f"--methods asks for model but there is no checkpoint "
+                         f"({DEFAULT_CHECKPOINT} is missing; pass --checkpoint)")
+    return None
+
+
+def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str
+                  ) -> dict[str, Method]:
+    """Name -> method, from the functions of :mod:`vfi.evaluate`."""
+    if dis_preset not in PRESETS:
+        raise BenchError(f"--dis-preset: {dis_preset!r} is not one of {', '.join(PRESETS)}")
+    makers: dict[str, Callable[[], Method]] = {
+        "model": lambda: model_method(checked_model(checkpoint)),
+        "repeat": lambda: repeat_nearest,
+        "blend": lambda: blend_method,
+        "dis": lambda: dis_method(dis_preset),
+    }
+    return {n: makers[n]() for n in names if n != "model" or checkpoint is not None}
+
+
+def checked_model(checkpoint: Path | None) -> torch.nn.Module:
+    """:func:`vfi.evaluate.load_model`, with a load failure turned into a BenchError
+    that names the file (a truncated or foreign file must not pass for a model)."""
+    if checkpoint is None:
+        raise BenchError("no checkpoint to load the model from")
+    try:
+        return load_model(checkpoint, default_device())
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"cannot load checkpoint {checkpoint}: {detail}") from None
+
+
+def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None = None,
+              dis_preset: str = "medium", limit: int | None = None, threads: int = 0,
+              show_progress: bool = False) -> BenchResult:
+    """Find the triplets under ``folder`` and score the chosen methods on them.
+
+    ``methods``: comma-separated subset of :data:`ALL_METHODS` (None: all, the model
+    only when a checkpoint is found). ``limit``: the first N triplets in sorted order.
+    ``threads``: torch's CPU threads (0: torch's default), for a shared machine.
+    """
+    if not folder.is_dir():
+        raise BenchError(f"{folder} is not a folder")
+    if limit is not None and limit < 1:
+        raise BenchError(f"--limit must be at least 1, not {limit}")
+    names = parse_methods(methods)
+    ckpt = resolve_checkpoint(checkpoint, names, methods is not None)
+    triplets, failures = discover(folder)
+    if not triplets:
+        layouts = "; ".join(f"{k}: {'/'.join(v)}" for k, v in LAYOUTS.items())
+        raise BenchError(f"no triplets under {folder} (looked for {layouts})")
+    triplets = triplets[:limit]
+    if threads > 0:
+        torch.set_num_threads(threads)
+    scores, skipped = score_all(triplets, build_methods(names, ckpt, dis_preset), show_progress)
+    return BenchResult(folder, triplets, names, ckpt, scores, failures + skipped)
+
+
+# -- reports --------------------------------------------------------------------------
+
+
+def summary(result: BenchResult) -> dict[str, Any]:
+    """The JSON report: per-method means, what was found, and every failure."""
+    return {
+        "folder": str(result.folder.resolve()),
+        "layout": result.layout,
+        "layouts": result.layouts,
+        "t": T,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "model_skipped": NO_CHECKPOINT if result.model_skipped else None,
+        "triplets": len(result.triplets),
+        "scored": result.scored,
+        "skipped": len(result.failures),
+        "methods": {name: s.summary() for name, s in result.scores.items()},
+        "failure_reasons": dict(Counter(f.error.split(":")[0] for f in result.failures)),
+        "failures": [{"key": f.key, "error": f.error} for f in result.failures],
+    }
+
+
+def write_json(result: BenchResult, dest: Path) -> None:
+    """The summary, atomically (a reader never sees half a report)."""
+    write_bytes(dest, (json.dumps(summary(result), indent=2) + "\n").encode())
+
+
+def table(result: BenchResult) -> str:
+    """Method, PSNR, SSIM, ms per frame and count, one line per method."""
+    lines = [f"{'method':<8} {'PSNR dB':>8} {'SSIM':>7} {'ms/frame':>9} {'count':>6}"]
+    for name, scores in result.scores.items():
+        s = scores.summary()
+        if s["count"]:
+            lines.append(f"{name:<8} {s['psnr']:>8.2f} {s['ssim']:>7.4f} "
+                         f"{s['ms_per_frame']:>9.1f} {s['count']:>6}")
+        else:
+            lines.append(f"{name:<8} {'-':>8} {'-':>7} {'-':>9} {0:>6}")
+    return "\n".join(lines)
+
+
+def report(result: BenchResult) -> str:
+    """What the CLI prints: a header, the table, the skipped triplets."""
+    lines = [f"benchmark: {len(result.triplets)} triplet(s) ({result.layout}) in "
+             f"{result.folder}, t = {T}, {result.scored} scored, "
+             f"{len(result.failures)} skipped"]
+    if result.checkpoint is not None:
+        lines.append(f"model: {result.checkpoint}")
+    elif result.model_skipped:
+        lines.append(f"model: {NO_CHECKPOINT}")
+    lines.append(table(result))
+    if result.failures:
+        lines.append(f"skipped: {reason_counts(f.error for f in result.failures)}")
+        lines += [f"  {f.key}: {f.error}" for f in result.failures[:SHOWN_FAILURES]]
+        if len(result.failures) > SHOWN_FAILURES:
+            lines.append(f"  ... and {len(result.failures) - SHOWN_FAILURES} more "
+                         "(all in --json)")
+    return "\n".join(lines)
