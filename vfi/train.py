@@ -7,6 +7,11 @@ weights_only=True)`` can read it and a tampered file cannot run code). A killed 
 resumes from its last checkpoint and continues exactly as if never stopped: the sample
 stream is a pure function of the seed and the number of samples drawn, and every
 augmentation draws from a generator seeded by the sample's index in that stream.
+
+Under ``torchrun --nproc_per_node=N -m vfi.train`` each rank streams its own part of
+the train shards with seed ``train.seed + rank`` and DDP averages the gradients, so a
+step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and writes
+(see :mod:`vfi.distributed`).
 """
 
 from __future__ import annotations
@@ -36,11 +41,23 @@ from vfi.data import (
     to_triplet,
     triplet_dataset,
 )
+from vfi.distributed import (
+    SINGLE,
+    World,
+    barrier,
+    check_replicas,
+    distributed,
+    grad_sync,
+    mean_over_ranks,
+    rank_device,
+    rank_source,
+    rank_threads,
+    wrap,
+)
 from vfi.losses import total_loss
 from vfi.metrics import psnr
 from vfi.model import (
     build_model,
-    default_device,
     forward_padded,
     interpolate,
     linear_blend,
@@ -118,25 +135,27 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
-                  teacher: str | None = None) -> Iterator[dict[str, Any]]:
+                  teacher: str | None = None, world: World = SINGLE
+                  ) -> Iterator[dict[str, Any]]:
     """Endless augmented training triplets, beginning at sample ``start`` of the stream.
 
     Shards are drawn with replacement (seeded), samples shuffled in a seeded buffer;
     sample ``i`` is augmented with ``Random(f"{seed}:{i}")``, so the stream after
     skipping ``start`` samples is exactly the tail of the full stream. With a
     ``teacher`` DIS preset each sample also gets ``flow``: DIS flows t->0, t->1.
+    In a ``world`` of several ranks this is the stream of rank ``world.rank``: its part
+    of the shards, and ``seed + rank`` wherever the seed is used.
     """
-    stages: list[Any] = [wds.ResampledShards(list(urls), seed=params.seed, deterministic=True),
-                         wds.tarfile_to_samples()]
+    seed = params.seed + world.rank
+    stages: list[Any] = rank_source(urls, world, seed)
     if params.shuffle:
-        stages.append(wds.detshuffle(params.shuffle, min(100, params.shuffle),
-                                     seed=params.seed))
+        stages.append(wds.detshuffle(params.shuffle, min(100, params.shuffle), seed=seed))
     stages += [skip(start), wds.decode("torchrgb"), wds.map(to_triplet)]
     dis = DisFlow(teacher) if teacher else None
     for i, sample in enumerate(wds.DataPipeline(*stages), start):
         if dis is not None:  # on the whole frame: a crop would cut motions off
             sample["flow"] = dis(sample["f0"], sample["f2"], sample["t"])
-        yield augment(sample, params, random.Random(f"{params.seed}:{i}"))
+        yield augment(sample, params, random.Random(f"{seed}:{i}"))
 
 
 def load_val(urls: Sequence[str], limit: int) -> list[dict[str, Any]]:
@@ -250,17 +269,18 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss_sum = 0.0
-    for _ in range(tp.accumulate):
+    for i in range(tp.accumulate):
         batch = collate([next(stream) for _ in range(tp.batch_size)])
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                  for k, v in batch.items()}
-        # bf16 autocast for speed where the hardware has it; losses in float32.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tp.bf16):
-            pred = forward_padded(model, batch["f0"], batch["f2"], batch["t"],
-                                  batch["flow"] if use_init else None)
-        pred = {k: v.float() for k, v in pred.items()}
-        loss, _ = total_loss(tp.losses, batch, pred)
-        (loss / tp.accumulate).backward()
+        with grad_sync(model, i == tp.accumulate - 1):  # DDP: average on the last only
+            # bf16 autocast for speed where the hardware has it; losses in float32.
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tp.bf16):
+                pred = forward_padded(model, batch["f0"], batch["f2"], batch["t"],
+                                      batch["flow"] if use_init else None)
+            pred = {k: v.float() for k, v in pred.items()}
+            loss, _ = total_loss(tp.losses, batch, pred)
+            (loss / tp.accumulate).backward()
         loss_sum += float(loss.detach()) / tp.accumulate
     if tp.grad_clip:
         nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
@@ -271,16 +291,19 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
 
 def train(params: VfiParams, shards: str | Path, out: str | Path,
           live_dir: str | Path | None = None, on_step: StepHook | None = None,
-          device: torch.device | None = None) -> TrainResult:
+          device: torch.device | None = None, world: World = SINGLE) -> TrainResult:
     """Train to ``params.train.steps``, resuming from ``out/model.pt`` when it matches.
 
     ``on_step(step, loss)`` runs after every optimizer step (tests use it to simulate a
-    kill). Checkpoints are written every ``val_every`` steps and at the end.
+    kill). Checkpoints are written every ``val_every`` steps and at the end. In a
+    ``world`` of several ranks (inside :func:`vfi.distributed.distributed`) every rank
+    calls this: all resume from the same checkpoint and take the same steps; losses and
+    samples/s are over all ranks; rank 0 alone validates, logs to dvclive and saves.
     """
     tp = params.train
     if tp.threads:
-        torch.set_num_threads(tp.threads)
-    device = device or default_device()
+        torch.set_num_threads(rank_threads(tp.threads, world))
+    device = device or rank_device(world)
     torch.manual_seed(tp.seed)
     model = build_model(params.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
@@ -292,20 +315,23 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
         return result
     if not shards_for_split(shards, "train"):
         raise ValueError(f"{shards}: the train split has no shards")
-    val = load_val(shards_for_split(shards, "val"), tp.val_samples)
-    per_step = tp.batch_size * tp.accumulate
+    val = load_val(shards_for_split(shards, "val"), tp.val_samples) if world.is_main else []
+    per_step = tp.batch_size * tp.accumulate  # samples per step of one rank
     use_init = needs_init(model)
     teacher = params.model.dis_preset if use_init or tp.losses.get("distill") else None
-    stream = train_samples(shards_for_split(shards, "train"), tp, start * per_step, teacher)
-    live = make_live(live_dir, resume=start > 0)
+    stream = train_samples(shards_for_split(shards, "train"), tp,
+                           start * per_step, teacher, world)
+    live = make_live(live_dir, resume=start > 0) if world.is_main else None
+    net = wrap(model, world)
     log.info("%s model, %d parameters, steps %d..%d on %s", params.model.arch,
              result.params, start, tp.steps, device)
     tic, seen = time.perf_counter(), 0
     model.train()
     for step in range(start, tp.steps):
         lr = lr_at(step, tp)
-        loss_sum = optimizer_step(model, optimizer, stream, tp, lr, device, use_init)
-        seen += per_step
+        loss_sum = optimizer_step(net, optimizer, stream, tp, lr, device, use_init)
+        loss_sum = mean_over_ranks(loss_sum, world)
+        seen += per_step * world.size
         done = step + 1
         result.step = done
         result.losses.append((done, loss_sum))
@@ -313,40 +339,48 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
             live.step = done
             live.log_metric("train/loss", loss_sum)
             live.log_metric("train/lr", lr)
-        if (done % tp.val_every == 0 or done == tp.steps) and not val:
-            save_checkpoint(ckpt, checkpoint_state(model, optimizer, done, params))
-        elif done % tp.val_every == 0 or done == tp.steps:
-            val_psnr, blend_psnr = validate(model, val, device)
-            result.val_psnr.append((done, val_psnr))
-            result.val_psnr_blend = blend_psnr
-            result.samples_per_second = seen / (time.perf_counter() - tic)
-            log.info("step %d loss %.4f val PSNR %.2f dB (blend %.2f) %.1f samples/s",
-                     done, loss_sum, val_psnr, blend_psnr, result.samples_per_second)
-            if live is not None:
-                live.log_metric("val/psnr", val_psnr)
-                live.log_metric("val/psnr_blend", blend_psnr)
-            save_checkpoint(ckpt, checkpoint_state(model, optimizer, done, params))
+        if done % tp.val_every == 0 or done == tp.steps:
+            if val:  # only rank 0 has validation samples
+                val_psnr, blend_psnr = validate(model, val, device)
+                result.val_psnr.append((done, val_psnr))
+                result.val_psnr_blend = blend_psnr
+                result.samples_per_second = seen / (time.perf_counter() - tic)
+                log.info("step %d loss %.4f val PSNR %.2f dB (blend %.2f) %.1f samples/s",
+                         done, loss_sum, val_psnr, blend_psnr, result.samples_per_second)
+                if live is not None:
+                    live.log_metric("val/psnr", val_psnr)
+                    live.log_metric("val/psnr_blend", blend_psnr)
+            if world.is_main:
+                save_checkpoint(ckpt, checkpoint_state(model, optimizer, done, params))
+            barrier(world)  # the other ranks wait while rank 0 validates and writes
         if live is not None:
             live.next_step()
         if on_step is not None:
             on_step(done, loss_sum)
     result.samples_per_second = seen / (time.perf_counter() - tic)
+    if world.parallel:
+        log.info("%d ranks hold the same weights (digest %s)", world.size,
+                 check_replicas(model, world))
     if live is not None:
         live.end()
     return result
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:
-    try:
-        result = train(params, args.shards, args.out, args.live)
-    except ValueError as exc:  # no train shards: nothing to learn from
-        raise StageError(str(exc)) from None
+    with distributed() as world:  # torchrun's process group, or one process
+        if not world.is_main:  # one log: rank 0's (the others only warn)
+            logging.getLogger("inbetweener").setLevel(logging.WARNING)
+        try:
+            result = train(params, args.shards, args.out, args.live, world=world)
+        except ValueError as exc:  # no train shards: nothing to learn from
+            raise StageError(str(exc)) from None
     log.info("done: step %d, %.1f samples/s", result.step, result.samples_per_second)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m vfi.train [--params] [--shards] [--out] [--live]``."""
+    """CLI: ``python -m vfi.train [--params] [--shards] [--out] [--live]``, also as
+    ``torchrun --nproc_per_node=N -m vfi.train ...``."""
     paths = {"shards": "data/shards", "out": "models", "live": "dvclive"}
     return run_stage("vfi.train", __doc__, paths, _main, list(argv) if argv else None)
 
