@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -38,11 +39,18 @@ from tqdm import tqdm
 from pipeline.atomic import write_bytes
 from pipeline.errors import ReasonError
 from pipeline.stage import reason_counts
-from vfi.evaluate import Method, blend_method, dis_method, load_model, model_method, repeat_nearest
+from vfi.evaluate import (
+    Method,
+    blend_method,
+    dis_method,
+    load_model,
+    model_method,
+    repeat_nearest,
+)
 from vfi.metrics import psnr, ssim
 from vfi.model import default_device
 from vfi.teacher import PRESETS
-from vfi.train import CHECKPOINT
+from vfi.train import CHECKPOINT, load_checkpoint
 
 log = logging.getLogger("inbetweener.vfi.folder_bench")
 
@@ -57,6 +65,9 @@ T = 0.5
 NO_CHECKPOINT = (f"no checkpoint found ({DEFAULT_CHECKPOINT} is missing): model column "
                  "skipped; pass --checkpoint to score one")
 SHOWN_FAILURES = 10  # failures listed one per line in the printed report; the JSON has all
+# what torch.load raises on files that are not weights-only torch checkpoints
+LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError,
+               AttributeError, IndexError, TypeError)
 
 
 class BenchError(Exception):
@@ -75,7 +86,9 @@ class Triplet:
 
 @dataclass(frozen=True)
 class Failure:
-    """A skipped triplet; ``error`` starts with a short stable reason, then the details."""
+    """A skipped triplet or incomplete folder; ``error`` starts with a short stable
+    reason (``undecodable``, ``size_mismatch``, ``method_failed``, ``incomplete``,
+    ``ambiguous``), then the details."""
 
     key: str
     error: str
@@ -113,7 +126,13 @@ class BenchResult:
     wanted: list[str]  # methods asked for; "model" is missing from scores without checkpoint
     checkpoint: Path | None
     scores: dict[str, MethodScores]
-    failures: list[Failure]
+    skipped: list[Failure]  # triplets found that could not be scored
+    incomplete: list[Failure]  # folders with part of a triplet (not counted as triplets)
+
+    @property
+    def failures(self) -> list[Failure]:
+        """Everything left out, in folder order."""
+        return sorted(self.skipped + self.incomplete, key=lambda f: f.key)
 
     @property
     def scored(self) -> int:
@@ -196,7 +215,7 @@ def load_rgb(path: Path) -> torch.Tensor:
         with Image.open(path) as img:
             rgb = np.asarray(img.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ReasonError(f"undecodable: {path.name}: {exc}") from exc
+        raise ReasonError(f"undecodable: {path.name}: {short_error(exc)}") from exc
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
 
 
@@ -215,6 +234,15 @@ def quantize(img: torch.Tensor) -> torch.Tensor:
     return img.clamp(0, 1).mul(255).round().div(255)
 
 
+def short_error(exc: Exception, limit: int = 200) -> str:
+    """One capped line for a table: OpenCV's bare message (its str() holds the source
+    path and line), else the message's lines joined, else the exception's type."""
+    text = getattr(exc, "err", None) if isinstance(exc, cv2.error) else None
+    lines = [line.strip() for line in str(text or exc).splitlines() if line.strip()]
+    joined = "; ".join(lines) or type(exc).__name__
+    return joined if len(joined) <= limit else joined[:limit - 3] + "..."
+
+
 def run_method(name: str, method: Method, f0: torch.Tensor, f2: torch.Tensor
                ) -> tuple[torch.Tensor, float]:
     """The prediction at t = 0.5 and the seconds it took; a method that cannot handle
@@ -223,8 +251,7 @@ def run_method(name: str, method: Method, f0: torch.Tensor, f2: torch.Tensor
     try:
         pred = method(f0, f2, torch.tensor(T))
     except (cv2.error, RuntimeError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ReasonError(f"method_failed: {name}: {detail}") from exc
+        raise ReasonError(f"method_failed: {name}: {short_error(exc)}") from exc
     return pred, time.perf_counter() - start
 
 
@@ -310,15 +337,25 @@ def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str
 
 
 def checked_model(checkpoint: Path | None) -> torch.nn.Module:
-    """:func:`vfi.evaluate.load_model`, with a load failure turned into a BenchError
-    that names the file (a truncated or foreign file must not pass for a model)."""
+    """:func:`vfi.evaluate.load_model`, with failures turned into a BenchError that names
+    the file. The file is read once first to tell "not a torch file" and "not one of our
+    checkpoints" apart from a model that does not fit its config: torch's own errors on
+    junk are misleading (a KeyError of a number, a paragraph about weights_only)."""
     if checkpoint is None:
         raise BenchError("no checkpoint to load the model from")
+    why = f"cannot load checkpoint {checkpoint}"
+    try:
+        state = load_checkpoint(checkpoint)
+    except LOAD_ERRORS as exc:
+        raise BenchError(f"{why}: not a torch file of plain tensors "
+                         f"({type(exc).__name__})") from None
+    missing = [k for k in ("model", "model_config") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise BenchError(f"{why}: no {', '.join(missing)} entry (not a vfi.train checkpoint)")
     try:
         return load_model(checkpoint, default_device())
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(f"cannot load checkpoint {checkpoint}: {detail}") from None
+    except (RuntimeError, ValueError, TypeError) as exc:  # weights that do not fit the config
+        raise BenchError(f"{why}: {short_error(exc)}") from None
 
 
 def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None = None,
@@ -336,6 +373,7 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
         raise BenchError(f"--limit must be at least 1, not {limit}")
     names = parse_methods(methods)
     ckpt = resolve_checkpoint(checkpoint, names, methods is not None)
+    chosen = build_methods(names, ckpt, dis_preset)  # option errors before any work
     triplets, failures = discover(folder)
     if not triplets:
         layouts = "; ".join(f"{k}: {'/'.join(v)}" for k, v in LAYOUTS.items())
@@ -343,8 +381,8 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
     triplets = triplets[:limit]
     if threads > 0:
         torch.set_num_threads(threads)
-    scores, skipped = score_all(triplets, build_methods(names, ckpt, dis_preset), show_progress)
-    return BenchResult(folder, triplets, names, ckpt, scores, failures + skipped)
+    scores, skipped = score_all(triplets, chosen, show_progress)
+    return BenchResult(folder, triplets, names, ckpt, scores, skipped, failures)
 
 
 # -- reports --------------------------------------------------------------------------
@@ -361,7 +399,8 @@ def summary(result: BenchResult) -> dict[str, Any]:
         "model_skipped": NO_CHECKPOINT if result.model_skipped else None,
         "triplets": len(result.triplets),
         "scored": result.scored,
-        "skipped": len(result.failures),
+        "skipped": len(result.skipped),
+        "incomplete": len(result.incomplete),
         "methods": {name: s.summary() for name, s in result.scores.items()},
         "failure_reasons": dict(Counter(f.error.split(":")[0] for f in result.failures)),
         "failures": [{"key": f.key, "error": f.error} for f in result.failures],
@@ -388,9 +427,12 @@ def table(result: BenchResult) -> str:
 
 def report(result: BenchResult) -> str:
     """What the CLI prints: a header, the table, the skipped triplets."""
-    lines = [f"benchmark: {len(result.triplets)} triplet(s) ({result.layout}) in "
-             f"{result.folder}, t = {T}, {result.scored} scored, "
-             f"{len(result.failures)} skipped"]
+    header = (f"benchmark: {len(result.triplets)} triplet(s) ({result.layout}) in "
+              f"{result.folder}, t = {T}: {result.scored} scored, "
+              f"{len(result.skipped)} skipped")
+    if result.incomplete:
+        header += f", {len(result.incomplete)} incomplete folder(s)"
+    lines = [header]
     if result.checkpoint is not None:
         lines.append(f"model: {result.checkpoint}")
     elif result.model_skipped:
