@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -57,7 +57,7 @@ def check_sha256(value: str | None) -> str | None:
 
 
 SafeName = Annotated[str, AfterValidator(check_name)]
-Sha256 = Annotated[Union[str, None], AfterValidator(check_sha256)]
+Sha256 = Annotated[str | None, AfterValidator(check_sha256)]
 
 
 class _SourceBase(_Section):
@@ -118,7 +118,7 @@ class UrlSource(_SourceBase):
         return value
 
 
-Source = Annotated[Union[SyntheticSource, PathSource, UrlSource], Field(discriminator="kind")]
+Source = Annotated[SyntheticSource | PathSource | UrlSource, Field(discriminator="kind")]
 
 
 class DownloadParams(_Section):
@@ -238,10 +238,12 @@ class ModelParams(_Section):
     depth: int = Field(2, ge=0, le=16)
     scales: int = Field(3, ge=1, le=5)
     # Where the flow model's flows start: "zero" (learned from scratch: measured to stay
-    # at the linear blend for the few hundred CPU steps we can afford) or "dis"
+    # at the linear blend for the few hundred CPU steps we can afford), "dis"
     # (OpenCV DIS flows scaled to t, which the blocks then refine: the network learns
-    # corrections, occlusion masks and residuals instead of raw motion).
-    flow_init: Literal["zero", "dis"] = "dis"
+    # corrections, occlusion masks and residuals instead of raw motion) or "dis_pan"
+    # (DIS, replaced per pixel by the frame's global shift where that fits better:
+    # vfi.pan, for the fast background pans DIS gets wrong).
+    flow_init: Literal["zero", "dis", "dis_pan"] = "dis_pan"
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
 
 

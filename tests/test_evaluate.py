@@ -6,10 +6,12 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
 import torch
 
 from tests.test_train import tiny_params, write_tiny_shards
 from vfi.config import EvalParams
+from vfi.data import shards_for_split, triplet_dataset
 from vfi.evaluate import bucket_name, dis_method, evaluate
 from vfi.metrics import psnr
 from vfi.model import linear_blend
@@ -29,7 +31,12 @@ def test_evaluate_writes_all_methods(tmp_path: Path) -> None:
     assert sum(b["n"] for b in summary["by_t"].values()) == 5
     rows = list(csv.DictReader((tmp_path / "plots" / "samples.csv").open()))
     assert len(rows) == 5 and {f"psnr_{m}" for m in METHODS} <= set(rows[0])
-    assert (tmp_path / "plots" / "grid.png").stat().st_size > 1000
+    grid = cv2.imread(str(tmp_path / "plots" / "grid.png"))
+    height, width = next(iter(triplet_dataset(shards_for_split(shards, "test"))))["f0"].shape[1:]
+    # worst 2 + best 2 of 5 samples, 5 captioned tiles each: f0, GT, blend, model, error
+    assert grid.shape == (4 * (height + 16), 5 * width, 3)
+    bands = grid.reshape(4, height + 16, 5, width, 3)[:, :16]
+    assert (bands.max(axis=(1, 3, 4)) > 200).all()  # every tile has its caption
 
 
 def test_dis_beats_blend_on_a_translation() -> None:
@@ -52,7 +59,8 @@ def test_untrained_flow_model_starts_at_the_dis_baseline() -> None:
     from vfi.config import ModelParams
     from vfi.model import build_model, interpolate
     f0, f2 = (torch.from_numpy(scene(t, 10.0)).permute(2, 0, 1).float() / 255 for t in (0, 1))
-    model = build_model(ModelParams(width=8, depth=1, scales=2, dis_preset="medium"))
+    model = build_model(ModelParams(width=8, depth=1, scales=2, flow_init="dis",
+                                    dis_preset="medium"))
     ours = interpolate(model, f0, f2, 0.25)
     dis = dis_method("medium")(f0, f2, torch.tensor(0.25))
     assert torch.allclose(ours, dis.clamp(0, 1), atol=2e-3)

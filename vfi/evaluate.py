@@ -137,15 +137,27 @@ def to_u8(img: torch.Tensor) -> np.ndarray:
     return (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
+def caption(tile: np.ndarray, text: str) -> np.ndarray:
+    """``tile`` with ``text`` on a black band above it (the grid must read on its own)."""
+    band = np.zeros((16, tile.shape[1], 3), np.uint8)
+    cv2.putText(band, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return np.concatenate((band, tile), 0)
+
+
 def grid_png(frames: list[dict[str, Any]], rows: list[dict[str, Any]], count: int) -> bytes:
-    """Worst then best ``count`` samples by model PSNR; columns f0, GT, blend, model, error."""
+    """Worst then best ``count`` samples by model PSNR; columns f0, GT, blend, model,
+    error map, each captioned with the sample key, t and the PSNRs."""
     order = sorted(range(len(rows)), key=lambda i: rows[i]["psnr_model"])
     picked = order[:count] + [i for i in order[::-1][:count] if i not in order[:count]]
     lines = []
     for i in picked:
-        f = frames[i]
-        tiles = [to_u8(f["f0"]), to_u8(f["f1"]), to_u8(f["blend"]), to_u8(f["model"]),
-                 error_map(f["model"], f["f1"])]
+        f, row = frames[i], rows[i]
+        tiles = [caption(to_u8(f["f0"]), f"f0 {row['key'][-12:]} t={row['t']:.2f}"),
+                 caption(to_u8(f["f1"]), "ground truth"),
+                 caption(to_u8(f["blend"]), f"blend {row['psnr_blend']:.2f} dB"),
+                 caption(to_u8(f["model"]), f"model {row.get('psnr_model', 0):.2f} dB"),
+                 caption(error_map(f["model"], f["f1"]), "|model - truth| x4")]
         lines.append(np.concatenate(tiles, axis=1))
     width = max(line.shape[1] for line in lines)
     lines = [np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines]

@@ -152,18 +152,32 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 
 def needs_init(model: nn.Module) -> bool:
-    """Whether the model starts from classical flows (``flow_init: dis``)."""
+    """Whether the model starts from classical flows (``flow_init`` other than zero)."""
     params = getattr(model, "params", None)
-    return isinstance(model, FlowNet) and params is not None and params.flow_init == "dis"
+    return isinstance(model, FlowNet) and params is not None and params.flow_init != "zero"
+
+
+def classical_flow(params: ModelParams) -> DisFlow:
+    """The classical flow a model with these params starts from (and trains against):
+    DIS with ``dis_preset``, plus the global-pan candidate for ``flow_init: dis_pan``."""
+    return DisFlow(params.dis_preset, pan=params.flow_init == "dis_pan")
 
 
 def init_flows(model: nn.Module, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor
                ) -> torch.Tensor | None:
-    """DIS flows t->0, t->1 for each sample of a batch when the model wants them."""
+    """Classical flows t->0, t->1 for each sample of a batch when the model wants them.
+
+    The flows between a pair do not depend on t, so a batch of one pair at many times
+    (``interpolate --factor 4``) computes them once.
+    """
     if not needs_init(model):
         return None
-    dis = DisFlow(model.params.dis_preset)
-    return torch.stack([dis(a, b, tt) for a, b, tt in zip(f0, f2, t)])
+    flow = classical_flow(model.params)
+    pairs: list[torch.Tensor] = []
+    for i in range(f0.shape[0]):
+        same = i > 0 and torch.equal(f0[i], f0[i - 1]) and torch.equal(f2[i], f2[i - 1])
+        pairs.append(pairs[-1] if same else flow.pair(f0[i], f2[i]))
+    return torch.stack([flow.at(pair, tt) for pair, tt in zip(pairs, t)])
 
 
 def forward_padded(model: nn.Module, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor,
@@ -207,8 +221,10 @@ __all__ = [
     "FlowNet",
     "UNet",
     "build_model",
+    "classical_flow",
     "default_device",
     "forward_padded",
+    "init_flows",
     "interpolate",
     "linear_blend",
     "param_count",

@@ -58,6 +58,7 @@ from vfi.losses import total_loss
 from vfi.metrics import psnr
 from vfi.model import (
     build_model,
+    classical_flow,
     forward_padded,
     interpolate,
     linear_blend,
@@ -135,14 +136,15 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
-                  teacher: str | None = None, world: World = SINGLE
+                  teacher: DisFlow | None = None, world: World = SINGLE
                   ) -> Iterator[dict[str, Any]]:
     """Endless augmented training triplets, beginning at sample ``start`` of the stream.
 
     Shards are drawn with replacement (seeded), samples shuffled in a seeded buffer;
     sample ``i`` is augmented with ``Random(f"{seed}:{i}")``, so the stream after
     skipping ``start`` samples is exactly the tail of the full stream. With a
-    ``teacher`` DIS preset each sample also gets ``flow``: DIS flows t->0, t->1.
+    ``teacher`` (:func:`vfi.model.classical_flow`) each sample also gets ``flow``:
+    its classical flows t->0, t->1.
     In a ``world`` of several ranks this is the stream of rank ``world.rank``: its part
     of the shards, and ``seed + rank`` wherever the seed is used.
     """
@@ -151,10 +153,9 @@ def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
     if params.shuffle:
         stages.append(wds.detshuffle(params.shuffle, min(100, params.shuffle), seed=seed))
     stages += [skip(start), wds.decode("torchrgb"), wds.map(to_triplet)]
-    dis = DisFlow(teacher) if teacher else None
     for i, sample in enumerate(wds.DataPipeline(*stages), start):
-        if dis is not None:  # on the whole frame: a crop would cut motions off
-            sample["flow"] = dis(sample["f0"], sample["f2"], sample["t"])
+        if teacher is not None:  # on the whole frame: a crop would cut motions off
+            sample["flow"] = teacher(sample["f0"], sample["f2"], sample["t"])
         yield augment(sample, params, random.Random(f"{seed}:{i}"))
 
 
@@ -318,7 +319,7 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     val = load_val(shards_for_split(shards, "val"), tp.val_samples) if world.is_main else []
     per_step = tp.batch_size * tp.accumulate  # samples per step of one rank
     use_init = needs_init(model)
-    teacher = params.model.dis_preset if use_init or tp.losses.get("distill") else None
+    teacher = classical_flow(params.model) if use_init or tp.losses.get("distill") else None
     stream = train_samples(shards_for_split(shards, "train"), tp,
                            start * per_step, teacher, world)
     live = make_live(live_dir, resume=start > 0) if world.is_main else None
