@@ -123,6 +123,50 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_benchmark)
 
 
+def _interpolate(args: argparse.Namespace) -> int:
+    from vfi.interpolate_cmd import InterpolateError, Options, run_interpolate, summary
+
+    opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
+                   retime=args.retime, max_hold=args.max_hold, method=args.method,
+                   checkpoint=args.checkpoint, params=args.params, overwrite=args.overwrite,
+                   crf=args.crf, threads=args.threads, show_progress=not args.quiet)
+    try:
+        result = run_interpolate(opts)
+    except InterpolateError as exc:
+        print(f"inbetweener interpolate: {exc}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    return 0
+
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
+    from fractions import Fraction
+
+    p = sub.add_parser("interpolate", help="raise a video's frame rate, never across a cut")
+    p.add_argument("src", type=Path, metavar="IN", help="input video")
+    p.add_argument("out", type=Path, metavar="OUT", help="output video (.mp4, .mkv, .mov)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--factor", type=int, default=2, help="output rate = factor x input rate (default 2)")
+    rate.add_argument("--fps", type=Fraction, default=None, help="output rate, e.g. 60 or 60000/1001")
+    p.add_argument("--retime", action="store_true",
+                   help="turn drawings held on twos/threes into smooth motion")
+    p.add_argument("--max-hold", type=int, default=4,
+                   help="with --retime, a drawing held longer than this many frames is a pause "
+                        "and stays still (default 4)")
+    p.add_argument("--method", choices=["model", "blend", "dis"], default="model",
+                   help="in-betweens from the trained model (default), a linear blend, or DIS flow")
+    p.add_argument("--checkpoint", type=Path, default=Path("models/model.pt"),
+                   help="model checkpoint (default models/model.pt, written by dvc repro)")
+    p.add_argument("--params", type=Path, default=None,
+                   help="params file for cut and hold detection (default params.yaml if present)")
+    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the model (default 1; 0: torch's default)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_interpolate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbetweener", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_verify(sub)
     _add_benchmark(sub)
+    _add_interpolate(sub)
     return parser
 
 

@@ -1,0 +1,303 @@
+"""``inbetweener interpolate IN OUT``: raise a video's frame rate, cut- and hold-aware.
+
+One streaming pass: each decoded frame is measured and fed to the cut detector
+(:mod:`vfi.stream_analysis`), leaves a short window with its scene and drawing final,
+goes through the schedule (:mod:`vfi.retime`), and the output frames that became
+decidable are made (copies, or in-betweens from :mod:`vfi.inbetween`) and encoded
+(:mod:`vfi.video_out`). Only the frames the window and the schedule still need are
+kept, so memory does not grow with the video's length.
+
+Everything that can be checked before decoding is (paths, params, checkpoint, probe),
+and OUT is written under a temporary name in its own folder and renamed when whole:
+a failure or Ctrl-C leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_path
+from pipeline.config import ConfigError, CutsParams, TripletParams, load_params
+from pipeline.errors import ReasonError
+from pipeline.probe import ProbeError, ProbeInfo, probe
+from pipeline.video import ReaderError, open_reader
+from vfi.inbetween import Inbetween, MethodError, load_method
+from vfi.retime import OutFrame, Schedule, SourceFrame, output_rate
+from vfi.stream_analysis import CutWindow, FrameMeter, HoldTracker, Measured
+from vfi.video_out import VideoWriter, audio_offset, container_format
+
+log = logging.getLogger("inbetweener.vfi.interpolate")
+
+MAX_FACTOR = 16
+RATE_DENOMINATOR = 1001  # NTSC rates: 23.976... -> 24000/1001
+
+
+class InterpolateError(ReasonError):
+    """Bad input or options: the reason is the message the user sees."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to do; ``factor`` is ignored when ``fps`` is given."""
+
+    src: Path
+    out: Path
+    factor: int = 2
+    fps: Fraction | None = None
+    retime: bool = False
+    max_hold: int = 4
+    method: str = "model"
+    checkpoint: Path = Path("models/model.pt")
+    params: Path | None = None  # None: params.yaml when present, else the defaults
+    overwrite: bool = False
+    crf: int = 18
+    threads: int = 1  # torch threads; 0 keeps torch's default (see run_interpolate)
+    show_progress: bool = False
+
+
+@dataclass
+class Result:
+    """Counts for the summary line."""
+
+    out: Path
+    rate: Fraction
+    method: str
+    retime: bool
+    frames_in: int = 0
+    frames_out: int = 0
+    inbetweens: int = 0
+    cuts: int = 0
+    drawings: int = 0
+    held: int = 0
+    audio: bool = False
+    seconds: float = 0.0
+    note: str = ""  # e.g. the input ended early
+    late_cuts: int = 0  # cuts the detector reported too late to honour (should be 0)
+    peak_frames: int = 0  # most input frames in memory at once
+
+
+def check_options(opts: Options) -> str:
+    """Every check that needs no decoding; returns OUT's container format."""
+    if opts.fps is None and not 2 <= opts.factor <= MAX_FACTOR:
+        raise InterpolateError(f"--factor must be an integer from 2 to {MAX_FACTOR}, got {opts.factor}")
+    if opts.fps is not None and opts.fps <= 0:
+        raise InterpolateError(f"--fps must be positive, got {opts.fps}")
+    if opts.threads < 0:
+        raise InterpolateError(f"--threads must be >= 0, got {opts.threads}")
+    if opts.max_hold < 1:
+        raise InterpolateError(f"--max-hold must be >= 1, got {opts.max_hold}")
+    if not opts.src.is_file():
+        raise InterpolateError(f"{opts.src}: no such file")
+    try:
+        fmt = container_format(opts.out)
+    except ValueError as err:
+        raise InterpolateError(str(err)) from None
+    if opts.out.resolve() == opts.src.resolve():
+        raise InterpolateError(f"{opts.out}: output would overwrite the input")
+    if opts.out.exists() and not opts.overwrite:
+        raise InterpolateError(f"{opts.out} exists; pass --overwrite to replace it")
+    if opts.out.is_dir():
+        raise InterpolateError(f"{opts.out} is a folder")
+    _check_folder(opts.out)
+    return fmt
+
+
+def _check_folder(out: Path) -> None:
+    """OUT's folder must exist and take a new file (where the temporary file goes)."""
+    folder = out.parent
+    if not folder.exists():
+        raise InterpolateError(f"cannot write {out}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InterpolateError(f"cannot write {out}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InterpolateError(f"cannot write {out}: folder {folder} is not writable")
+
+
+def analysis_params(path: Path | None) -> tuple[CutsParams, TripletParams]:
+    """``cuts`` and ``triplets`` from the params file, or their defaults without one."""
+    if path is None:
+        path = Path("params.yaml")
+        if not path.is_file():
+            return CutsParams(), TripletParams()
+    try:
+        params = load_params(path)
+    except ConfigError as err:
+        raise InterpolateError(str(err)) from None
+    return params.cuts, params.triplets
+
+
+def probe_input(src: Path) -> ProbeInfo:
+    """The pipeline's probe: a video stream that demuxes whole and decodes."""
+    try:
+        info = probe(src)
+    except ProbeError as err:
+        raise InterpolateError(f"{src}: not a usable video: {err.reason}") from None
+    if info.frames == 0:
+        raise InterpolateError(f"{src}: the video has no frames")
+    return info
+
+
+def input_rate(info: ProbeInfo) -> Fraction:
+    """The probe's average rate as an exact fraction (NTSC rates come out exact)."""
+    if info.fps <= 0:
+        raise InterpolateError("the input has no frame rate; give the output rate with --fps")
+    return Fraction(info.fps).limit_denominator(RATE_DENOMINATOR)
+
+
+class Renderer:
+    """Makes the scheduled output frames from the frames kept, and writes them."""
+
+    def __init__(self, writer: VideoWriter, method: Inbetween, bar: tqdm) -> None:
+        self.writer, self.method, self.bar = writer, method, bar
+        self.images: dict[int, np.ndarray] = {}
+        self.frames = self.inbetweens = 0
+        self.peak = 0  # most input frames held at once: memory stays bounded
+
+    def add(self, index: int, rgb: np.ndarray) -> None:
+        self.images[index] = rgb
+        self.peak = max(self.peak, len(self.images))
+
+    def render(self, frames: list[OutFrame], needed: int | None) -> None:
+        """Write ``frames`` (in order), then forget images before ``needed``."""
+        for (a, b), group in itertools.groupby(frames, key=lambda f: (f.a, f.b)):
+            group = list(group)
+            if a == b:
+                out = [self.images[a]] * len(group)
+            else:
+                out = self.method(self.images[a], self.images[b], [f.t for f in group])
+                self.inbetweens += len(group)
+            for rgb in out:
+                self.writer.write(rgb)
+            self.frames += len(group)
+            self.bar.update(len(group))
+        if needed is not None:
+            for index in [i for i in self.images if i < needed]:
+                del self.images[index]
+
+
+class Pipeline:
+    """Analysis window -> holds -> schedule -> renderer, for one input."""
+
+    def __init__(self, cuts: CutsParams, triplets: TripletParams, size: tuple[int, int],
+                 fps: float, schedule: Schedule, renderer: Renderer) -> None:
+        self.meter = FrameMeter(size[0], size[1], cuts.analysis_size)
+        self.window = CutWindow(cuts, fps)
+        self.holds = HoldTracker(triplets)
+        self.schedule, self.renderer = schedule, renderer
+        self.cuts = 0
+
+    def push(self, index: int, pts: Fraction, rgb: np.ndarray) -> None:
+        measured = self.meter.measure(index, pts, rgb)
+        self.renderer.add(index, rgb)
+        bgr = cv2.cvtColor(self.meter.small, cv2.COLOR_RGB2BGR)
+        self._schedule(self.window.push(measured, bgr))
+
+    def _schedule(self, final: list[Measured]) -> None:
+        for frame in final:
+            self.cuts += int(frame.cut)
+            scene, drawing = self.holds.push(frame)
+            out = self.schedule.push(SourceFrame(frame.index, frame.pts, scene, drawing))
+            self.renderer.render(out, self.schedule.needed)
+
+    def finish(self, end: Fraction) -> None:
+        self._schedule(self.window.finish())
+        self.renderer.render(self.schedule.finish(end), None)
+
+
+def _snap(pts: float, base: Fraction | None) -> Fraction:
+    """A float pts as an exact time: the nearest tick of the stream's time base."""
+    if not base:
+        return Fraction(pts).limit_denominator(1_000_000)
+    return round(Fraction(pts) / base) * base
+
+
+def _stream(opts: Options, info: ProbeInfo, cuts: CutsParams, triplets: TripletParams,
+            writer_for: Callable[[tuple[int, int]], VideoWriter], method: Inbetween, result: Result) -> None:
+    """Decode, analyse, schedule, render: the one pass over the input."""
+    rate_in = input_rate(info)
+    try:
+        reader = open_reader(opts.src, max(info.width, info.height), cuts.reader,
+                             codec=info.codec, frames=info.frames)
+    except ReaderError as err:
+        raise InterpolateError(f"{opts.src}: {err.reason}") from None
+    expected = round(info.frames / rate_in * result.rate)
+    with reader, writer_for(reader.size) as writer, tqdm(
+            total=expected, unit="frame", desc="interpolate", disable=not opts.show_progress,
+            dynamic_ncols=True) as bar:
+        renderer = Renderer(writer, method, bar)
+        schedule = Schedule(result.rate, opts.retime, opts.max_hold)
+        pipe = Pipeline(cuts, triplets, reader.size, float(rate_in), schedule, renderer)
+        last = None
+        for frame in reader:
+            last = _snap(frame.pts, reader.info.time_base)
+            pipe.push(frame.index, last, frame.rgb)
+        if last is None:
+            raise InterpolateError(f"{opts.src}: no frame decoded ({reader.error or 'empty stream'})")
+        pipe.finish(last + 1 / rate_in)
+        result.frames_in, result.note = reader.frames_read, reader.error
+        result.frames_out, result.inbetweens = renderer.frames, renderer.inbetweens
+        result.cuts, result.late_cuts = pipe.cuts, pipe.window.late
+        result.drawings, result.held = pipe.holds.drawing + 1, pipe.holds.held
+        result.peak_frames = renderer.peak
+
+
+def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
+    """Check, then stream ``opts.src`` into ``opts.out``; InterpolateError on bad input.
+
+    ``method`` overrides ``opts.method`` (tests and benchmarks pass a function).
+    """
+    start = time.perf_counter()
+    fmt = check_options(opts)
+    if opts.threads > 0:
+        # One thread by default: on 2 shared cores, two torch threads spin-waiting on
+        # each other ran the model ~20x slower under load than one (measured: 31 s
+        # vs 1.3 s for the tiny-checkpoint test clip, with other jobs running).
+        torch.set_num_threads(opts.threads)
+    cuts, triplets = analysis_params(opts.params)
+    if method is None:
+        try:
+            method = load_method(opts.method, opts.checkpoint)
+        except MethodError as err:
+            raise InterpolateError(str(err)) from None
+    info = probe_input(opts.src)
+    rate = output_rate(input_rate(info), opts.factor, opts.fps)
+    offset = audio_offset(opts.src)
+    result = Result(opts.out, rate, opts.method, opts.retime, audio=offset is not None)
+    try:
+        with atomic_path(opts.out) as tmp:
+            def writer_for(size: tuple[int, int]) -> VideoWriter:
+                return VideoWriter(tmp, fmt, size[0], size[1], rate, opts.crf,
+                                   audio_from=opts.src if result.audio else None,
+                                   audio_offset=offset or 0.0)
+            _stream(opts, info, cuts, triplets, writer_for, method, result)
+    except (av.FFmpegError, OSError) as err:
+        raise InterpolateError(f"{opts.out}: writing failed: {err}") from err
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def summary(result: Result) -> str:
+    """One line: frames in and out, rate, cuts, holds, in-betweens, time, speed."""
+    speed = result.frames_out / result.seconds if result.seconds > 0 else 0.0
+    how = result.method + (", retimed" if result.retime else "")
+    line = (f"interpolate: {result.frames_in} frames in -> {result.frames_out} out at "
+            f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts, {result.held} held "
+            f"frames in {result.drawings} drawings, {result.inbetweens} in-betweens"
+            f"{', audio kept' if result.audio else ''}; {result.seconds:.1f} s "
+            f"({speed:.1f} frames/s) -> {result.out}")
+    if result.note:
+        line += f"\n  note: the input ended early: {result.note}"
+    return line
