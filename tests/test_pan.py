@@ -75,7 +75,7 @@ def test_pan_candidate_fixes_dis_on_a_fast_pan_over_a_pattern() -> None:
     inner = (..., slice(30, -30), slice(30, -30))
     scores = {}
     for pan in (False, True):
-        flows = DisFlow("medium", pan=pan)(f0, f2, 0.5)
+        flows = DisFlow("medium", refine=pan)(f0, f2, 0.5)
         pred = 0.5 * warp(f0[None], flows[None, :2]) + 0.5 * warp(f2[None], flows[None, 2:])
         scores[pan] = float(psnr(pred.clamp(0, 1)[inner], f1[None][inner])[0])
     assert scores[False] < 30.0, scores  # the failure this module exists for
@@ -85,7 +85,7 @@ def test_pan_candidate_fixes_dis_on_a_fast_pan_over_a_pattern() -> None:
 def test_pair_is_independent_of_t() -> None:
     canvas = background()
     f0, f2 = view(canvas, 0, 0), view(canvas, 8, 4)
-    flow = DisFlow("fast", pan=True)
+    flow = DisFlow("fast", refine=True)
     pair = flow.pair(f0, f2)
     for t in (0.25, 0.5, 0.8):
-        assert torch.allclose(flow(f0, f2, t), DisFlow.at(pair, t))
+        assert torch.allclose(flow(f0, f2, t), flow.at(pair, t))

@@ -159,8 +159,8 @@ def needs_init(model: nn.Module) -> bool:
 
 def classical_flow(params: ModelParams) -> DisFlow:
     """The classical flow a model with these params starts from (and trains against):
-    DIS with ``dis_preset``, plus the global-pan candidate for ``flow_init: dis_pan``."""
-    return DisFlow(params.dis_preset, pan=params.flow_init == "dis_pan")
+    DIS with ``dis_preset``, refined (pan candidate, splatting to t) for ``dis_pan``."""
+    return DisFlow(params.dis_preset, refine=params.flow_init == "dis_pan")
 
 
 def init_flows(model: nn.Module, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor

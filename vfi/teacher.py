@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from vfi.pan import choose, global_shift
+from vfi.project import flow_to_time, importance
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -31,31 +32,38 @@ class DisFlow:
 
     A point moving by v from f0 to f2 is at p at time t, so it came from p - t v in f0
     (flow t->0 = -t F02) and goes to p + (1 - t) v in f2 (flow t->1 = -(1 - t) F20);
-    the approximation reads F at p instead of at the point's origin. With ``pan``,
-    each of F02, F20 is replaced per pixel by the frame's global shift where that
-    explains the pair better (:mod:`vfi.pan`: DIS's failure on fast pans).
+    the plain version reads F at p instead of at the point's origin (the classical
+    baseline). ``refine`` makes it the model's starting point: each of F02, F20 is
+    replaced per pixel by the frame's global shift where that explains the pair better
+    (:mod:`vfi.pan`: DIS's failure on fast pans), and the flows are carried to time t
+    by forward splatting (:mod:`vfi.project`: what arrives at p, not what left it).
     """
 
-    def __init__(self, preset: str = "medium", pan: bool = False) -> None:
+    def __init__(self, preset: str = "medium", refine: bool = False) -> None:
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-        self.pan = pan
+        self.refine = refine
 
     def pair(self, f0: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
-        """4 x H x W float32 on f0's device: F02 (x, y), F20 (x, y), independent of t."""
+        """What does not depend on t, on f0's device: F02 (x, y), F20 (x, y) and, when
+        refining, each flow's splatting weight (:func:`vfi.project.importance`)."""
         g0, g2 = to_grey_u8(f0), to_grey_u8(f2)
         f02 = torch.from_numpy(self.dis.calc(g0, g2, None)).permute(2, 0, 1)
         f20 = torch.from_numpy(self.dis.calc(g2, g0, None)).permute(2, 0, 1)
-        if self.pan:
+        parts = [f02, f20]
+        if self.refine:
             dx, dy = global_shift(g0, g2)
             a, b = f0.detach().cpu().float(), f2.detach().cpu().float()
             f02, f20 = choose(f02, (dx, dy), a, b), choose(f20, (-dx, -dy), b, a)
-        return torch.cat((f02, f20)).to(f0.device, torch.float32)
+            parts = [f02, f20, importance(f02, a, b)[None], importance(f20, b, a)[None]]
+        return torch.cat(parts).to(f0.device, torch.float32)
 
-    @staticmethod
-    def at(pair: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
-        """Flows t->0, t->1 (4 x H x W) from a :meth:`pair`: -t F02, -(1 - t) F20."""
+    def at(self, pair: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+        """Flows t->0, t->1 (4 x H x W) from a :meth:`pair`."""
         tt = float(t)
-        return torch.cat((-tt * pair[:2], -(1 - tt) * pair[2:]))
+        if not self.refine:
+            return torch.cat((-tt * pair[:2], -(1 - tt) * pair[2:4]))
+        flows = (flow_to_time(pair[:2], tt, pair[4]), flow_to_time(pair[2:4], 1 - tt, pair[5]))
+        return torch.cat(flows)
 
     def __call__(self, f0: torch.Tensor, f2: torch.Tensor, t: float | torch.Tensor
                  ) -> torch.Tensor:
