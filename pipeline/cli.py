@@ -14,9 +14,8 @@ from pipeline.logs import setup_cli_logging
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from pipeline.synth import SynthSpec, generate, write_truth
-
     from pipeline.config import check_name
+    from pipeline.synth import SynthSpec, generate, write_truth
 
     try:
         spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.__dataclass_fields__})
@@ -88,6 +87,32 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check shards against their manifest (sha256, members, images)")
     p.add_argument("dir", type=Path, help="a shard folder (data/shards or an export)")
     p.set_defaults(func=_verify)
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from pipeline.unpack import UnpackError, unpack
+    from vfi.data import shards_for_split
+
+    shards = [u for split in args.split for u in shards_for_split(args.shards, split)]
+    try:
+        result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite)
+    except UnpackError as exc:
+        print(f"inbetweener unpack: {exc}", file=sys.stderr)
+        return 2
+    print(f"unpack: {result.written} triplet(s) -> {args.out}"
+          + (f"; {result.off_middle} with t != 0.5 left out (--any-t keeps them)"
+             if result.off_middle else ""))
+    return 0
+
+
+def _add_unpack(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("unpack", help="write shards as an ATD-style triplet folder")
+    p.add_argument("shards", type=Path, help="a shard folder (data/shards or an export)")
+    p.add_argument("out", type=Path, help="new folder: <key>/frame1..3.<ext>")
+    p.add_argument("--split", nargs="+", default=["test"], help="splits (default test)")
+    p.add_argument("--any-t", action="store_true", help="also triplets whose t is not 0.5")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.set_defaults(func=_unpack)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -173,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     _add_export(sub)
     _add_verify(sub)
+    _add_unpack(sub)
     _add_benchmark(sub)
     _add_interpolate(sub)
     return parser
