@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from pipeline.cli import main
+from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from tests.videos import write_html
 from vfi.config import ModelParams
@@ -28,6 +29,7 @@ from vfi.inbetween import blend, scaled_dis_flows
 from vfi.interpolate_cmd import InterpolateError, Options, Result, run_interpolate
 from vfi.model import build_model, init_flows
 from vfi.retime import OutFrame, Schedule, SourceFrame
+from vfi.stream_analysis import CutWindow, Measured
 
 SPEC = SynthSpec(clips=1, seed=1, width=160, height=120, seconds=3, min_shot_seconds=0.5,
                  max_shot_seconds=1.0, static_prob=0.0, repeat_prob=0.0)
@@ -86,6 +88,28 @@ def test_schedule_other_rates_and_memory() -> None:
         assert plan.needed == frame.index  # only the latest key is kept
     with pytest.raises(ValueError, match="does not increase"):
         plan.push(SourceFrame(3, Fraction(1), 0, 2))
+
+
+def test_schedule_rounded_timestamps() -> None:
+    """Matroska keeps milliseconds: frame times are off by up to 0.5 ms, yet every
+    output frame at a source frame's time is that frame, and the count is exact."""
+    source = [SourceFrame(i, Fraction(round(1000 * i / 24), 1000), 0, i) for i in range(146)]
+    plan = Schedule(Fraction(48))
+    out = [f for frame in source for f in plan.push(frame)]
+    out += plan.finish(source[-1].pts + Fraction(1, 24))
+    assert len(out) == 292
+    assert all(f.is_copy and f.a == f.index // 2 for f in out[:-2:2])
+    assert all(f.t == pytest.approx(0.5, abs=0.02) for f in out[1:-2:2])
+
+
+def test_cut_window_catches_a_jump_the_detector_misses() -> None:
+    """Identical pixels (nothing for the detector) but unrelated hashes: a cut."""
+    window = CutWindow(CutsParams(), 24.0)
+    grey = np.full((48, 64, 3), 128, np.uint8)
+    frames = [Measured(i, Fraction(i, 24), phash, phash, 0.0)
+              for i, phash in enumerate([0, 0, 1, 2**32 - 1, 2**32 - 1])]
+    final = [f for frame in frames for f in window.push(frame, grey)] + window.finish()
+    assert [f.cut_by for f in final] == ["", "", "", "hash", ""]
 
 
 def test_scaled_dis_flows_equal_per_t_flows() -> None:

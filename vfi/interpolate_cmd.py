@@ -80,6 +80,7 @@ class Result:
     frames_out: int = 0
     inbetweens: int = 0
     cuts: int = 0
+    hash_cuts: int = 0  # of which only the hash distance found (see vfi.stream_analysis)
     drawings: int = 0
     held: int = 0
     audio: bool = False
@@ -197,7 +198,7 @@ class Pipeline:
         self.window = CutWindow(cuts, fps)
         self.holds = HoldTracker(triplets)
         self.schedule, self.renderer = schedule, renderer
-        self.cuts = 0
+        self.cuts = self.hash_cuts = 0
 
     def push(self, index: int, pts: Fraction, rgb: np.ndarray) -> None:
         measured = self.meter.measure(index, pts, rgb)
@@ -208,6 +209,7 @@ class Pipeline:
     def _schedule(self, final: list[Measured]) -> None:
         for frame in final:
             self.cuts += int(frame.cut)
+            self.hash_cuts += int(frame.cut_by == "hash")
             scene, drawing = self.holds.push(frame)
             out = self.schedule.push(SourceFrame(frame.index, frame.pts, scene, drawing))
             self.renderer.render(out, self.schedule.needed)
@@ -242,14 +244,17 @@ def _stream(opts: Options, info: ProbeInfo, cuts: CutsParams, triplets: TripletP
         pipe = Pipeline(cuts, triplets, reader.size, float(rate_in), schedule, renderer)
         last = None
         for frame in reader:
-            last = _snap(frame.pts, reader.info.time_base)
-            pipe.push(frame.index, last, frame.rgb)
+            pts = _snap(frame.pts, reader.info.time_base)
+            if last is not None and pts <= last:  # repeated or backwards pts (a bad file)
+                pts = last + 1 / rate_in
+            pipe.push(frame.index, pts, frame.rgb)
+            last = pts
         if last is None:
             raise InterpolateError(f"{opts.src}: no frame decoded ({reader.error or 'empty stream'})")
         pipe.finish(last + 1 / rate_in)
         result.frames_in, result.note = reader.frames_read, reader.error
         result.frames_out, result.inbetweens = renderer.frames, renderer.inbetweens
-        result.cuts, result.late_cuts = pipe.cuts, pipe.window.late
+        result.cuts, result.hash_cuts, result.late_cuts = pipe.cuts, pipe.hash_cuts, pipe.window.late
         result.drawings, result.held = pipe.holds.drawing + 1, pipe.holds.held
         result.peak_frames = renderer.peak
 
@@ -293,8 +298,9 @@ def summary(result: Result) -> str:
     """One line: frames in and out, rate, cuts, holds, in-betweens, time, speed."""
     speed = result.frames_out / result.seconds if result.seconds > 0 else 0.0
     how = result.method + (", retimed" if result.retime else "")
+    by_hash = f" ({result.hash_cuts} by hash distance alone)" if result.hash_cuts else ""
     line = (f"interpolate: {result.frames_in} frames in -> {result.frames_out} out at "
-            f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts, {result.held} held "
+            f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts{by_hash}, {result.held} held "
             f"frames in {result.drawings} drawings, {result.inbetweens} in-betweens"
             f"{', audio kept' if result.audio else ''}; {result.seconds:.1f} s "
             f"({speed:.1f} frames/s) -> {result.out}")

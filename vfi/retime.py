@@ -78,6 +78,7 @@ class Schedule:
         if max_hold < 1:
             raise ValueError(f"max_hold must be >= 1, got {max_hold}")
         self.rate, self.retime, self.max_hold = Fraction(rate), retime, max_hold
+        self.slack = 1 / (4 * self.rate)  # see _until
         self.start: Fraction | None = None
         self.next_out = 0
         self.key: _Key | None = None
@@ -93,8 +94,14 @@ class Schedule:
         return self.start + j / self.rate
 
     def _until(self, end: Fraction) -> Iterator[int]:
-        """Output indices whose time is before ``end``, consumed as they are yielded."""
-        while self._time(self.next_out) < end:
+        """Output indices whose time is before ``end``, consumed as they are yielded.
+
+        Times within ``slack`` (a quarter output frame) before ``end`` count as ``end``
+        itself: containers round timestamps (Matroska to 1 ms), and an output frame
+        meant to coincide with a source frame must be that frame, not an in-between at
+        t = 0.99 that costs a model call and is a hair off.
+        """
+        while self._time(self.next_out) < end - self.slack:
             self.next_out += 1
             yield self.next_out - 1
 
@@ -107,9 +114,11 @@ class Schedule:
         span = frame.pts - begin
         out = []
         for j in self._until(frame.pts):
-            t = float((self._time(j) - begin) / span)
-            b = frame.index if t > 0 else self.key.image
-            out.append(OutFrame(j, self.key.image, b, max(t, 0.0)))
+            offset = self._time(j) - begin
+            if offset <= self.slack:  # the key's own time, give or take rounding
+                out.append(OutFrame(j, self.key.image, self.key.image, 0.0))
+            else:
+                out.append(OutFrame(j, self.key.image, frame.index, float(offset / span)))
         return out
 
     def push(self, frame: SourceFrame) -> list[OutFrame]:
@@ -143,10 +152,19 @@ class Schedule:
         self.held, self.last_pts = 1, frame.pts
 
     def finish(self, end: Fraction) -> list[OutFrame]:
-        """The remaining output frames up to ``end`` (the last frame held to the end)."""
-        if self.key is None:
+        """The remaining output frames up to ``end`` (the last frame held to the end).
+
+        Their number is ``round((end - start) * rate)`` in all: ``factor`` x the input's
+        frames for a constant-rate input, whatever rounding its timestamps carry.
+        """
+        if self.key is None or self.start is None:
             return []
-        return self._repeat(end)
+        total = round((end - self.start) * self.rate)
+        out = []
+        while self.next_out < total:
+            out.append(OutFrame(self.next_out, self.key.image, self.key.image, 0.0))
+            self.next_out += 1
+        return out
 
 
 def output_rate(input_rate: Fraction, factor: int | None = None,

@@ -21,6 +21,7 @@ from typing import Self
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.video import main_stream
 
@@ -150,10 +151,21 @@ class VideoWriter:
             self.container.close()
             raise
         self.frames = 0
+        self.scaler = VideoReformatter()
+        self.last: tuple[np.ndarray, av.VideoFrame] | None = None
+
+    def _yuv(self, rgb: np.ndarray) -> av.VideoFrame:
+        """rgb24 -> yuv420p with one reused scaler (``frame.reformat`` would build a new
+        one per frame: 7 ms at 480p, more than the in-between); a held image that is
+        written again (the same array) is converted once."""
+        if self.last is None or self.last[0] is not rgb:
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            self.last = (rgb, self.scaler.reformat(frame, format="yuv420p"))
+        return self.last[1]
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one H x W x 3 uint8 frame."""
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame = self._yuv(rgb)
         frame.pts = self.frames
         self.frames += 1
         if self.audio is not None:
