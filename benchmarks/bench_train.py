@@ -5,16 +5,18 @@ Shards are made by the shard stage from synthetic 512x384 clips (stored at 342x2
 ``params.yaml`` (the defaults the pipeline trains with). Measured in one run:
 
 - **loader**: :func:`vfi.train.train_samples`, the stream the train loop draws from
-  (decode, DIS teacher flows on the whole frame when the model refines DIS flows, the
-  motion-seeking crop, flips, reversal), and the same stream without the teacher, to
-  show what DIS costs;
+  (decode, the classical teacher flows on the whole frame when the model starts from
+  them: :func:`vfi.model.classical_flow`, DIS and its refinements; the motion-seeking
+  crop, flips, reversal), and the same stream without the teacher, to show its cost;
 - **train**: :func:`vfi.train.optimizer_step` on that stream (the train loop's step:
-  it loads its samples inline, in the same process), and on samples drawn beforehand
-  (compute only: forward, losses, backward, AdamW).
+  it loads its samples inline, in the same process);
+- **compute only**: the same step on samples drawn beforehand (forward, losses,
+  backward, AdamW).
 
-The loader should reach 3x the train rate: then data takes at most a quarter of a
-step. On a shared machine the best of ``--repeat`` runs is printed; the load average
-comes first.
+Each with ``train.threads`` torch threads and with one: on 2 cores shared with other
+work, small tensor ops on two threads wait for each other. The loader should reach 3x
+the train rate (loading then takes at most a third of a step). On a shared machine the
+best of ``--repeat`` interleaved rounds is printed; the load average comes first.
 
     python benchmarks/bench_train.py [--params params.yaml --steps 6 --repeat 2]
 """
@@ -108,11 +110,20 @@ def step_rate(stream: Stream, params: VfiParams, steps: int) -> float:
     return steps * tp.batch_size * tp.accumulate / (time.perf_counter() - start)
 
 
-def drawn(urls: list[str], params: VfiParams, teacher: DisFlow | None, count: int
-          ) -> Stream:
-    """``count`` samples of the training stream drawn now, then cycled: no loading later."""
+def train_rate(urls: list[str], params: VfiParams, teacher: DisFlow | None, steps: int
+               ) -> float:
+    """Samples/s of the train loop's step loading its samples inline, as it does."""
+    return step_rate(train_samples(urls, params.train, 0, teacher), params, steps)
+
+
+def compute_rate(urls: list[str], params: VfiParams, teacher: DisFlow | None, steps: int
+                 ) -> float:
+    """Samples/s of the same step on two batches of the stream drawn beforehand, cycled:
+    forward, losses, backward and AdamW only."""
     stream = train_samples(urls, params.train, 0, teacher)
-    return itertools.cycle([next(stream) for _ in range(count)])
+    per_step = params.train.batch_size * params.train.accumulate
+    return step_rate(itertools.cycle([next(stream) for _ in range(2 * per_step)]), params,
+                     steps)
 
 
 def main() -> None:
@@ -132,26 +143,28 @@ def main() -> None:
           f"{torch.get_num_threads()} torch threads")
     print(f"{params.model.arch} model width {params.model.width}, flow_init "
           f"{params.model.flow_init}; crop {tp.crop} (best of {tp.crop_tries}), batch "
-          f"{tp.batch_size} x {tp.accumulate}; teacher DIS "
-          f"{params.model.dis_preset if teacher else 'none'}")
+          f"{tp.batch_size} x {tp.accumulate}; teacher "
+          f"{f'DIS {params.model.dis_preset}' if teacher else 'none'}")
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         urls = build_shards(Path(tmp), args.clips, args.seconds)
-        per_step = tp.batch_size * tp.accumulate
         loader = functools.partial(loader_rate, urls, params, teacher, args.samples)
+        train = functools.partial(train_rate, urls, params, teacher, args.steps)
+        compute = functools.partial(compute_rate, urls, params, teacher, args.steps)
         rates = best_rates({
             "loader": loader,
-            "loader, no DIS": lambda: loader_rate(urls, params, None, args.samples),
+            "loader, no teacher": lambda: loader_rate(urls, params, None, args.samples),
+            "train": train,
+            "compute only": compute,
             "loader, 1 thread": with_threads(1, loader),
-            "train": lambda: step_rate(train_samples(urls, tp, 0, teacher), params, args.steps),
-            "train, compute only": lambda: step_rate(
-                drawn(urls, params, teacher, per_step * 2), params, args.steps),
+            "train, 1 thread": with_threads(1, train),
+            "compute only, 1 thread": with_threads(1, compute),
         }, args.repeat)
     for name, rate in rates.items():
-        print(f"  {name:20s} {rate:7.1f} samples/s")
-    print(f"  loader / train = {rates['loader'] / rates['train']:.2f} (target >= 3)")
-    share = rates["train"] / rates["loader"]
-    print(f"  loading takes {share:.0%} of a train step (the loop loads inline)")
-
+        print(f"  {name:24s} {rate:7.1f} samples/s")
+    for suffix in ("", ", 1 thread"):
+        ratio = rates[f"loader{suffix}"] / rates[f"train{suffix}"]
+        print(f"  loader / train{suffix} = {ratio:.2f} (target >= 3; the loop loads inline: "
+              f"loading is {1 / ratio:.0%} of a step)")
 
 if __name__ == "__main__":
     main()
