@@ -271,6 +271,7 @@ class TrainParams(_Section):
     seed: int = Field(0, ge=0)
     threads: int = Field(2, ge=0)             # torch.set_num_threads; 0: torch's default
     shuffle: int = Field(200, ge=0)
+    flow_cache_mb: int = Field(2048, ge=0)   # teacher flows kept per sample (0: none)
     val_every: int = Field(100, ge=1)
     val_samples: int = Field(50, ge=1)        # val samples scored at each validation
 

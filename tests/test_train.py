@@ -176,3 +176,23 @@ def test_dis_teacher_finds_the_motion() -> None:
 def test_accumulate_and_bf16_run(shards: Path, tmp_path: Path) -> None:
     result = train(tiny_params(steps=2, accumulate=2, bf16=True), shards, tmp_path / "m")
     assert result.step == 2 and all(np.isfinite(l) for _, l in result.losses)
+
+
+def test_flow_cache_computes_each_sample_once_within_budget() -> None:
+    from vfi.train import FlowCache
+
+    calls: list[float] = []
+
+    def teacher(f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append(float(t))
+        return torch.full((4, 8, 8), float(t))  # 1 KiB
+
+    cache = FlowCache(teacher, budget_mb=1)
+    frames = {"f0": torch.zeros(3, 8, 8), "f2": torch.zeros(3, 8, 8)}
+    first = cache({**frames, "key": "a", "t": torch.tensor(0.25)})
+    again = cache({**frames, "key": "a", "t": torch.tensor(0.25)})
+    assert torch.equal(first, again) and calls == [0.25]
+    for i in range(1100):  # 1100 KiB of flows through a 1 MiB cache: the oldest go
+        cache({**frames, "key": f"k{i}", "t": torch.tensor(0.5)})
+    assert cache.used <= 2**20 and "a" not in cache.items and "k1099" in cache.items
+    assert len(calls) == 1101

@@ -21,6 +21,7 @@ import logging
 import math
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,37 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
+class FlowCache:
+    """The teacher's flows per sample key, least recently used out past ``budget_mb``.
+
+    The flows depend only on the sample (its frames and t), not on the augmentation,
+    and training draws each sample many times; at ~0.1-0.2 s a sample they would
+    otherwise cost more than the network's step. A pure function cached: the stream
+    is the same with or without it.
+    """
+
+    def __init__(self, teacher: DisFlow, budget_mb: int) -> None:
+        self.teacher = teacher
+        self.budget = budget_mb * 2**20
+        self.used = 0
+        self.items: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def __call__(self, sample: dict[str, Any]) -> torch.Tensor:
+        key = sample["key"]
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        flow = self.teacher(sample["f0"], sample["f2"], sample["t"])
+        size = flow.numel() * flow.element_size()
+        if size <= self.budget:
+            self.items[key] = flow
+            self.used += size
+            while self.used > self.budget:
+                _, old = self.items.popitem(last=False)
+                self.used -= old.numel() * old.element_size()
+        return flow
+
+
 def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
                   teacher: DisFlow | None = None, world: World = SINGLE
                   ) -> Iterator[dict[str, Any]]:
@@ -153,9 +185,10 @@ def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
     if params.shuffle:
         stages.append(wds.detshuffle(params.shuffle, min(100, params.shuffle), seed=seed))
     stages += [skip(start), wds.decode("torchrgb"), wds.map(to_triplet)]
+    flows = FlowCache(teacher, params.flow_cache_mb) if teacher is not None else None
     for i, sample in enumerate(wds.DataPipeline(*stages), start):
-        if teacher is not None:  # on the whole frame: a crop would cut motions off
-            sample["flow"] = teacher(sample["f0"], sample["f2"], sample["t"])
+        if flows is not None:  # on the whole frame: a crop would cut motions off
+            sample["flow"] = flows(sample)
         yield augment(sample, params, random.Random(f"{seed}:{i}"))
 
 
