@@ -22,20 +22,28 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> tor
 
 def gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor
                     ) -> torch.Tensor:
-    """A normalised separable gaussian as a depthwise conv kernel."""
+    """A normalised 1-D gaussian as a depthwise conv kernel (channels x 1 x size x 1)."""
     x = torch.arange(size, dtype=torch.float32, device=like.device) - (size - 1) / 2
     g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
     g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+    return g.view(1, 1, size, 1).expand(channels, 1, size, 1).contiguous()
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM per sample (images smaller than the window are compared whole)."""
+    """Mean SSIM per sample (images smaller than the window are compared whole).
+
+    The gaussian blur runs as two 1-D passes (the window is separable): 2 x 11 taps
+    a pixel instead of 121, the difference between seconds and minutes over a folder.
+    """
     x, y = pred.float(), target.float()
     channels = x.shape[1]
-    size = min(SSIM_WINDOW, *x.shape[-2:])
-    win = gaussian_window(size, SSIM_SIGMA, channels, x)
-    blur = lambda z: F.conv2d(z, win, groups=channels)
+    size_y, size_x = (min(SSIM_WINDOW, n) for n in x.shape[-2:])
+    win_y = gaussian_window(size_y, SSIM_SIGMA, channels, x)
+    win_x = gaussian_window(size_x, SSIM_SIGMA, channels, x).transpose(2, 3)
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(z, win_y, groups=channels), win_x, groups=channels)
+
     mx, my = blur(x), blur(y)
     sxx = blur(x * x) - mx * mx
     syy = blur(y * y) - my * my
