@@ -94,7 +94,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained flow model: with DIS-initialised flows it reproduces DIS."""
-    params = ModelParams(width=8, depth=1, scales=2, dis_preset="fast")
+    params = ModelParams(width=8, depth=1, scales=2, flow_init="dis", dis_preset="fast")
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save({"model": build_model(params).state_dict(),
                 "model_config": params.model_dump()}, path)
