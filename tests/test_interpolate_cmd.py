@@ -25,7 +25,7 @@ from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from tests.videos import write_html
 from vfi.config import ModelParams
-from vfi.inbetween import blend, scaled_dis_flows
+from vfi.inbetween import MethodError, blend, load_method, scaled_dis_flows
 from vfi.interpolate_cmd import InterpolateError, Options, Result, run_interpolate
 from vfi.model import build_model, init_flows
 from vfi.retime import OutFrame, Schedule, SourceFrame
@@ -119,6 +119,16 @@ def test_scaled_dis_flows_equal_per_t_flows() -> None:
     ts = torch.tensor([0.25, 0.5, 0.75])
     want = init_flows(model, a.expand(3, -1, -1, -1), b.expand(3, -1, -1, -1), ts)
     assert torch.allclose(scaled_dis_flows(model, a, b, ts), want, atol=1e-4)
+
+
+def test_methods_by_name() -> None:
+    a = np.zeros((24, 32, 3), np.uint8)
+    b = a.copy()
+    b[8:16, 12:20] = 255  # a square appears
+    dis = load_method("dis", dis_preset="ultrafast")(a, b, [0.25, 0.75])
+    assert [x.shape for x in dis] == [a.shape] * 2 and dis[0].mean() < dis[1].mean()
+    with pytest.raises(MethodError, match="unknown method"):
+        load_method("rife")
 
 
 def test_blend_is_the_linear_blend() -> None:
