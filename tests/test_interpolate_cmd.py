@@ -25,7 +25,7 @@ from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from tests.videos import write_html
 from vfi.config import ModelParams
-from vfi.inbetween import MethodError, blend, load_method, scaled_dis_flows
+from vfi.inbetween import MethodError, blend, load_method
 from vfi.interpolate_cmd import InterpolateError, Options, Result, run_interpolate
 from vfi.model import build_model, init_flows
 from vfi.retime import OutFrame, Schedule, SourceFrame
@@ -112,13 +112,20 @@ def test_cut_window_catches_a_jump_the_detector_misses() -> None:
     assert [f.cut_by for f in final] == ["", "", "", "hash", ""]
 
 
-def test_scaled_dis_flows_equal_per_t_flows() -> None:
-    model = build_model(ModelParams(arch="flow", width=8, depth=1, scales=2, flow_init="dis"))
+def test_one_pair_at_many_t_computes_its_flows_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vfi.teacher import DisFlow
+
+    calls = []
+    pair = DisFlow.pair
+    monkeypatch.setattr(DisFlow, "pair", lambda self, a, b: calls.append(1) or pair(self, a, b))
+    model = build_model(ModelParams(arch="flow", width=8, depth=1, scales=2))
     torch.manual_seed(0)
     a, b = torch.rand(3, 40, 48), torch.rand(3, 40, 48)
     ts = torch.tensor([0.25, 0.5, 0.75])
-    want = init_flows(model, a.expand(3, -1, -1, -1), b.expand(3, -1, -1, -1), ts)
-    assert torch.allclose(scaled_dis_flows(model, a, b, ts), want, atol=1e-4)
+    flows = init_flows(model, a.expand(3, -1, -1, -1), b.expand(3, -1, -1, -1), ts)
+    assert len(calls) == 1
+    for i, t in enumerate(ts):
+        assert torch.allclose(flows[i], init_flows(model, a[None], b[None], t[None])[0])
 
 
 def test_methods_by_name() -> None:

@@ -3,7 +3,7 @@
 Each method takes two uint8 RGB frames and the times ``ts`` wanted between them, and
 returns one uint8 frame per time. Batching the times of one pair matters: with factor 4
 or ``--retime`` on threes a pair needs three in-betweens, and everything that depends
-only on the pair (the tensors, and for a ``flow_init: dis`` model the DIS flow) is
+only on the pair (the tensors, and for a model with a classical start its flows) is
 computed once.
 
 - ``blend``: (1 - t) f0 + t f2, the cross-fade baseline;
@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vfi.model import forward_padded, interpolate, needs_init
-from vfi.teacher import DisFlow
+from vfi.model import interpolate
 
 Inbetween = Callable[[np.ndarray, np.ndarray, Sequence[float]], list[np.ndarray]]
 METHODS = ("model", "blend", "dis")
@@ -72,28 +71,15 @@ def dis_inbetween(preset: str = "medium") -> Inbetween:
     return method
 
 
-def scaled_dis_flows(model: nn.Module, a: torch.Tensor, b: torch.Tensor,
-                     ts: torch.Tensor) -> torch.Tensor:
-    """:func:`vfi.model.init_flows` for one pair at many t with one DIS run.
-
-    :class:`vfi.teacher.DisFlow` is linear in t (flow t->0 = -t F02, t->1 = -(1-t) F20),
-    so the flows at t = 0.5 scaled by 2t and 2(1 - t) are exactly the flows at t.
-    """
-    half = DisFlow(model.params.dis_preset)(a, b, 0.5)
-    return torch.stack([torch.cat((2 * t * half[:2], 2 * (1 - t) * half[2:])) for t in ts])
-
-
 def model_inbetween(model: nn.Module) -> Inbetween:
-    """The network through the padding wrapper, the pair's times as one batch."""
+    """The network through the padding wrapper, the pair's times as one batch (its
+    classical flows are computed once: :func:`vfi.model.init_flows` spots the pair)."""
     device = next(model.parameters()).device
 
     @torch.no_grad()
     def method(f0: np.ndarray, f2: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
         a, b, tt = (x.to(device) for x in _pair(f0, f2, ts))
-        if not needs_init(model):
-            return [to_rgb(x) for x in interpolate(model, a, b, tt)]
-        init = scaled_dis_flows(model, a[0], b[0], tt)
-        return [to_rgb(x) for x in forward_padded(model.eval(), a, b, tt, init)["pred"]]
+        return [to_rgb(x) for x in interpolate(model, a, b, tt)]
     return method
 
 
