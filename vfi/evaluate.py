@@ -153,7 +153,7 @@ def grid_png(frames: list[dict[str, Any]], rows: list[dict[str, Any]], count: in
     lines = []
     for i in picked:
         f, row = frames[i], rows[i]
-        tiles = [caption(to_u8(f["f0"]), f"f0 {row['key'][-12:]} t={row['t']:.2f}"),
+        tiles = [caption(to_u8(f["f0"]), f"{row['key']} t={row['t']:.2f}"),
                  caption(to_u8(f["f1"]), "ground truth"),
                  caption(to_u8(f["blend"]), f"blend {row['psnr_blend']:.2f} dB"),
                  caption(to_u8(f["model"]), f"model {row.get('psnr_model', 0):.2f} dB"),
