@@ -196,3 +196,12 @@ def test_flow_cache_computes_each_sample_once_within_budget() -> None:
         cache({**frames, "key": f"k{i}", "t": torch.tensor(0.5)})
     assert cache.used <= 2**20 and "a" not in cache.items and "k1099" in cache.items
     assert len(calls) == 1101
+
+
+def test_checkpoint_bytes_do_not_depend_on_the_file_name(tmp_path: Path) -> None:
+    from vfi.train import save_checkpoint
+
+    state = {"model": {"w": torch.arange(6.0)}, "step": 3}
+    save_checkpoint(tmp_path / "a" / "model.pt", state)
+    save_checkpoint(tmp_path / "b" / "other.pt", state)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "other.pt").read_bytes()

@@ -17,6 +17,7 @@ step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and wr
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import math
 import random
@@ -31,7 +32,7 @@ import torch
 import webdataset as wds
 from torch import nn
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import write_bytes
 from pipeline.config import Params
 from pipeline.stage import StageError, run_stage
 from vfi.config import TrainParams, VfiParams, params_hash
@@ -218,10 +219,16 @@ def lr_at(step: int, params: TrainParams) -> float:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary sibling then rename (:func:`pipeline.atomic.atomic_path`):
-    a kill mid-write never leaves a truncated checkpoint where the resume would look."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Serialise in memory, then write atomically (:func:`pipeline.atomic.write_bytes`):
+    a kill mid-write never leaves a truncated checkpoint where the resume would look.
+
+    Not ``torch.save`` to the temporary file: the archive inside takes its folder name
+    from the file name, which holds the writer's pid, so equal states would differ in
+    bytes from run to run (and DVC would see a new output every time).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
