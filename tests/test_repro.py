@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,3 +82,9 @@ def test_dvc_exp_run_with_set_param(repo_copy: Path):
     _sh(["dvc", "exp", "run", "-S", "sources.0.seed=7", "--name", "seed7"], repo_copy)
     shown = _sh(["dvc", "exp", "show", "--csv"], repo_copy).stdout
     assert "seed7" in shown
+    # a learning-rate sweep point: train (and evaluate) re-run with the new value
+    _sh(["dvc", "exp", "run", "-S", "train.lr=0.005", "--name", "lr5"], repo_copy)
+    shown = _sh(["dvc", "exp", "show", "--csv"], repo_copy).stdout
+    assert "lr5" in shown and "0.005" in shown
+    state = torch.load(repo_copy / "models" / "model.pt", weights_only=True)
+    assert state["train_config"]["lr"] == 0.005
