@@ -205,3 +205,19 @@ def test_checkpoint_bytes_do_not_depend_on_the_file_name(tmp_path: Path) -> None
     save_checkpoint(tmp_path / "a" / "model.pt", state)
     save_checkpoint(tmp_path / "b" / "other.pt", state)
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "other.pt").read_bytes()
+
+
+def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    from vfi.config import params_hash
+    from vfi.train import save_checkpoint
+
+    params = tiny_params(steps=1)
+    stale = {"model": {"blocks.0.down.0.0.weight": torch.zeros(1)}, "optimizer": {},
+             "step": 1, "params_hash": params_hash(params)}
+    save_checkpoint(tmp_path / "models" / CHECKPOINT, stale)
+    with caplog.at_level("WARNING"):
+        result = train(params, shards, tmp_path / "models")
+    assert result.start_step == 0 and result.step == 1
+    assert "does not fit this network" in caplog.text

@@ -256,7 +256,12 @@ def try_resume(path: Path, params: VfiParams, model: nn.Module,
         log.warning("%s was trained with other params (hash %s, now %s): starting over",
                     path, state.get("params_hash"), params_hash(params))
         return 0
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # same params, another version of the network's code
+        log.warning("%s does not fit this network (%s): starting over", path,
+                    str(exc).splitlines()[0])
+        return 0
     optimizer.load_state_dict(state["optimizer"])
     log.info("resuming %s at step %d", path, state["step"])
     return int(state["step"])
