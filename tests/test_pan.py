@@ -8,6 +8,7 @@ import torch
 
 from vfi.metrics import psnr
 from vfi.pan import choose, global_shift
+from vfi.project import match_error
 from vfi.teacher import DisFlow, to_grey_u8
 from vfi.warp import warp
 
@@ -61,9 +62,10 @@ def test_choose_takes_the_pan_on_the_background_and_keeps_the_object() -> None:
     f2 = square(view(canvas, 20, -8), 100, 110)        # background +20,-8; square 0,+40
     object_flow = torch.zeros(2, H, W)
     object_flow[1] = 40.0                              # right for the square only
-    picked = choose(object_flow, (20, -8), f0, f2)
+    picked, error = choose(object_flow, (20, -8), f0, f2)
     assert torch.equal(picked[:, 20, 20], torch.tensor([20.0, -8.0]))
     assert torch.equal(picked[:, 85, 115], torch.tensor([0.0, 40.0]))
+    assert torch.equal(error, match_error(picked, f0, f2))  # the chosen flow's own
 
 
 def test_pan_candidate_fixes_dis_on_a_fast_pan_over_a_pattern() -> None:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from vfi.warp import warp
+from vfi.project import match_error
 
 COARSE = 4        # the shift is searched at 1/4 size, then refined at full size
 MAX_SHIFT = 0.2   # search radius, as a fraction of the frame's longer side
@@ -67,13 +67,17 @@ def global_shift(g0: np.ndarray, g2: np.ndarray) -> tuple[int, int]:
 
 
 def choose(flow: torch.Tensor, shift: tuple[int, int], src: torch.Tensor,
-           dst: torch.Tensor) -> torch.Tensor:
+           dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per pixel, ``flow`` (2 x H x W, src -> dst) or the constant ``shift``, whichever
     maps ``src`` onto ``dst`` with the smaller local error (mean over a box window,
-    so a single pixel matching by chance does not decide)."""
+    so a single pixel matching by chance does not decide).
+
+    Returns the chosen flow and its per-pixel :func:`vfi.project.match_error` (the
+    splatting weights need it: computing it again would warp ``dst`` twice more).
+    """
     pan = torch.tensor(shift, dtype=flow.dtype).view(2, 1, 1).expand_as(flow)
-    errors = []
-    for cand in (flow, pan):
-        err = (warp(dst[None], cand[None])[0] - src).abs().mean(0).numpy()
-        errors.append(cv2.blur(err, (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT))
-    return torch.where(torch.from_numpy(errors[1] < errors[0]), pan, flow)
+    errors = [match_error(cand, src, dst) for cand in (flow, pan)]
+    local = [cv2.blur(e.numpy(), (WINDOW, WINDOW), borderType=cv2.BORDER_REFLECT)
+             for e in errors]
+    take_pan = torch.from_numpy(local[1] < local[0])
+    return torch.where(take_pan, pan, flow), torch.where(take_pan, errors[1], errors[0])

@@ -46,12 +46,21 @@ def splat(values: torch.Tensor, motion: torch.Tensor) -> tuple[torch.Tensor, tor
     return sums.view(channels, height, width), weights.view(height, width)
 
 
-def importance(flow: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """exp(-SHARPNESS * |src(p) - dst(p + flow(p))|), colour-averaged (H x W): near 1
-    where the flow finds the pixel again, near 0 where the pixel is hidden in ``dst``
-    (e.g. background a drawing moves over)."""
-    error = (warp(dst[None], flow[None])[0] - src).abs().mean(0)
+def match_error(flow: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """|src(p) - dst(p + flow(p))|, colour-averaged (H x W): how badly ``flow`` finds
+    each pixel of ``src`` again in ``dst``."""
+    return (warp(dst[None], flow[None])[0] - src).abs().mean(0)
+
+
+def trust(error: torch.Tensor) -> torch.Tensor:
+    """exp(-SHARPNESS * error): near 1 where the pixel was found again, near 0 where it
+    is hidden in the other frame (e.g. background a drawing moves over)."""
     return torch.exp(-SHARPNESS * error)
+
+
+def importance(flow: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """The splatting weight of each pixel of ``src`` under ``flow`` (H x W)."""
+    return trust(match_error(flow, src, dst))
 
 
 def flow_to_time(flow: torch.Tensor, t: float, weight: torch.Tensor | None = None

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vfi.pan import choose, global_shift
-from vfi.project import flow_to_time, importance
+from vfi.project import flow_to_time, trust
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -45,7 +45,7 @@ class DisFlow:
 
     def pair(self, f0: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
         """What does not depend on t, on f0's device: F02 (x, y), F20 (x, y) and, when
-        refining, each flow's splatting weight (:func:`vfi.project.importance`)."""
+        refining, each flow's splatting weight (:func:`vfi.project.trust`)."""
         g0, g2 = to_grey_u8(f0), to_grey_u8(f2)
         f02 = torch.from_numpy(self.dis.calc(g0, g2, None)).permute(2, 0, 1)
         f20 = torch.from_numpy(self.dis.calc(g2, g0, None)).permute(2, 0, 1)
@@ -53,8 +53,8 @@ class DisFlow:
         if self.refine:
             dx, dy = global_shift(g0, g2)
             a, b = f0.detach().cpu().float(), f2.detach().cpu().float()
-            f02, f20 = choose(f02, (dx, dy), a, b), choose(f20, (-dx, -dy), b, a)
-            parts = [f02, f20, importance(f02, a, b)[None], importance(f20, b, a)[None]]
+            (f02, e02), (f20, e20) = choose(f02, (dx, dy), a, b), choose(f20, (-dx, -dy), b, a)
+            parts = [f02, f20, trust(e02)[None], trust(e20)[None]]
         return torch.cat(parts).to(f0.device, torch.float32)
 
     def at(self, pair: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
