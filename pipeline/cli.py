@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.errors import CommandError
 from pipeline.logs import setup_cli_logging
 
 
@@ -20,9 +21,8 @@ def _synth(args: argparse.Namespace) -> int:
     try:
         spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.__dataclass_fields__})
         check_name(args.name)
-    except ValueError as exc:
-        print(f"inbetweener synth: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a bad option value: the message names it
+        raise CommandError(str(exc)) from None
     out = generate(spec, args.out, name=args.name, show_progress=not args.quiet)
     write_truth(out.truth, args.out / "truth.parquet")
     cuts = int(out.truth["is_cut_start"].sum())
@@ -47,14 +47,10 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pipeline.export import ExportError, run_export, summary
+    from pipeline.export import run_export, summary
 
-    try:
-        result = run_export(args.shards, args.where, args.split or ["train", "val", "test"],
-                            args.out, args.maxcount, force=args.force, params_path=args.params)
-    except ExportError as exc:
-        print(f"inbetweener export: {exc}", file=sys.stderr)
-        return 2
+    result = run_export(args.shards, args.where, args.split or ["train", "val", "test"],
+                        args.out, args.maxcount, force=args.force, params_path=args.params)
     print(summary(result))
     return 0
 
@@ -90,15 +86,11 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _unpack(args: argparse.Namespace) -> int:
-    from pipeline.unpack import UnpackError, unpack
+    from pipeline.unpack import unpack
     from vfi.data import shards_for_split
 
     shards = [u for split in args.split for u in shards_for_split(args.shards, split)]
-    try:
-        result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite)
-    except UnpackError as exc:
-        print(f"inbetweener unpack: {exc}", file=sys.stderr)
-        return 2
+    result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite)
     print(f"unpack: {result.written} triplet(s) -> {args.out}"
           + (f"; {result.off_middle} with t != 0.5 left out (--any-t keeps them)"
              if result.off_middle else ""))
@@ -116,14 +108,10 @@ def _add_unpack(sub: argparse._SubParsersAction) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from vfi.folder_bench import BenchError, benchmark, report, write_json
+    from vfi.folder_bench import benchmark, report, write_json
 
-    try:
-        result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
-                           args.limit, args.threads, show_progress=not args.quiet)
-    except BenchError as exc:
-        print(f"inbetweener benchmark: {exc}", file=sys.stderr)
-        return 2
+    result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
+                       args.limit, args.threads, show_progress=not args.quiet)
     print(report(result))
     if args.json is not None:
         write_json(result, args.json)
@@ -149,17 +137,13 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
 
 
 def _interpolate(args: argparse.Namespace) -> int:
-    from vfi.interpolate_cmd import InterpolateError, Options, run_interpolate, summary
+    from vfi.interpolate_cmd import Options, run_interpolate, summary
 
     opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
                    retime=args.retime, max_hold=args.max_hold, method=args.method,
                    checkpoint=args.checkpoint, params=args.params, overwrite=args.overwrite,
                    crf=args.crf, threads=args.threads, show_progress=not args.quiet)
-    try:
-        result = run_interpolate(opts)
-    except InterpolateError as exc:
-        print(f"inbetweener interpolate: {exc}", file=sys.stderr)
-        return 2
+    result = run_interpolate(opts)
     print(summary(result))
     return 0
 
@@ -207,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_cli_logging()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CommandError as exc:  # refused input: the message, no traceback
+        print(f"inbetweener {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 
 from pipeline.config import Params
+from pipeline.errors import CommandError
 from pipeline.stage import StageError, run_stage
 from pipeline.manifest import (
     SPLITS,
@@ -52,7 +53,7 @@ CARD = "README.md"
 DEFAULT_MAXSIZE = 1 << 30
 
 
-class ExportError(StageError, ValueError):
+class ExportError(StageError, CommandError, ValueError):
     """A query or an output folder that cannot be used; the message says what to do."""
 
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import webdataset as wds
 
 from pipeline.atomic import temp_name
+from pipeline.errors import CommandError
 
 FRAMES = {"f0": "frame1", "f1": "frame2", "f2": "frame3"}
 MIDDLE_TOLERANCE = 1e-6
 
 
-class UnpackError(ValueError):
+class UnpackError(CommandError, ValueError):
     """Nothing to unpack, or the output already exists: the message says which."""
 
 

@@ -37,7 +37,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
-from pipeline.errors import ReasonError
+from pipeline.errors import CommandError, ReasonError
 from pipeline.stage import reason_counts
 from vfi.evaluate import (
     Method,
@@ -70,7 +70,7 @@ LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueEr
                AttributeError, IndexError, TypeError)
 
 
-class BenchError(Exception):
+class BenchError(CommandError):
     """The benchmark cannot run at all (no folder, no triplets, bad checkpoint or
     option): the CLI prints the message and exits 2."""
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_path
 from pipeline.config import ConfigError, CutsParams, TripletParams, load_params
-from pipeline.errors import ReasonError
+from pipeline.errors import CommandError, ReasonError
 from pipeline.probe import ProbeError, ProbeInfo, probe
 from pipeline.video import ReaderError, open_reader
 from vfi.inbetween import Inbetween, MethodError, load_method
@@ -45,7 +45,7 @@ MAX_FACTOR = 16
 RATE_DENOMINATOR = 1001  # NTSC rates: 23.976... -> 24000/1001
 
 
-class InterpolateError(ReasonError):
+class InterpolateError(ReasonError, CommandError):
     """Bad input or options: the reason is the message the user sees."""
 
 
