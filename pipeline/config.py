@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -369,14 +369,22 @@ def format_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_params(raw: Any, origin: str = "params") -> Params:
-    """Validate an already-parsed mapping (tests use this directly)."""
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def validate_mapping(schema: type[SectionT], raw: Any, origin: str) -> SectionT:
+    """``raw`` checked against ``schema``; every problem in one :class:`ConfigError`."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     try:
-        return Params.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"invalid {origin}:\n{format_errors(exc)}") from None
+
+
+def parse_params(raw: Any, origin: str = "params") -> Params:
+    """Validate an already-parsed mapping (tests use this directly)."""
+    return validate_mapping(Params, raw, origin)
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:

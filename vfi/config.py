@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from pipeline.config import (  # the sections live with the rest of params.yaml's schema
     ConfigError,
@@ -23,7 +22,7 @@ from pipeline.config import (  # the sections live with the rest of params.yaml'
     ModelParams,
     TrainParams,
     _Section,
-    format_errors,
+    validate_mapping,
 )
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -43,10 +42,7 @@ def parse_vfi_params(raw: Any, origin: str = "params") -> VfiParams:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     mine = {k: raw[k] for k in ("model", "train", "eval") if k in raw and raw[k] is not None}
-    try:
-        return VfiParams.model_validate(mine)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: invalid parameters\n{format_errors(exc)}") from None
+    return validate_mapping(VfiParams, mine, origin)
 
 
 def load_vfi_params(path: str | Path = DEFAULT_PARAMS) -> VfiParams:
