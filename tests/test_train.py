@@ -221,3 +221,23 @@ def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: 
         result = train(params, shards, tmp_path / "models")
     assert result.start_step == 0 and result.step == 1
     assert "does not fit this network" in caplog.text
+
+
+def test_validation_reuses_the_flows_computed_at_load(shards: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from vfi import model as model_module
+    from vfi.data import shards_for_split
+    from vfi.model import build_model, classical_flow
+    from vfi.train import load_val, validate
+
+    params = tiny_params()
+    net = build_model(params.model)
+    val = load_val(shards_for_split(shards, "val"), 2, classical_flow(params.model))
+    assert all(s["flow"].shape[0] in (4, 6) for s in val)
+    first = validate(net, val, torch.device("cpu"))
+
+    def no_recompute(*args: object) -> None:
+        raise AssertionError("classical flows computed again at validation")
+
+    monkeypatch.setattr(model_module, "init_flows", no_recompute)
+    assert validate(net, val, torch.device("cpu")) == first

@@ -193,10 +193,13 @@ def forward_padded(model: nn.Module, f0: torch.Tensor, f2: torch.Tensor, t: torc
 
 @torch.no_grad()
 def interpolate(model: nn.Module, f0: torch.Tensor, f2: torch.Tensor,
-                t: float | torch.Tensor = 0.5) -> torch.Tensor:
+                t: float | torch.Tensor = 0.5, init: torch.Tensor | None = None
+                ) -> torch.Tensor:
     """The frame at ``t`` between ``f0`` and ``f2`` (C x H x W or B x C x H x W, any size).
 
     Inputs move to the model's device; the result has the input's shape, on that device.
+    ``init``: the classical flows (B x 4 x H x W) when the caller already has them (a
+    fixed validation set), else :func:`init_flows` computes them.
     """
     device = next(model.parameters()).device
     single = f0.dim() == 3
@@ -206,7 +209,9 @@ def interpolate(model: nn.Module, f0: torch.Tensor, f2: torch.Tensor,
     was_training = model.training
     model.eval()
     try:
-        pred = forward_padded(model, a, b, tt, init_flows(model, a, b, tt))["pred"]
+        if init is None:
+            init = init_flows(model, a, b, tt)
+        pred = forward_padded(model, a, b, tt, None if init is None else init.to(device))["pred"]
     finally:
         model.train(was_training)
     return pred[0] if single else pred

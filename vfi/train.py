@@ -193,14 +193,18 @@ def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
         yield augment(sample, params, random.Random(f"{seed}:{i}"))
 
 
-def load_val(urls: Sequence[str], limit: int) -> list[dict[str, Any]]:
+def load_val(urls: Sequence[str], limit: int, teacher: DisFlow | None = None
+             ) -> list[dict[str, Any]]:
     """The first ``limit`` validation triplets in shard order, kept in memory so every
-    validation scores the same samples without decoding them again."""
+    validation scores the same samples without decoding them again, nor recomputing
+    their classical flows (``teacher``: the model's start, computed once here)."""
     samples: list[dict[str, Any]] = []
     if not urls:
         log.warning("the val split is empty: validation is skipped")
         return samples
     for sample in triplet_dataset(list(urls), shuffle=0):
+        if teacher is not None:
+            sample["flow"] = teacher(sample["f0"], sample["f2"], sample["t"])
         samples.append(sample)
         if len(samples) >= limit:
             break
@@ -278,7 +282,8 @@ def validate(model: nn.Module, samples: Sequence[dict[str, Any]], device: torch.
     for s in samples:
         f0, f1, f2 = (s[k].unsqueeze(0).to(device) for k in ("f0", "f1", "f2"))
         t = s["t"].reshape(1).to(device)
-        ours.append(float(psnr(interpolate(model, f0, f2, t), f1)[0]))
+        init = s["flow"].unsqueeze(0) if "flow" in s else None
+        ours.append(float(psnr(interpolate(model, f0, f2, t, init), f1)[0]))
         blend.append(float(psnr(linear_blend(f0, f2, t), f1)[0]))
     model.train()
     return sum(ours) / len(ours), sum(blend) / len(blend)
@@ -361,10 +366,11 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
         return result
     if not shards_for_split(shards, "train"):
         raise ValueError(f"{shards}: the train split has no shards")
-    val = load_val(shards_for_split(shards, "val"), tp.val_samples) if world.is_main else []
     per_step = tp.batch_size * tp.accumulate  # samples per step of one rank
     use_init = needs_init(model)
     teacher = classical_flow(params.model) if use_init or tp.losses.get("distill") else None
+    val = (load_val(shards_for_split(shards, "val"), tp.val_samples,
+                    teacher if use_init else None) if world.is_main else [])
     stream = train_samples(shards_for_split(shards, "train"), tp,
                            start * per_step, teacher, world)
     live = make_live(live_dir, resume=start > 0) if world.is_main else None
