@@ -28,12 +28,12 @@ import av
 import torch
 
 from pipeline.synth import SynthSpec, generate
+from vfi.app.interpolate import Options, run_interpolate
+from vfi.app.writer import VideoWriter
 from vfi.config import ModelParams
-from vfi.interpolate_cmd import Options, run_interpolate
-from vfi.model import build_model
-from vfi.video_out import VideoWriter
+from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
+from vfi.nets import build_model
 
-CHECKPOINT = Path("models/model.pt")
 
 
 def timed(run: Callable[[], int]) -> tuple[float, float]:
@@ -76,12 +76,12 @@ def _drain(graph: av.filter.Graph, writer: VideoWriter) -> None:
 
 def model_checkpoint(folder: Path) -> tuple[Path, str]:
     """The trained checkpoint, or an untrained default network saved for the run."""
-    if CHECKPOINT.is_file():
-        return CHECKPOINT, f"trained, {CHECKPOINT}"
+    if DEFAULT_CHECKPOINT.is_file():
+        return DEFAULT_CHECKPOINT, f"trained, {DEFAULT_CHECKPOINT}"
     params = ModelParams()
     path = folder / "untrained.pt"
     torch.save({"model": build_model(params).state_dict(), "model_config": params.model_dump()}, path)
-    return path, "untrained default network (no models/model.pt)"
+    return path, f"untrained default network (no {DEFAULT_CHECKPOINT})"
 
 
 def ours(src: Path, out: Path, method: str, checkpoint: Path, threads: int) -> int:

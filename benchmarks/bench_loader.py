@@ -1,12 +1,15 @@
-"""Benchmark the training loader: samples/s with 0 and 2 DataLoader workers at 256 px.
+"""Benchmark the training loader: the one stream training draws from, at 256 px.
 
 Shards are made by the shard stage itself from synthetic 512x384 clips (frames stored
-at 342x256, PNG level 1), in a temporary folder. References measured in the same run:
-reading the same tars without decoding (webdataset's tar iteration only: the I/O
-floor), and the loader with 0 workers; the 2-worker figure is printed as a ratio to it.
-Parallel speed-ups need idle cores: the load average is printed first.
+at 342x256, PNG level 1), in a temporary folder. Measured in the same run and printed
+as ratios: reading the tars without decoding (webdataset's tar iteration: the I/O
+floor), the ordered reader that evaluation uses (decoding only), and the training
+stream of ``vfi.training.samples.train_samples`` with ``params.yaml``'s train section
+but no classical flows (decoding, shuffle buffer, motion-seeking crop, flips,
+reversal; ``bench_train.py`` adds the flows and the optimizer step). The load average
+is printed first: a busy machine lowers every figure.
 
-    python benchmarks/bench_loader.py [--clips 2 --seconds 8 --batch 16 --epochs 3]
+    python benchmarks/bench_loader.py [--clips 2 --seconds 8 --samples 200]
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from pathlib import Path
 import webdataset as wds
 
 from pipeline.config import ShardParams
+from pipeline.manifest import shards_for_split
 from pipeline.shard import run_shard
-from vfi.data import shards_for_split, triplet_loader
+from vfi.config import TrainParams, load_vfi_params
+from vfi.inference.triplets import read_triplets
+from vfi.training.samples import train_samples
 
 from bench_shard import pseudo_triplets, synthetic_sources
 
@@ -33,24 +39,32 @@ def tar_only(urls: list[str]) -> tuple[float, int]:
     return time.perf_counter() - start, n
 
 
-def loader_rate(urls: list[str], workers: int, batch: int, epochs: int) -> tuple[float, int]:
-    """Best samples/s over ``epochs`` passes (worker start-up included in each pass)."""
-    best, n = 0.0, 0
-    for _ in range(epochs):
-        loader = triplet_loader(urls, batch_size=batch, num_workers=workers, shuffle=100)
-        start = time.perf_counter()
-        n = sum(len(b["key"]) for b in loader)
-        best = max(best, n / (time.perf_counter() - start))
-    return best, n
+def read_rate(urls: list[str]) -> tuple[float, int]:
+    """Samples/s of the ordered reader (decoding to float tensors, nothing else)."""
+    start = time.perf_counter()
+    n = sum(1 for _ in read_triplets(urls))
+    return n / (time.perf_counter() - start), n
+
+
+def stream_rate(urls: list[str], params: TrainParams, samples: int) -> float:
+    """Samples/s of the training stream, after the shuffle buffer's first fill."""
+    stream = train_samples(urls, params)
+    for _ in range(min(100, params.shuffle)):
+        next(stream)
+    start = time.perf_counter()
+    for _ in range(samples):
+        next(stream)
+    return samples / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--clips", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=200, help="timed stream samples")
     args = parser.parse_args()
+    train = load_vfi_params(args.params).train
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench_loader_") as tmp_name:
         tmp = Path(tmp_name)
@@ -61,13 +75,15 @@ def main() -> None:
         urls = [u for s in ("train", "val", "test") for u in shards_for_split(tmp / "shards", s)]
         size = result.manifest[["width", "height"]].iloc[0].tolist()
         secs, n = tar_only(urls)
-        print(f"{n} samples at {size[0]}x{size[1]} in {len(urls)} shards")
+        decode, _ = read_rate(urls)
+        stream = stream_rate(urls, train, args.samples)
+        print(f"{n} samples at {size[0]}x{size[1]} in {len(urls)} shards; crop {train.crop} "
+              f"(best of {train.crop_tries}), shuffle {train.shuffle}")
         print(f"  tar read only    {n / secs:8.0f} samples/s (no decoding)")
-        rates = {}
-        for workers in (0, 2):
-            rates[workers], _ = loader_rate(urls, workers, args.batch, args.epochs)
-            print(f"  loader {workers} workers {rates[workers]:8.0f} samples/s (batch {args.batch})")
-        print(f"  2 workers / 0 workers = {rates[2] / rates[0]:.2f}")
+        print(f"  ordered reader   {decode:8.0f} samples/s (decode to tensors)")
+        print(f"  training stream  {stream:8.0f} samples/s")
+        print(f"  stream / ordered reader = {stream / decode:.2f}; "
+              f"ordered reader / tar read = {decode * secs / n:.3f}")
 
 
 if __name__ == "__main__":

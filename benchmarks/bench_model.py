@@ -7,10 +7,10 @@ because the work per op is too small to split).
 
 Inference on a 480p (854x480) pair of cartoon drawings from the synthetic source, in
 ms per interpolated frame, with 1 and 2 torch threads: each network (``params.yaml``'s
-model section, arch varied) through :func:`vfi.model.interpolate` (padding included,
+model section, arch varied) through :func:`vfi.inference.interpolate` (padding included,
 and the classical flows the flow model starts from unless ``flow_init: zero``), next
 to the evaluation's baselines in the same run: DIS flow (both ways, warp, blend;
-:func:`vfi.evaluate.dis_method`) and the linear blend.
+``dis`` of :mod:`vfi.inference.methods`) and the linear blend.
 
     python benchmarks/bench_model.py [--arch flow unet --crop 96 --batch 4 --steps 10]
 """
@@ -28,9 +28,9 @@ import torch
 from pipeline.synth import SynthSpec, plan_set
 from pipeline.synth.render import clip_frames
 from vfi.config import ModelParams, TrainParams, load_vfi_params
-from vfi.evaluate import blend_method, dis_method, model_method
-from vfi.losses import total_loss
-from vfi.model import build_model, param_count
+from vfi.inference.methods import Blend, Dis, Model
+from vfi.nets import build_model, param_count
+from vfi.training.losses import total_loss
 
 Frames = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # f0, f2, t
 
@@ -83,10 +83,10 @@ def inference_table(models: dict[str, ModelParams], dis_preset: str, size: tuple
     """ms per frame at ``size`` of each network and of the DIS and blend baselines."""
     torch.set_num_threads(threads)
     frames = cartoon_pair(*size)
-    methods = {f"model {name}": model_method(build_model(mp).eval())  # vfi.model.interpolate
+    methods = {f"model {name}": Model(build_model(mp).eval())  # vfi.inference.interpolate
                for name, mp in models.items()}
-    methods["dis"] = dis_method(dis_preset)
-    methods["blend"] = blend_method
+    methods["dis"] = Dis(dis_preset)
+    methods["blend"] = Blend()
     return {name: infer_ms(method, frames, repeat) for name, method in methods.items()}
 
 

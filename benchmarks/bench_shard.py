@@ -1,9 +1,10 @@
 """Benchmark the shard stage: reading kept frames, encoding them, and the whole stage.
 
 References measured in the same run, on the same file(s):
-- decode-only: PyAV decoding every frame without converting any (the floor for a
-  sequential pass); reading the kept frames (``read_frames``) is reported as a ratio
-  to it, for the PyAV and the decord backend;
+- decode-only: PyAV decoding every frame of the main stream without converting any
+  (the floor for a sequential pass); reading the kept frames
+  (``pipeline.video.read_frames``) is reported as a ratio to it, for the PyAV and the
+  decord backend;
 - encode ms/frame and bytes/frame per format (PNG level 1 and 6, lossless WebP, JPEG)
   on the frames the stage stores;
 - the whole stage (``run_shard``) with 0 (inline), 1 and 2 encoding threads, as
@@ -32,9 +33,10 @@ import pandas as pd
 from pipeline.atomic import write_parquet
 from pipeline.config import ShardParams, parse_params
 from pipeline.download import SourceRow, run_download, write_outputs
-from pipeline.frames_io import Encoder, read_frames, stored_size
-from pipeline.probe import probe
+from pipeline.images import Encoder
+from pipeline.probe import main_stream, probe
 from pipeline.shard import run_shard
+from pipeline.video import read_frames
 
 FORMATS = {"png level 1": Encoder("png", 1), "png level 6": Encoder("png", 6),
            "webp lossless": Encoder("webp"), "jpg q95": Encoder("jpg", jpg_quality=95)}
@@ -81,17 +83,17 @@ def decode_only(path: Path) -> tuple[float, int]:
     """Seconds to decode every frame (no conversion), and the frame count."""
     start, n = time.perf_counter(), 0
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = main_stream(container)
         stream.thread_type = "AUTO"
         for _ in container.decode(stream):
             n += 1
     return time.perf_counter() - start, n
 
 
-def read_kept(src, size: tuple[int, int], backend: str) -> tuple[float, list[np.ndarray]]:
+def read_kept(src, size: int, backend: str) -> tuple[float, list[np.ndarray]]:
     start = time.perf_counter()
-    frames = [rgb for _, rgb in read_frames(src.full_path, range(0, src.frames, 2), size,
-                                            frames=src.frames, codec=src.codec, backend=backend)]
+    frames = [f.rgb for f in read_frames(src.full_path, range(0, src.frames, 2), size,
+                                         frames=src.frames, codec=src.codec, backend=backend)]
     return time.perf_counter() - start, frames
 
 
@@ -104,10 +106,9 @@ def bench_reading(sources: pd.DataFrame, raw: Path, size: int, repeat: int) -> l
         secs = dict.fromkeys(best, 0.0)
         total = kept = 0
         for src in sources.assign(full_path=[raw / p for p in sources["path"]]).itertuples():
-            dims = stored_size(src.width, src.height, size)
             secs["decode-only"] += decode_only(src.full_path)[0]
             for backend in ("pyav", "decord"):
-                t, got = read_kept(src, dims, backend)
+                t, got = read_kept(src, size, backend)
                 secs[backend] += t
                 frames = got if backend == "pyav" else frames
             total, kept = total + src.frames, kept + len(got)

@@ -4,11 +4,11 @@ Shards are made by the shard stage from synthetic 512x384 clips (stored at 342x2
 ``bench_loader.py`` does), in a temporary folder; model and train params come from
 ``params.yaml`` (the defaults the pipeline trains with). Measured in one run:
 
-- **loader**: :func:`vfi.train.train_samples`, the stream the train loop draws from
+- **loader**: :func:`vfi.training.samples.train_samples`, the stream the train loop draws from
   (decode, the classical teacher flows on the whole frame when the model starts from
-  them: :func:`vfi.model.classical_flow`, DIS and its refinements; the motion-seeking
+  them: :func:`vfi.inference.interpolator.classical_flow`, DIS and its refinements; the motion-seeking
   crop, flips, reversal), and the same stream without the teacher, to show its cost;
-- **train**: :func:`vfi.train.optimizer_step` on that stream (the train loop's step:
+- **train**: :func:`vfi.training.loop.optimizer_step` on that stream (the train loop's step:
   it loads its samples inline, in the same process);
 - **compute only**: the same step on samples drawn beforehand (forward, losses,
   backward, AdamW).
@@ -37,12 +37,14 @@ import torch
 from bench_shard import pseudo_triplets, synthetic_sources
 
 from pipeline.config import ShardParams
+from pipeline.manifest import shards_for_split
 from pipeline.shard import run_shard
 from vfi.config import VfiParams, load_vfi_params
-from vfi.data import shards_for_split
-from vfi.model import build_model, classical_flow, needs_init
-from vfi.teacher import DisFlow
-from vfi.train import lr_at, optimizer_step, train_samples
+from vfi.flow.dis import DisFlow
+from vfi.inference.interpolator import classical_flow, needs_init
+from vfi.nets import build_model
+from vfi.training.loop import lr_at, optimizer_step
+from vfi.training.samples import train_samples
 
 Stream = Iterator[dict[str, Any]]
 
@@ -56,7 +58,7 @@ def build_shards(root: Path, clips: int, seconds: float) -> list[str]:
 
 
 def teacher_of(params: VfiParams) -> DisFlow | None:
-    """The classical flow the train loop gives its stream (as :func:`vfi.train.train`)."""
+    """The classical flow the train loop gives its stream (as :func:`vfi.training.loop.train`)."""
     wants = needs_init(build_model(params.model)) or params.train.losses.get("distill")
     return classical_flow(params.model) if wants else None
 
@@ -129,7 +131,7 @@ def compute_rate(urls: list[str], params: VfiParams, teacher: DisFlow | None, st
 def warm_rates(urls: list[str], params: VfiParams, teacher: DisFlow | None, samples: int,
                steps: int) -> tuple[float, float]:
     """Loader and train samples/s once every sample's teacher flows are cached
-    (:class:`vfi.train.FlowCache`): the steady state of a run longer than an epoch.
+    (:class:`vfi.training.samples.FlowCache`): the steady state of a run longer than an epoch.
     The stream is drawn until each key has been seen, then timed."""
     stream = train_samples(urls, params.train, 0, teacher)
     keys = {s["key"] for s in wds_samples(urls)}

@@ -19,7 +19,7 @@ def _synth(args: argparse.Namespace) -> int:
     from pipeline.synth import SynthSpec, generate, write_truth
 
     try:
-        spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.__dataclass_fields__})
+        spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.model_fields})
         check_name(args.name)
     except ValueError as exc:  # a bad option value: the message names it
         raise CommandError(str(exc)) from None
@@ -32,14 +32,12 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     """Options mirror ``SynthSpec`` field by field, so the two never drift apart."""
-    from dataclasses import fields
-
     from pipeline.synth import SynthSpec
 
     p = sub.add_parser("synth", help="write procedural cartoon clips with ground truth")
     p.add_argument("out", type=Path, help="output folder (videos + truth.parquet)")
-    for f in fields(SynthSpec):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+    for name, f in SynthSpec.model_fields.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(f.default), default=f.default,
                        help=f"(default {f.default})")
     p.add_argument("--name", default="synthetic", help="clip name prefix")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,7 +45,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pipeline.export import run_export, summary
+    from pipeline.subset import run_export, summary
 
     result = run_export(args.shards, args.where, args.split or ["train", "val", "test"],
                         args.out, args.maxcount, force=args.force, params_path=args.params)
@@ -86,8 +84,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _unpack(args: argparse.Namespace) -> int:
+    from pipeline.manifest import shards_for_split
     from pipeline.unpack import unpack
-    from vfi.data import shards_for_split
 
     shards = [u for split in args.split for u in shards_for_split(args.shards, split)]
     result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite)
@@ -108,7 +106,7 @@ def _add_unpack(sub: argparse._SubParsersAction) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from vfi.folder_bench import benchmark, report, write_json
+    from vfi.evaluation.folder import benchmark, report, write_json
 
     result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
                        args.limit, args.threads, show_progress=not args.quiet)
@@ -137,7 +135,7 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
 
 
 def _interpolate(args: argparse.Namespace) -> int:
-    from vfi.interpolate_cmd import Options, run_interpolate, summary
+    from vfi.app.interpolate import Options, run_interpolate, summary
 
     opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
                    retime=args.retime, max_hold=args.max_hold, method=args.method,
@@ -162,9 +160,12 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-hold", type=int, default=4,
                    help="with --retime, a drawing held longer than this many frames is a pause "
                         "and stays still (default 4)")
-    p.add_argument("--method", choices=["model", "blend", "dis"], default="model",
-                   help="in-betweens from the trained model (default), a linear blend, or DIS flow")
-    p.add_argument("--checkpoint", type=Path, default=Path("models/model.pt"),
+    # No argparse choices: the method registry (vfi.inference.methods) checks the name,
+    # and importing it here would load torch for every command.
+    p.add_argument("--method", default="model",
+                   help="in-betweens from the trained model (default), a linear blend (blend), "
+                        "DIS flow (dis) or the nearest key frame (repeat)")
+    p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default models/model.pt, written by dvc repro)")
     p.add_argument("--params", type=Path, default=None,
                    help="params file for cut and hold detection (default params.yaml if present)")

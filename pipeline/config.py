@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -66,11 +67,20 @@ class _SourceBase(_Section):
     attribution: str = ""
 
 
-class SyntheticSource(_SourceBase):
-    """Procedural cartoon clips with a ground-truth table (see ``pipeline.synth``)."""
+class _SynthFields(_Section):
+    """What the synthetic source generates (``pipeline.synth``), deterministic for ``seed``.
 
-    kind: Literal["synthetic"]
-    license: str = "CC0-1.0"
+    ``clips`` clips of ``seconds`` each. Shot lengths are drawn between
+    ``min_shot_seconds`` and ``max_shot_seconds``; a new shot is static with
+    ``static_prob``; a shot slot reuses an earlier shot with ``repeat_prob``; a gradual
+    transition (dissolve or flash) follows a shot with ``transition_prob``. ``crf`` is
+    the libx264 constant-rate factor; sides are even because the clips are yuv420p.
+
+    The one declaration of these fields, their defaults and bounds: :class:`SynthSpec`
+    (what ``pipeline.synth`` takes) and :class:`SyntheticSource` (a ``sources`` entry)
+    both inherit them, and the ``inbetweener synth`` options mirror them.
+    """
+
     clips: int = Field(6, ge=1, le=1000)
     seed: int = Field(0, ge=0)
     width: int = Field(320, ge=32, le=3840, multiple_of=2)
@@ -79,16 +89,68 @@ class SyntheticSource(_SourceBase):
     seconds: float = Field(10.0, gt=0, le=3600)
     crf: int = Field(16, ge=0, le=51)
     min_shot_seconds: float = Field(1.0, gt=0)
-    max_shot_seconds: float = Field(3.0, gt=0)
+    max_shot_seconds: float = Field(3.0, gt=0, validate_default=True)  # checked against min
     static_prob: float = Field(0.15, ge=0, le=1)
     repeat_prob: float = Field(0.15, ge=0, le=1)
     transition_prob: float = Field(0.0, ge=0, le=1)
 
-    @model_validator(mode="after")
-    def _shot_range(self) -> SyntheticSource:
-        if self.min_shot_seconds > self.max_shot_seconds:
-            raise ValueError("min_shot_seconds must not exceed max_shot_seconds")
-        return self
+    # Field validators run in declaration order: fps and min_shot_seconds are checked
+    # (and in ``info.data`` when valid) before the fields that depend on them.
+    @field_validator("seconds")
+    @classmethod
+    def _gives_a_frame(cls, value: float, info: ValidationInfo) -> float:
+        fps = info.data.get("fps")
+        if fps is not None and round(value * fps) < 1:
+            raise ValueError(f"gives no frame at {fps} fps")
+        return value
+
+    @field_validator("max_shot_seconds")
+    @classmethod
+    def _shot_range(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("min_shot_seconds")
+        if low is not None and low > value:
+            raise ValueError(f"min_shot_seconds must not exceed max_shot_seconds ({low} > {value})")
+        return value
+
+    @property
+    def clip_frames(self) -> int:
+        """Frames in every clip."""
+        return int(round(self.seconds * self.fps))
+
+    @property
+    def min_shot_frames(self) -> int:
+        return max(1, int(round(self.min_shot_seconds * self.fps)))
+
+    @property
+    def max_shot_frames(self) -> int:
+        return max(self.min_shot_frames, int(round(self.max_shot_seconds * self.fps)))
+
+
+class SynthSpec(_SynthFields):
+    """The synthetic generator's input (``pipeline.synth.generate``), built in code.
+
+    A bad value raises a :class:`ConfigError` whose lines start with the field name
+    (``width: Input should be a multiple of 2``). This custom ``__init__`` is why
+    :class:`SyntheticSource` does not extend this class: pydantic would call it for a
+    nested model too, and the error would lose its ``sources[i].`` key path.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(format_errors(exc)) from None
+
+
+class SyntheticSource(_SynthFields, _SourceBase):
+    """Procedural cartoon clips with a ground-truth table (see ``pipeline.synth``)."""
+
+    kind: Literal["synthetic"]
+    license: str = "CC0-1.0"
+
+    def spec(self) -> SynthSpec:
+        """What to generate: this source without its name, kind, license and attribution."""
+        return SynthSpec(**{f: getattr(self, f) for f in SynthSpec.model_fields})
 
     def clip_names(self) -> list[str]:
         """File stems of the clips this source writes."""

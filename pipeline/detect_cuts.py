@@ -30,53 +30,41 @@ fed pts-backed timecodes too (``min_scene_len`` is converted with the average ra
 from __future__ import annotations
 
 import argparse
-import bisect
 import logging
-import math
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
-from scenedetect.common import FrameTimecode, Timecode
+from scenedetect.common import FrameTimecode
 from scenedetect.detector import SceneDetector
-from scenedetect.detectors import (
-    AdaptiveDetector,
-    ContentDetector,
-    HashDetector,
-    HistogramDetector,
-)
-from scenedetect.stats_manager import StatsManager
-from tqdm import tqdm
 
 from pipeline import atomic
 from pipeline.config import CutsParams, Params
+from pipeline.detectors import DEFAULT_RATE, DetectorClock, make_detector, score_reader
 from pipeline.guard import run_guarded
 from pipeline.hashing import frame_hashes
+from pipeline.progress import progress
 from pipeline.stage import reason_counts, run_stage
+from pipeline.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
 from pipeline.video import Frame, ReaderError, VideoReader, choose_backend, open_reader
 
 log = logging.getLogger("inbetweener.detect_cuts")
 
-SOURCES_TABLE = "sources.parquet"
-FRAMES_TABLE = "frames.parquet"
-SCENES_TABLE = "scenes.parquet"
 DECODED_TABLE = "decoded.parquet"
 MIN_FRAMES = 3  # a source needs one triplet's worth of frames to be worth keeping
-DEFAULT_RATE = 24.0  # frames/s assumed when the probe found no rate at all
-TICKS_PER_SECOND = 1_000_000  # detector timecodes: pts in microseconds
 # Imported once by the worker processes' fork server (see pipeline.guard), so that a
 # worker starts in milliseconds. Not this module itself: under ``python -m`` every
 # worker re-runs it as ``__mp_main__``, and runpy warns if it is already imported.
 PRELOAD = ("numpy", "pandas", "cv2", "PIL.Image", "scipy.fftpack", "scenedetect.detectors",
-           "pipeline.config", "pipeline.guard", "pipeline.hashing", "pipeline.video")
+           "pipeline.config", "pipeline.detectors", "pipeline.guard", "pipeline.hashing",
+           "pipeline.video")
 
 # "str" is pandas' string dtype (what read_parquet gives back); "thumb" holds bytes.
 FRAME_COLUMNS = {
@@ -127,85 +115,6 @@ class Analysis:
 Worker = Callable[[SourceJob, CutsParams], Analysis]
 
 
-# --- detectors --------------------------------------------------------------------
-
-
-class _MetricTap(StatsManager):
-    """A StatsManager that keeps only the latest value of one metric (no growth)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__()
-        self.key = key
-        self.value = math.nan
-
-    def set_metrics(self, timecode: int | FrameTimecode, metric_kv_dict: dict) -> None:
-        if self.key in metric_kv_dict:
-            self.value = float(metric_kv_dict[self.key])
-
-
-def make_detector(params: CutsParams) -> SceneDetector:
-    """The PySceneDetect detector object named by ``cuts.detector``."""
-    if params.detector == "content":
-        return ContentDetector(threshold=params.threshold, min_scene_len=params.min_scene_len)
-    if params.detector == "adaptive":
-        return AdaptiveDetector(adaptive_threshold=params.adaptive_threshold,
-                                min_scene_len=params.min_scene_len,
-                                min_content_val=params.min_content_val)
-    if params.detector == "hash":
-        return HashDetector(threshold=params.hash_threshold, min_scene_len=params.min_scene_len)
-    if params.detector == "histogram":
-        return HistogramDetector(threshold=params.histogram_threshold,
-                                 min_scene_len=params.min_scene_len)
-    raise ValueError(f"cuts.detector: unknown detector {params.detector!r}")
-
-
-def score_reader(detector: SceneDetector) -> Callable[[], float]:
-    """A function giving the detector's score for the frame it last processed.
-
-    Content/adaptive keep it in ``_frame_score`` (private in 0.7: read defensively; a
-    StatsManager would make them compute Canny edges we do not use). Hash/histogram
-    only publish it through a StatsManager, which a ``_MetricTap`` catches.
-    """
-    if isinstance(detector, ContentDetector):
-        return lambda: _as_float(getattr(detector, "_frame_score", None))
-    metrics = detector.get_metrics()
-    if not metrics:
-        return lambda: math.nan
-    tap = _MetricTap(metrics[0])
-    detector.stats_manager = tap
-
-    def read() -> float:
-        value, tap.value = tap.value, math.nan
-        return value
-
-    return read
-
-
-def _as_float(value: object) -> float:
-    return float(value) if isinstance(value, (int, float)) else math.nan
-
-
-class _Clock:
-    """Turns frame pts into the strictly increasing timecodes detectors expect."""
-
-    def __init__(self, fps: float) -> None:
-        self.rate = float(fps) if fps > 0 else DEFAULT_RATE  # PySceneDetect snaps NTSC rates
-        self.base = Fraction(1, TICKS_PER_SECOND)
-        self.ticks: list[int] = []  # one per frame: maps a cut's timecode back to its frame
-
-    def timecode(self, pts: float) -> FrameTimecode:
-        tick = round(pts * TICKS_PER_SECOND)
-        if self.ticks and tick <= self.ticks[-1]:  # repeated/backwards pts in a bad file
-            tick = self.ticks[-1] + 1
-        self.ticks.append(tick)
-        return FrameTimecode(Timecode(pts=tick, time_base=self.base), fps=self.rate)
-
-    def frame_of(self, timecode: FrameTimecode) -> int:
-        """Index of the frame a detector's timecode refers to."""
-        tick = round(Fraction(timecode.pts) * timecode.time_base * TICKS_PER_SECOND)
-        return min(bisect.bisect_left(self.ticks, tick), len(self.ticks) - 1)
-
-
 # --- per-frame features -------------------------------------------------------------
 
 
@@ -247,7 +156,7 @@ class _Features:
 def _detect(reader: VideoReader, detector: SceneDetector, params: CutsParams,
             fps: float) -> tuple[_Features, list[int]]:
     """The single decoding pass: detector and features fed from the same frames."""
-    clock, features = _Clock(fps), _Features(params.thumb_size)
+    clock, features = DetectorClock(fps), _Features(params.thumb_size)
     score = score_reader(detector)
     cuts: list[FrameTimecode] = []
     timecode = None
@@ -408,8 +317,8 @@ def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progr
     sources = pd.read_parquet(Path(raw_dir) / SOURCES_TABLE)
     jobs = jobs_from(sources, Path(raw_dir), params.reader)
     outcomes: list[SourceOutcome] = []
-    with tqdm(total=sum(j.frames for j in jobs), unit="frame", desc="detect_cuts",
-              disable=not show_progress) as bar:
+    with progress(total=sum(j.frames for j in jobs), unit="frame", desc="detect_cuts",
+                  enabled=show_progress) as bar:
         for job in jobs:
             outcomes.append(analyse_one(job, params, worker))
             bar.update(job.frames)

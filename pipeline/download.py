@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import pandas as pd
-from tqdm import tqdm
 
 from pipeline import atomic
 from pipeline.config import (
@@ -31,13 +30,14 @@ from pipeline.config import (
 )
 from pipeline.fetch import FetchError, FetchPolicy, fetch, sha256_file
 from pipeline.probe import ProbeError, probe
+from pipeline.progress import progress
 from pipeline.stage import reason_counts, run_stage
-from pipeline.synth import SynthSpec, generate, write_truth
+from pipeline.synth import generate, write_truth
+from pipeline.tables import SOURCES_TABLE
 
 log = logging.getLogger("inbetweener.download")
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".gif", ".ts", ".mpg", ".flv"}
-SOURCES_TABLE = "sources.parquet"
 TRUTH_TABLE = "truth.parquet"
 PARTIAL_DIR = Path("data/cache/partial")
 
@@ -119,8 +119,7 @@ def finish_file(row: SourceRow, path: Path, raw_dir: Path, sha: str | None = Non
 def run_synthetic(src: SyntheticSource, raw_dir: Path, result: DownloadResult,
                   show_progress: bool = False) -> None:
     """Generate the clips of a synthetic source; its truth table joins the result."""
-    fields = {k: getattr(src, k) for k in SynthSpec.__dataclass_fields__}
-    out = generate(SynthSpec(**fields), raw_dir, name=src.name, show_progress=show_progress)
+    out = generate(src.spec(), raw_dir, name=src.name, show_progress=show_progress)
     for video in out.videos:
         row = _row(src, video.stem, f"synthetic:{src.name}?seed={src.seed}")
         result.rows.append(finish_file(row, video, raw_dir))
@@ -167,7 +166,7 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
     partial_dir = partial_dir if partial_dir is not None else root / PARTIAL_DIR
     policy = policy_from(params.download)
     result = DownloadResult()
-    for src in tqdm(params.sources, desc="download", unit="source", disable=not show_progress):
+    for src in progress(params.sources, desc="download", unit="source", enabled=show_progress):
         if isinstance(src, SyntheticSource):
             run_synthetic(src, raw_dir, result, show_progress)
         elif isinstance(src, PathSource):

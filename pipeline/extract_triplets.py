@@ -16,13 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from pipeline import atomic
 from pipeline.config import Params, TripletParams
+from pipeline.progress import progress
 from pipeline.stage import run_stage
+from pipeline.tables import (
+    CANDIDATES_TABLE,
+    DRAWINGS_TABLE,
+    FRAMES_TABLE,
+    check_columns,
+    read_source,
+    source_names,
+)
 from pipeline.triplets import (
     CANDIDATE_COLUMNS,
     DRAWING_COLUMNS,
@@ -35,10 +42,6 @@ from pipeline.triplets import (
 
 log = logging.getLogger("inbetweener.extract_triplets")
 
-FRAMES_TABLE = "frames.parquet"
-DRAWINGS_TABLE = "drawings.parquet"
-CANDIDATES_TABLE = "candidates.parquet"
-
 
 @dataclass(frozen=True)
 class ExtractResult:
@@ -49,26 +52,6 @@ class ExtractResult:
     candidates: pd.DataFrame
 
 
-def check_columns(path: Path, needed: tuple[str, ...]) -> None:
-    """Fail early, naming the file and the missing columns, on a wrong input schema."""
-    names = set(pq.read_schema(path).names)
-    missing = [c for c in needed if c not in names]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-
-
-def source_names(path: Path) -> list[str]:
-    """Distinct sources of a table, sorted (the deterministic processing order)."""
-    column = pq.read_table(path, columns=["source"]).column("source")
-    return sorted(column.unique().to_pylist())
-
-
-def read_source(path: Path, source: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The rows of one source, sorted by frame, with a fresh 0..n-1 index."""
-    table = ds.dataset(path).to_table(columns=list(columns), filter=ds.field("source") == source)
-    return table.to_pandas().sort_values("frame", kind="stable").reset_index(drop=True)
-
-
 def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool = False) -> ExtractResult:
     """Drawings and candidate triplets of every source in ``analysis_dir/frames.parquet``."""
     path = Path(analysis_dir) / FRAMES_TABLE
@@ -76,7 +59,7 @@ def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool =
     names = set(pq.read_schema(path).names)
     columns = FRAME_INPUT + tuple(c for c in FRAME_OPTIONAL if c in names)
     drawings, candidates, frames = [], [], 0
-    for source in tqdm(source_names(path), desc="extract_triplets", unit="source", disable=not show_progress):
+    for source in progress(source_names(path), desc="extract_triplets", unit="source", enabled=show_progress):
         rows = read_source(path, source, columns)
         frames += len(rows)
         found = drawings_of(rows, params)

@@ -46,23 +46,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from pipeline import atomic
 from pipeline.config import FilterParams, Params
 from pipeline.data_metrics import data_metrics, write_metrics
-from pipeline.extract_triplets import CANDIDATES_TABLE, DRAWINGS_TABLE, FRAMES_TABLE, check_columns, read_source
+from pipeline.progress import progress
 from pipeline.stage import run_stage
 from pipeline.hashing import hamming
 from pipeline.near_dup import dedup
 from pipeline.splits import SPLITS, group_splits, scene_groups
+from pipeline.tables import (
+    CANDIDATES_TABLE,
+    DRAWINGS_TABLE,
+    FILTERED_TABLE,
+    FRAMES_TABLE,
+    SCENES_TABLE,
+    check_columns,
+    read_source,
+)
 from pipeline.transitions import is_pan, thumb_array, transition_drawings
 from pipeline.triplets import CANDIDATE_COLUMNS, held_pair_motion
 
 log = logging.getLogger("inbetweener.filter")
 
-SCENES_TABLE = "scenes.parquet"
-FILTERED_TABLE = "filtered.parquet"
 FRAME_FEATURES = ("frame", "scene", "phash", "dhash", "luma_mean", "luma_std", "motion", "thumb")
 FILTERED_COLUMNS = {
     **CANDIDATE_COLUMNS,
@@ -203,8 +209,8 @@ def measure(cands: pd.DataFrame, drawings: pd.DataFrame, frames_path: Path, para
             show_progress: bool = False) -> Features:
     """Features of all candidates, one source at a time (one source's thumbnails in memory)."""
     parts = []
-    for source, rows in tqdm(cands.groupby("source", sort=True), desc="filter", unit="source",
-                             disable=not show_progress):
+    for source, rows in progress(cands.groupby("source", sort=True), desc="filter", unit="source",
+                                 enabled=show_progress):
         frames = read_source(frames_path, source, FRAME_FEATURES)
         mine = drawings[drawings["source"] == source].reset_index(drop=True)
         if not np.array_equal(mine["drawing"].to_numpy(), np.arange(len(mine))):

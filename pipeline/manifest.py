@@ -336,6 +336,16 @@ def read_wids_index(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def shards_for_split(shards_dir: str | os.PathLike[str], split: str) -> list[str]:
+    """Shard paths of one split, in order: from its wids index when there is one (what
+    the shard stage wrote), else a glob of the split's folder (a hand-made copy)."""
+    shards_dir = Path(shards_dir)
+    index = shards_dir / index_name(split)
+    if index.is_file():
+        return [str(shards_dir / s["url"]) for s in read_wids_index(index)["shardlist"]]
+    return [str(p) for p in sorted((shards_dir / split).glob(f"{split}-*.tar"))]
+
+
 def split_member(name: str) -> tuple[str, str]:
     """``dir/key.f0.png`` -> (``dir/key``, ``f0.png``): webdataset splits at the first dot."""
     folder, _, base = name.rpartition("/")

@@ -7,9 +7,10 @@ and the kept rows of ``filtered.parquet``; writes ``{out}/{split}/{split}-%06d.t
 (``pipeline.report``).
 
 Work is per source and streaming: the needed frame indices of a source are read in
-order in one pass (``pipeline.frames_io``), each frame is encoded once even when three
-triplets share it, and a triplet is written as soon as its three frames are encoded,
-so memory holds only the frames of triplets still open. Encoding costs about as much
+order in one pass of the video's main stream (``pipeline.video.read_frames``), each
+frame is encoded once even when three triplets share it, and a triplet is written as
+soon as its three frames are encoded, so memory holds only the frames of triplets
+still open. Encoding costs about as much
 as decoding; it runs on a thread pool (see :func:`_pool`) while the main thread
 decodes.
 
@@ -37,11 +38,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pipeline import atomic
 from pipeline.config import Params, ShardParams
-from pipeline.frames_io import Backend, Encoder, FrameRead, read_frames, stored_size
+from pipeline.images import Encoder
+from pipeline.progress import progress
 from pipeline.stage import StageError, run_stage
 from pipeline.manifest import (
     SPLITS,
@@ -51,6 +52,7 @@ from pipeline.manifest import (
     shards_table,
     write_tables,
 )
+from pipeline.video import Backend, FrameRead, read_frames
 
 log = logging.getLogger("inbetweener.shard")
 
@@ -178,7 +180,7 @@ class SourceJob:
 
     src: SourceInfo
     rows: list[dict[str, Any]]
-    size: tuple[int, int]
+    short_side: int  # of the stored frames (``shard.size``)
     encoder: Encoder
     backend: Backend = "auto"
 
@@ -192,10 +194,10 @@ def _check_source(job: SourceJob) -> str:
     return ""
 
 
-def _make_sample(row: dict[str, Any], frames: dict[int, Future], job: SourceJob
-                 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(manifest fields, tar sample) for one triplet whose frames are encoded."""
-    meta = sample_meta(row, job.src, job.size, job.encoder.format)
+def _make_sample(row: dict[str, Any], frames: dict[int, Future], job: SourceJob,
+                 size: tuple[int, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest fields, tar sample) for one triplet whose frames are encoded at ``size``."""
+    meta = sample_meta(row, job.src, size, job.encoder.format)
     sample: dict[str, Any] = {"__key__": row["key"]}
     for k in range(3):
         sample[f"f{k}.{job.encoder.ext}"] = frames[int(row[f"f{k}"])].result()
@@ -204,7 +206,7 @@ def _make_sample(row: dict[str, Any], frames: dict[int, Future], job: SourceJob
 
 
 def _pop_ready(queue: deque, frames: dict[int, Future], refs: Counter, job: SourceJob,
-               final: bool) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+               read: FrameRead, final: bool) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """Emit the leading triplets whose frames are all encoded (all of them when final).
 
     Order is kept: a triplet waits for the one before it. A frame is dropped from
@@ -218,7 +220,7 @@ def _pop_ready(queue: deque, frames: dict[int, Future], refs: Counter, job: Sour
             return
         queue.popleft()
         if present:
-            yield _make_sample(row, frames, job)
+            yield _make_sample(row, frames, job, read.size)
         for i in idx:
             refs[i] -= 1
             if refs[i] == 0:
@@ -240,23 +242,23 @@ def source_samples(job: SourceJob, pool: Executor, skipped: Counter, inflight_li
         skipped["frame past the end"] += len(job.rows) - len(rows)
     refs = Counter(int(r[f"f{k}"]) for r in rows for k in range(3))
     queue, frames, pending = deque(rows), {}, deque()
-    state = FrameRead(job.src.path)
-    for index, rgb in read_frames(job.src.path, refs, job.size, frames=job.src.frames,
-                                  codec=job.src.codec, backend=job.backend, state=state):
-        frames[index] = pool.submit(job.encoder, rgb)
-        pending.append(frames[index])
+    read = FrameRead(job.src.path)
+    for frame in read_frames(job.src.path, refs, job.short_side, frames=job.src.frames,
+                             codec=job.src.codec, backend=job.backend, result=read):
+        frames[frame.index] = pool.submit(job.encoder, frame.rgb)
+        pending.append(frames[frame.index])
         while pending and (pending[0].done() or len(pending) > inflight_limit):
             pending.popleft().result()
-        yield from _pop_ready(queue, frames, refs, job, final=False)
+        yield from _pop_ready(queue, frames, refs, job, read, final=False)
     emitted_before = len(rows) - len(queue)
     written = 0
-    for item in _pop_ready(queue, frames, refs, job, final=True):
+    for item in _pop_ready(queue, frames, refs, job, read, final=True):
         written += 1
         yield item
     lost = len(rows) - emitted_before - written
     if lost:
         log.warning("%s: %d triplet(s) skipped: %s", job.src.name, lost,
-                    state.error or "frames not decoded")
+                    read.error or "frames not decoded")
         skipped["decode failed"] += lost
 
 
@@ -267,8 +269,7 @@ def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: Shar
     for name, rows in kept.groupby("source", sort=True):
         src = sources.get(name) or SourceInfo(name, Path(), "", 0, 0, 0, "unknown", "",
                                               "error", "not in sources.parquet")
-        size = stored_size(src.width, src.height, params.size) if src.width > 0 else (0, 0)
-        yield SourceJob(src, rows.to_dict("records"), size, encoder, backend)
+        yield SourceJob(src, rows.to_dict("records"), params.size, encoder, backend)
 
 
 def manifest_frame(kept: pd.DataFrame, metas: list[dict[str, Any]],
@@ -342,7 +343,7 @@ def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: Sh
     """Write every kept triplet's sample; returns (manifest, shards table, skipped)."""
     sinks = {s: ShardSink(out_dir, s, params.maxcount, params.maxsize) for s in SPLITS}
     metas, placements, skipped = [], [], Counter()
-    bar = tqdm(total=len(kept), unit="sample", desc="shard", disable=not show_progress)
+    bar = progress(total=len(kept), unit="sample", desc="shard", enabled=show_progress)
     limit = MAX_INFLIGHT_PER_WORKER * max(1, workers or os.cpu_count() or 1)
     try:
         with _pool(workers) as pool, bar:

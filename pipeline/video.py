@@ -1,11 +1,19 @@
 """One video-reader interface, two backends: decord and PyAV.
 
-Every stage that decodes goes through :func:`open_reader`, which streams
-:class:`Frame` objects (index, presentation time, RGB at a reduced size) one at a time,
-so memory does not grow with the video's length.
+Every decode goes through :func:`open_reader`: detect_cuts streams every frame at
+analysis size, the interpolate command every frame at full size, and the shard stage
+(through :func:`read_frames`) only the frames of kept triplets at the stored size.
+A reader streams :class:`Frame` objects (index, presentation time, RGB at the
+reader's size) one at a time, so memory does not grow with the video's length.
+
+The stream: always ``pipeline.probe.main_stream``, the one the probe counted frames
+of (cover art never is one; a thumbnail track that comes first is not either). PyAV
+opens that stream; decord cannot choose one (it takes FFmpeg's "best" stream itself),
+so :func:`decord_refusal` lets decord read only files where it cannot pick another.
 
 Why two backends, and why "auto" picks PyAV (numbers from ``benchmarks/
-bench_detect_cuts.py`` and the notes in the detect_cuts issue, 2-core machine):
+bench_detect_cuts.py``, ``benchmarks/bench_shard.py`` and the notes in the
+detect_cuts issue, 2-core machine):
 
 - decord 0.6.0 decodes H.264 and HEVC, VP9 only with 1-2 threads, and not AV1 or GIF.
   It hangs for ever when asked for a frame past the real end of a file whose header
@@ -16,13 +24,22 @@ bench_detect_cuts.py`` and the notes in the detect_cuts issue, 2-core machine):
   the 1440x1074 HEVC Popeye clip at short side 192 at 223 vs 188 frames/s (CPU time:
   165 vs 148). Creating a scaler per frame (``to_ndarray(width=...)``) would cost PyAV
   ~3x on the small clips.
+- Reading only some frames (the shard stage: the second and last decode of a video)
+  is sequential too: random access costs 8-25x more per triplet than one pass (a seek
+  lands on a keyframe and decodes forward anyway). PyAV decodes every frame in order
+  but converts only the wanted ones, straight from the decoder's YUV to RGB at the
+  stored size: ~4x cheaper than converting at full size and resizing afterwards (3 ms
+  vs 11 ms a frame on the 1440x1074 HEVC clip); the pass stops after the last wanted
+  frame. decord reads the wanted indices with ``get_batch`` on sorted batches and
+  scales in its own FFmpeg filter graph; it was not faster than PyAV on any file
+  measured, and its bicubic scaler gives slightly different pixels.
 
 So ``backend="auto"`` reads with PyAV; decord stays available (``backend="decord"``,
-params ``cuts.reader``) for the codecs it handles, guarded the way the notes demand:
+params ``cuts.reader``) for the files it handles, guarded the way the notes demand:
 it never indexes past ``min(len(vr), frames)`` where ``frames`` is the demux count
-from the probe, and it falls back to PyAV when it cannot open or decode the first
-frames, when the codec is one it mishandles, or when its index has fewer frames than
-the demux found.
+from the probe, and it falls back to PyAV when :func:`decord_refusal` gives a reason,
+when it cannot open or decode the first frames, or when its index has fewer frames
+than the demux found.
 
 A decode error partway ends the iteration, keeps what decoded and is exposed as
 ``reader.error`` (never raised): the caller decides whether a partial file is useful.
@@ -30,10 +47,11 @@ A decode error partway ends the iteration, keeps what decoded and is exposed as
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -72,18 +90,21 @@ class Frame:
 
     index: int
     pts: float
-    rgb: np.ndarray  # H x W x 3 uint8, at the reader's analysis size
+    rgb: np.ndarray  # H x W x 3 uint8, at the reader's size
 
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """What the container header says about the video stream (cheap to read)."""
+    """What the container header says about the main video stream (cheap to read)."""
 
     codec: str
     width: int
     height: int
     fps: float
     time_base: Fraction | None
+    index: int = 0  # of the main stream among the container's streams
+    video_streams: int = 1  # in the container, attached pictures (cover art) included
+    pictures: int = 0  # of those, attached pictures
 
 
 def _even(value: float) -> int:
@@ -134,19 +155,43 @@ def stream_info(path: str | Path) -> StreamInfo:
             if ctx is None:
                 raise ReaderError("unsupported codec: FFmpeg has no decoder")
             rate = stream.average_rate or stream.guessed_rate
+            video = container.streams.video
+            pictures = sum(1 for s in video if s.disposition & av.stream.Disposition.attached_pic)
             return StreamInfo(ctx.codec.canonical_name, ctx.width, ctx.height,
                               float(rate) if rate else 0.0,
-                              Fraction(stream.time_base) if stream.time_base else None)
+                              Fraction(stream.time_base) if stream.time_base else None,
+                              stream.index, len(video), pictures)
     except (av.FFmpegError, OSError) as err:
         raise ReaderError(f"cannot open: {_message(err)}") from err
 
 
-class VideoReader(ABC):
-    """Streams the frames of one video at a fixed size; a context manager.
+def decord_refusal(info: StreamInfo, codec: str, frames: int | None) -> str:
+    """Why decord may not read this file, or "" when it may: the one place that decides.
 
-    Subclasses yield ``(pts, rgb)`` pairs from :meth:`_decode` and list the exceptions
-    that mean "the file is bad" in ``decode_errors``; anything else is a bug and
-    propagates. ``error`` is "" until a decode error ends the iteration.
+    decord must decode the codec correctly (``DECORD_CODECS``) and must read the main
+    stream, which it cannot be told: it takes FFmpeg's "best" video stream (and its own
+    FFmpeg build's idea of it). That is certain only when the main stream is the only
+    video stream, or when the others are attached pictures (one frame each) and the
+    demux count ``frames`` is at least 2: :class:`DecordReader` refuses an index shorter
+    than the count, so decord having picked a picture cannot go unnoticed.
+    """
+    if codec not in DECORD_CODECS:
+        return f"decord does not decode {codec}"
+    others = info.video_streams - 1 - info.pictures
+    if others > 0:
+        return f"{info.video_streams} video streams and decord cannot choose the main one"
+    if info.pictures and (frames or 0) < 2:
+        return "an attached picture, and no demux count to tell decord's stream from it"
+    return ""
+
+
+class VideoReader(ABC):
+    """Streams the frames of one video's main stream at a fixed size; a context manager.
+
+    Iterating gives every frame in presentation order; :meth:`read` gives only wanted
+    ones. Subclasses yield ``(index, pts, rgb)`` from :meth:`_decode` and list the
+    exceptions that mean "the file is bad" in ``decode_errors``; anything else is a bug
+    and propagates. ``error`` is "" until a decode error ends the iteration.
     """
 
     name: ClassVar[str]
@@ -159,21 +204,32 @@ class VideoReader(ABC):
         self.frames_read = 0
 
     @abstractmethod
-    def _decode(self) -> Iterator[tuple[float | None, np.ndarray]]:
-        """Yield (pts seconds or None, H x W x 3 uint8) in presentation order."""
+    def _decode(self, wanted: Sequence[int] | None
+                ) -> Iterator[tuple[int, float | None, np.ndarray]]:
+        """Yield (index, pts seconds or None, H x W x 3 uint8) in presentation order.
+
+        ``wanted`` None: every frame. Otherwise sorted unique indices: only those
+        frames are converted and yielded, and decoding stops after the last one.
+        """
 
     def close(self) -> None:
         """Release the backend's resources (idempotent)."""
 
     def __iter__(self) -> Iterator[Frame]:
-        last = None
+        return self.read()
+
+    def read(self, wanted: Iterable[int] | None = None) -> Iterator[Frame]:
+        """Every frame, or only the ``wanted`` indices (any order; yielded in increasing
+        order). A missing timestamp continues from the last one at the header rate."""
+        todo = None if wanted is None else sorted({int(i) for i in wanted if int(i) >= 0})
+        last: tuple[int, float] | None = None
         step = 1.0 / self.info.fps if self.info.fps > 0 else 0.0
         try:
-            for pts, rgb in self._decode():
-                if pts is None:  # no timestamp: continue from the last one at the header rate
-                    pts = 0.0 if last is None else last + step
-                last = pts
-                yield Frame(self.frames_read, float(pts), rgb)
+            for index, pts, rgb in self._decode(todo):
+                if pts is None:
+                    pts = 0.0 if last is None else last[1] + (index - last[0]) * step
+                last = (index, float(pts))
+                yield Frame(index, float(pts), rgb)
                 self.frames_read += 1
         except self.decode_errors as err:
             self.error = f"decode failed after {self.frames_read} frames: {_message(err)}"
@@ -191,7 +247,8 @@ class PyAVReader(VideoReader):
 
     One ``VideoReformatter`` is reused for all frames: creating a scaler per frame
     (what ``frame.reformat``/``to_ndarray(width=...)`` do) costs more than decoding
-    small H.264. Area interpolation gives alias-free thumbnails for hashing.
+    small H.264. Area interpolation gives alias-free thumbnails for hashing. Frames
+    that are not wanted are decoded (the pass is sequential) but never converted.
     """
 
     name = "pyav"
@@ -211,25 +268,33 @@ class PyAVReader(VideoReader):
         self.stream.thread_type = "AUTO"
         self.scaler = VideoReformatter()
 
-    def _decode(self) -> Iterator[tuple[float | None, np.ndarray]]:
+    def _decode(self, wanted: Sequence[int] | None
+                ) -> Iterator[tuple[int, float | None, np.ndarray]]:
+        if wanted is not None and not wanted:
+            return
         width, height = self.size
-        for frame in self.container.decode(self.stream):
-            out = self.scaler.reformat(frame, width=width, height=height, format="rgb24",
-                                       interpolation=Interpolation.AREA)
-            yield frame.time, out.to_ndarray()
+        keep, last = (None, None) if wanted is None else (set(wanted), wanted[-1])
+        for index, frame in enumerate(self.container.decode(self.stream)):
+            if keep is None or index in keep:
+                out = self.scaler.reformat(frame, width=width, height=height, format="rgb24",
+                                           interpolation=Interpolation.AREA)
+                yield index, frame.time, out.to_ndarray()
+            if last is not None and index >= last:
+                return
 
     def close(self) -> None:
         self.container.close()
 
 
 class DecordReader(VideoReader):
-    """decord: sequential ``get_batch`` over indices it is known to have.
+    """decord: ``get_batch`` on sorted batches of indices it is known to have.
 
     Reads at most ``min(len(vr), frames)`` frames (``frames`` = the probe's demux
     count), so a header that over-reports can never send it past the end, where it
     hangs. Its float32 timestamps are snapped to the stream's time base to give the same
     seconds as PyAV. The first batch is decoded at open time, so that a codec decord
-    cannot handle is found while falling back to PyAV is still free.
+    cannot handle is found while falling back to PyAV is still free. Only open it
+    where :func:`decord_refusal` has no objection (:func:`open_reader` does that).
     """
 
     name = "decord"
@@ -247,16 +312,17 @@ class DecordReader(VideoReader):
         if frames is not None and len(self.vr) < frames:
             raise ReaderError(f"decord: index has {len(self.vr)} frames, demux found {frames}")
         self.count = len(self.vr) if frames is None else min(len(self.vr), frames)
-        try:
-            self.first = self._batch(0) if self.count else None
+        try:  # frames 0..n-1, kept for the first read: every read decodes them anyway
+            self.first = self._batch(list(range(min(self.count, DECORD_BATCH))))
         except self.decode_errors as err:
             raise ReaderError(f"decord: {_message(err)}") from err
 
-    def _batch(self, start: int) -> tuple[np.ndarray, np.ndarray]:
-        """Frames [start, start + DECORD_BATCH) within the trusted count, with pts."""
-        idx = list(range(start, min(self.count, start + DECORD_BATCH)))
-        rgb = self.vr.get_batch(idx).asnumpy()
-        return rgb, self._snap(self.vr.get_frame_timestamp(idx)[:, 0])
+    def _batch(self, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """RGB and pts of ``indices`` (sorted, within the trusted count)."""
+        if not indices:
+            return np.zeros((0, self.size[1], self.size[0], 3), np.uint8), np.zeros(0)
+        rgb = self.vr.get_batch(indices).asnumpy()
+        return rgb, self._snap(self.vr.get_frame_timestamp(indices)[:, 0])
 
     def _snap(self, seconds: np.ndarray) -> np.ndarray:
         """float32 seconds -> the nearest tick of the stream time base, as float64."""
@@ -266,14 +332,19 @@ class DecordReader(VideoReader):
         ticks = np.round(seconds.astype(np.float64) / float(tb))
         return ticks * tb.numerator / tb.denominator
 
-    def _decode(self) -> Iterator[tuple[float | None, np.ndarray]]:
-        start, batch = 0, self.first
-        while batch is not None:
-            rgb, pts = batch
-            for k in range(len(rgb)):
-                yield float(pts[k]), rgb[k]
-            start += len(rgb)
-            batch = self._batch(start) if start < self.count else None
+    def _decode(self, wanted: Sequence[int] | None
+                ) -> Iterator[tuple[int, float | None, np.ndarray]]:
+        todo = range(self.count) if wanted is None else [i for i in wanted if i < self.count]
+        (rgb, pts), self.first = self.first, (np.zeros(0), np.zeros(0))  # for one read only
+        head = bisect.bisect_left(todo, len(rgb))  # the wanted frames decoded at open
+        for index in todo[:head]:
+            yield index, float(pts[index]), rgb[index]
+        rest = todo[head:]
+        for start in range(0, len(rest), DECORD_BATCH):
+            batch = list(rest[start:start + DECORD_BATCH])
+            rgb, pts = self._batch(batch)
+            for k, index in enumerate(batch):
+                yield index, float(pts[k]), rgb[k]
 
     def close(self) -> None:
         self.vr = None  # decord frees on garbage collection; drop our reference
@@ -301,8 +372,9 @@ def _header(path: Path) -> StreamInfo:
 def _open_decord(path: Path, size: tuple[int, int], info: StreamInfo, codec: str,
                  frames: int | None) -> tuple[VideoReader | None, str]:
     """A DecordReader, or None and why PyAV has to read this file instead."""
-    if codec not in DECORD_CODECS:
-        return None, f"decord does not decode {codec}; read with pyav"
+    refusal = decord_refusal(info, codec, frames)
+    if refusal:
+        return None, f"{refusal}; read with pyav"
     try:
         return DecordReader(path, size, info, frames), ""
     except ReaderError as err:
@@ -316,7 +388,9 @@ def open_reader(path: str | Path, short_side: int, backend: Backend = "auto",
     ``codec`` and ``frames`` come from ``sources.parquet`` (the probe); ``frames`` is
     the demux count, which bounds decord. Raises :class:`ReaderError` when no backend
     can open the file. ``reader.name`` tells which backend is actually used, and
-    ``reader.note`` why decord was not, when it was asked for.
+    ``reader.note`` why decord was not, when it was asked for. Iterate the reader for
+    every frame, or call ``reader.read(indices)`` for some; :func:`read_frames` wraps
+    the latter with the hand-over from a decord that fails midway to PyAV.
     """
     if backend not in ("auto", "decord", "pyav"):
         raise ValueError(f"unknown reader backend {backend!r}: expected auto, decord or pyav")
@@ -333,3 +407,53 @@ def open_reader(path: str | Path, short_side: int, backend: Backend = "auto",
     reader = PyAVReader(path, size, info)
     reader.note = note
     return reader
+
+
+@dataclass
+class FrameRead:
+    """What a :func:`read_frames` call delivered: the backend that read last, the size,
+    how many frames came out, and why the rest did not ("" when every one did)."""
+
+    path: Path
+    backend: str = ""
+    size: tuple[int, int] = (0, 0)
+    delivered: int = 0
+    error: str = ""
+
+
+def read_frames(path: str | Path, indices: Iterable[int], short_side: int, *, frames: int,
+                codec: str | None = None, backend: Backend = "auto",
+                result: FrameRead | None = None) -> Iterator[Frame]:
+    """The frames at ``indices`` (any order, repeats fine), in increasing order, at short
+    side ``short_side``: one sequential pass of one reader (see the module doc).
+
+    ``frames`` is the probe's demux count; indices at or beyond it are never read.
+    Indices that could not be decoded are not yielded; ``result.error`` says why (a file
+    no backend opens is such a case, not an exception). decord that cannot open falls
+    back to PyAV (:func:`open_reader`); decord failing midway hands the indices it had
+    not delivered yet to PyAV.
+    """
+    path = Path(path)
+    result = result if result is not None else FrameRead(path)
+    todo = sorted({int(i) for i in indices if 0 <= int(i) < frames})
+    done = -1
+    for attempt in (backend, "pyav"):
+        if not todo:
+            result.error = ""
+            return
+        try:
+            reader = open_reader(path, short_side, attempt, codec=codec, frames=frames)
+        except ReaderError as err:
+            result.error = err.reason
+            return
+        with reader:
+            result.backend, result.size = reader.name, reader.size
+            for frame in reader.read(todo):
+                result.delivered += 1
+                done = frame.index
+                yield frame
+            result.error = reader.error
+        if not result.error or reader.name == "pyav":
+            return
+        log.info("%s: %s; PyAV reads the frames after %d", path.name, result.error, done)
+        todo = [i for i in todo if i > done]

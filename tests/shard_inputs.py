@@ -22,8 +22,7 @@ import pandas as pd
 from pipeline.atomic import write_parquet
 from pipeline.config import parse_params
 from pipeline.download import run_download, write_outputs
-
-FILTERED_TABLE = "filtered.parquet"
+from pipeline.tables import FILTERED_TABLE
 SPLIT_CYCLE = ("train", "val", "test")
 
 

@@ -17,7 +17,7 @@ from pipeline import detect_cuts, download, extract_triplets, filter as filter_s
 from pipeline.config import CutsParams, FilterParams, TripletParams, parse_params
 from tests.analysis_tables import GROUND_TRUTH_SPEC, pairing_accuracy, with_truth
 
-SPEC = dataclasses.replace(GROUND_TRUTH_SPEC, width=256, height=192)
+SPEC = GROUND_TRUTH_SPEC.model_copy(update={"width": 256, "height": 192})
 
 
 @dataclasses.dataclass
@@ -31,8 +31,7 @@ class Run:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("accuracy")
-    source = {"kind": "synthetic", "name": "synthetic"} | {
-        f.name: getattr(SPEC, f.name) for f in dataclasses.fields(SPEC)}
+    source = {"kind": "synthetic", "name": "synthetic"} | SPEC.model_dump()
     params = parse_params({"sources": [source]})
     result = download.run_download(params, root / "raw", root=root)
     download.write_outputs(result, root / "raw")

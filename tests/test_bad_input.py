@@ -22,7 +22,6 @@ from pipeline import download
 from pipeline.config import CutsParams
 from pipeline.detect_cuts import (
     DECODED_TABLE,
-    FRAMES_TABLE,
     Analysis,
     SourceJob,
     analyse_source,
@@ -30,6 +29,7 @@ from pipeline.detect_cuts import (
     run_detect_cuts,
 )
 from pipeline.guard import run_guarded
+from pipeline.tables import FRAMES_TABLE
 from tests.videos import _mp4_box, write_html, write_truncated, write_video, write_zero_byte
 
 TIMEOUT = 3.0  # seconds per source: tiny, so the hanging worker costs little

@@ -47,6 +47,8 @@ def test_defaults_fill_missing_sections():
         ({"kind": "synthetic", "name": "b", "width": 33}, "sources[1].width: Input should be a multiple of 2"),
         ({"kind": "synthetic", "name": "b", "static_prob": 1.5}, "sources[1].static_prob: Input should be less than or equal to 1"),
         ({"kind": "synthetic", "name": "b", "min_shot_seconds": 4.0}, "min_shot_seconds must not exceed"),
+        ({"kind": "synthetic", "name": "b", "seconds": 0.01}, "sources[1].seconds: gives no frame at 24 fps"),
+        ({"kind": "synthetic", "name": "b", "height": 4096}, "sources[1].height: Input should be less than or equal to 2160"),
     ],
 )
 def test_bad_source_names_key_path(source: dict, expected: str):

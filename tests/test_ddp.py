@@ -25,9 +25,10 @@ import yaml
 
 from tests.test_train import scene
 from vfi.config import parse_vfi_params
-from vfi.distributed import World, rank_samples, shard_partition
-from vfi.model import build_model
-from vfi.train import CHECKPOINT, load_checkpoint, train_samples
+from vfi.inference.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from vfi.nets import build_model
+from vfi.training.distributed import World, rank_samples, shard_partition
+from vfi.training.samples import train_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -126,8 +127,8 @@ def assert_ok(run: Run, step: int) -> dict:
     """Exit 0, replicas equal, one checkpoint at ``step``; the checkpoint's state."""
     assert run.code == 0, run.output[-3000:]
     assert "2 ranks hold the same weights" in run.output, run.output[-3000:]
-    assert sorted(p.name for p in run.out.iterdir()) == [CHECKPOINT]  # no rank-1 leftovers
-    state = load_checkpoint(run.out / CHECKPOINT)
+    assert sorted(p.name for p in run.out.iterdir()) == [CHECKPOINT_NAME]  # no rank-1 leftovers
+    state = read_checkpoint(run.out / CHECKPOINT_NAME)
     assert state["step"] == step
     return state
 

@@ -16,13 +16,12 @@ from pipeline.config import CutsParams, parse_params
 from pipeline.detect_cuts import (
     DECODED_TABLE,
     FRAME_COLUMNS,
-    FRAMES_TABLE,
     SCENE_COLUMNS,
-    SCENES_TABLE,
     main,
     run_detect_cuts,
 )
 from pipeline.hashing import frame_hashes, hamming, reference_hashes
+from pipeline.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
 from pipeline.video import open_reader
 
 # Like the default source in params.yaml (320x240, 24 fps, dissolves and flashes), smaller.
@@ -113,7 +112,7 @@ def test_schemas_and_row_order(synth: SynthRun, tmp_path: Path):
     assert list(frames.columns) == list(FRAME_COLUMNS)
     assert list(scenes.columns) == list(SCENE_COLUMNS)
     assert frames["phash"].dtype == np.uint64 and frames["scene"].dtype == np.int32
-    order = pd.read_parquet(synth.raw / download.SOURCES_TABLE)["name"].tolist()
+    order = pd.read_parquet(synth.raw / SOURCES_TABLE)["name"].tolist()
     assert list(dict.fromkeys(frames["source"])) == order
     for _, part in frames.groupby("source", sort=False):
         assert part["frame"].tolist() == list(range(len(part)))
@@ -192,9 +191,9 @@ def _first_source_only(synth: SynthRun, tmp_path: Path) -> tuple[Path, pd.DataFr
     """A raw dir holding just the first synthetic clip (for quicker end-to-end runs)."""
     raw = tmp_path / "raw"
     raw.mkdir()
-    sources = pd.read_parquet(synth.raw / download.SOURCES_TABLE).head(1)
+    sources = pd.read_parquet(synth.raw / SOURCES_TABLE).head(1)
     (raw / sources["path"].iloc[0]).symlink_to(synth.raw / sources["path"].iloc[0])
-    sources.to_parquet(raw / download.SOURCES_TABLE)
+    sources.to_parquet(raw / SOURCES_TABLE)
     return raw, sources
 
 

@@ -12,6 +12,7 @@ import pytest
 from pipeline import download
 from pipeline.config import parse_params
 from pipeline.fetch import sha256_file
+from pipeline.tables import SOURCES_TABLE
 from tests.videos import write_video
 
 TINY_SYNTH = {"kind": "synthetic", "name": "syn", "clips": 2, "seed": 3, "width": 96,
@@ -23,7 +24,7 @@ def _run(tmp_path: Path, sources: list[dict]) -> tuple[download.DownloadResult, 
     raw = tmp_path / "raw"
     result = download.run_download(params, raw, root=tmp_path, partial_dir=tmp_path / "part")
     download.write_outputs(result, raw)
-    return result, pd.read_parquet(raw / download.SOURCES_TABLE)
+    return result, pd.read_parquet(raw / SOURCES_TABLE)
 
 
 @pytest.fixture()
@@ -85,7 +86,7 @@ def test_stage_fails_with_summary_when_nothing_is_usable(tmp_path: Path):
     assert proc.returncode == 1
     assert "0 usable video(s), 2 failed (no such file" in proc.stdout
     assert "no usable source" in proc.stderr
-    table = pd.read_parquet(tmp_path / "raw" / download.SOURCES_TABLE)
+    table = pd.read_parquet(tmp_path / "raw" / SOURCES_TABLE)
     assert list(table["status"]) == ["error", "error"]
 
 

@@ -59,3 +59,70 @@ def test_stage_deps_match_imports(name: str):
     module = re.match(r"python -m ([\w.]+)", stage["cmd"]).group(1)
     declared = {d for d in stage["deps"] if d.startswith(tuple(f"{p}/" for p in PACKAGES))}
     assert declared == code_deps(module), f"{name}: dvc.yaml deps differ from the imports"
+
+
+def _stage_modules() -> set[str]:
+    """The modules dvc.yaml's commands run (``python -m X``): the stages."""
+    found = (re.search(r"python -m ([\w.]+)", stage["cmd"]) for stage in STAGES.values())
+    return {m.group(1) for m in found if m}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module name ``path`` may import (relative imports resolved): for
+    ``from a.b import c`` both ``a.b`` and ``a.b.c``, since ``c`` may be a module."""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_module_imports_a_stage():
+    """A stage module never imports another stage module: shared logic lives in a helper
+    both import. Checked for every module of the packages (tests and benchmarks may
+    import stages); a module may import its own package's ``__init__``."""
+    stages = _stage_modules()
+    offenders = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = _module_name(path)
+            for target in sorted(_imported_names(path) & stages):
+                if target != name and not name.startswith(f"{target}."):
+                    offenders.append(f"{path.relative_to(ROOT)} imports the stage {target}")
+    assert not offenders, "\n".join(offenders)
+
+
+def _section_keys(section: str) -> set[str]:
+    """The keys of one params.yaml section, from its typed schema."""
+    from pipeline.config import Params
+
+    return set(Params.model_fields[section].annotation.model_fields)
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_params_are_listed_by_key_where_some_keys_are_result_neutral(name: str):
+    """A section with result-neutral keys (vfi.config.RESULT_NEUTRAL) is listed key by
+    key, every key but those; other sections are listed whole (every key matters)."""
+    from vfi.config import RESULT_NEUTRAL
+
+    listed = [p for p in STAGES[name].get("params", []) if isinstance(p, str)]
+    for section in {p.split(".")[0] for p in listed}:
+        keys = {p.split(".", 1)[1] for p in listed if p.startswith(f"{section}.")}
+        neutral = set(RESULT_NEUTRAL.get(section, ()))
+        if neutral:
+            assert section not in listed, f"{name}: lists all of {section}, neutral keys too"
+            assert keys == _section_keys(section) - neutral, f"{name}: {section} keys"
+        else:
+            assert section in listed and not keys, f"{name}: {section} should be whole"

@@ -10,12 +10,15 @@ import cv2
 import torch
 
 from tests.test_train import tiny_params, write_tiny_shards
+from pipeline.manifest import shards_for_split
 from vfi.config import EvalParams
-from vfi.data import shards_for_split, triplet_dataset
-from vfi.evaluate import bucket_name, dis_method, evaluate
-from vfi.metrics import psnr
-from vfi.model import linear_blend
-from vfi.train import CHECKPOINT, train
+from vfi.evaluation.scoring import bucket_name, evaluate
+from vfi.inference.checkpoint import CHECKPOINT_NAME
+from vfi.inference.methods import Dis
+from vfi.inference.metrics import psnr
+from vfi.inference.triplets import read_triplets
+from vfi.nets import linear_blend
+from vfi.training.loop import train
 
 METHODS = {"model", "repeat", "blend", "dis"}
 
@@ -23,7 +26,7 @@ METHODS = {"model", "repeat", "blend", "dis"}
 def test_evaluate_writes_all_methods(tmp_path: Path) -> None:
     shards = write_tiny_shards(tmp_path / "shards")
     train(tiny_params(steps=2), shards, tmp_path / "models")
-    summary = evaluate(EvalParams(grid_samples=2), shards, tmp_path / "models" / CHECKPOINT,
+    summary = evaluate(EvalParams(grid_samples=2), shards, tmp_path / "models" / CHECKPOINT_NAME,
                        tmp_path / "metrics" / "eval.json", tmp_path / "plots")
     on_disk = json.loads((tmp_path / "metrics" / "eval.json").read_text())
     assert on_disk == summary and summary["n"] == 5
@@ -32,7 +35,7 @@ def test_evaluate_writes_all_methods(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "plots" / "samples.csv").open()))
     assert len(rows) == 5 and {f"psnr_{m}" for m in METHODS} <= set(rows[0])
     grid = cv2.imread(str(tmp_path / "plots" / "grid.png"))
-    height, width = next(iter(triplet_dataset(shards_for_split(shards, "test"))))["f0"].shape[1:]
+    height, width = next(read_triplets(shards_for_split(shards, "test")))["f0"].shape[1:]
     # worst 2 + best 2 of 5 samples, 5 captioned tiles each: f0, GT, blend, model, error
     assert grid.shape == (4 * (height + 16), 5 * width, 3)
     bands = grid.reshape(4, height + 16, 5, width, 3)[:, :16]
@@ -44,7 +47,7 @@ def test_dis_beats_blend_on_a_translation() -> None:
     f0, f1, f2 = (torch.from_numpy(scene(t, 12.0)).permute(2, 0, 1).float() / 255
                   for t in (0.0, 0.5, 1.0))
     t = torch.tensor(0.5)
-    dis = dis_method("medium")(f0, f2, t)
+    dis = Dis("medium")(f0, f2, t)
     blend = linear_blend(f0[None], f2[None], t.reshape(1))[0]
     assert float(psnr(dis[None], f1[None])[0]) > float(psnr(blend[None], f1[None])[0]) + 2
 
@@ -57,10 +60,11 @@ def test_bucket_names() -> None:
 def test_untrained_flow_model_starts_at_the_dis_baseline() -> None:
     from tests.test_train import scene
     from vfi.config import ModelParams
-    from vfi.model import build_model, interpolate
+    from vfi.inference.interpolator import interpolate
+    from vfi.nets import build_model
     f0, f2 = (torch.from_numpy(scene(t, 10.0)).permute(2, 0, 1).float() / 255 for t in (0, 1))
     model = build_model(ModelParams(width=8, depth=1, scales=2, flow_init="dis",
                                     dis_preset="medium"))
     ours = interpolate(model, f0, f2, 0.25)
-    dis = dis_method("medium")(f0, f2, torch.tensor(0.25))
+    dis = Dis("medium")(f0, f2, torch.tensor(0.25))
     assert torch.allclose(ours, dis.clamp(0, 1), atol=2e-3)

@@ -10,9 +10,10 @@ import pytest
 
 from pipeline import cli
 from pipeline.config import ShardParams
-from pipeline.export import ExportError, main as export_main, run_export
+from pipeline.export import main as export_main
 from pipeline.manifest import SPLITS, ShardSink, iter_tar_samples, read_wids_index
 from pipeline.shard import run_shard
+from pipeline.subset import ExportError, run_export
 from pipeline.verify import verify
 from tests.shard_inputs import build_shard_inputs
 

@@ -1,4 +1,5 @@
-"""vfi.data: shards -> float tensor triplets; crops, workers, resampling."""
+"""Shards -> float tensor triplets: the ordered reader (evaluation, validation) and the
+one training stream (``vfi.training.samples.train_samples``) built on it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from pipeline.config import ShardParams
 from pipeline.manifest import iter_tar_samples
 from pipeline.shard import run_shard
 from tests.shard_inputs import build_shard_inputs
-from vfi.data import shards_for_split, triplet_dataset, triplet_loader
+from pipeline.manifest import shards_for_split
+from vfi.config import TrainParams
+from vfi.inference.triplets import collate_triplets, read_triplets
+from vfi.training.samples import train_samples
 
 H, W = 64, 86
 
@@ -46,7 +50,7 @@ def test_shards_for_split_reads_the_index_or_globs(shards: Path, tmp_path: Path)
 
 def test_samples_are_float_tensors_of_the_stored_pixels(shards: Path):
     pixels = png_pixels(shards)
-    samples = list(triplet_dataset(shards_for_split(shards, "train"), shuffle=0))
+    samples = list(read_triplets(shards_for_split(shards, "train")))
     assert len(samples) == int((pd.read_parquet(shards / "manifest.parquet")["split"] == "train").sum())
     for s in samples:
         for k in range(3):
@@ -59,41 +63,61 @@ def test_samples_are_float_tensors_of_the_stored_pixels(shards: Path):
         assert s["meta"]["key"] == s["key"]
 
 
-def test_crop_is_the_same_window_in_all_three_frames(shards: Path):
+def stream_params(**kw: object) -> TrainParams:
+    """Plain crops (one try: no motion search), no flips or reversal, unless asked."""
+    base = {"crop": 32, "crop_tries": 1, "flip": False, "reverse": False, "shuffle": 5}
+    return TrainParams(**{**base, **kw})
+
+
+def take(stream, n: int) -> list[dict]:
+    return [next(stream) for _ in range(n)]
+
+
+def test_training_crops_cut_the_same_window_from_all_three_frames(shards: Path):
     urls = shards_for_split(shards, "val")
-    full = {s["key"]: s for s in triplet_dataset(urls, shuffle=0)}
-    cropped = list(triplet_dataset(urls, shuffle=0, crop=(32, 40), seed=3))
+    full = {s["key"]: s for s in read_triplets(urls)}
+    cropped = take(train_samples(urls, stream_params(crop=40, seed=3)), 12)
     assert len({s["crop"] for s in cropped}) > 1  # windows move between samples
     for s in cropped:
         top, left = s["crop"]
         for k in range(3):
-            assert s[f"f{k}"].shape == (3, 32, 40)
-            assert torch.equal(s[f"f{k}"], full[s["key"]][f"f{k}"][:, top:top + 32, left:left + 40])
-    again = list(triplet_dataset(urls, shuffle=0, crop=(32, 40), seed=3))
-    assert [s["crop"] for s in again] == [s["crop"] for s in cropped]
+            assert s[f"f{k}"].shape == (3, 40, 40)
+            assert torch.equal(s[f"f{k}"], full[s["key"]][f"f{k}"][:, top:top + 40, left:left + 40])
+
+
+def test_training_stream_is_seeded_and_endless(shards: Path):
+    urls = shards_for_split(shards, "test")
+    n = 3 * int((pd.read_parquet(shards / "manifest.parquet")["split"] == "test").sum())
+    a = take(train_samples(urls, stream_params(seed=1)), n)  # longer than the split
+    b = take(train_samples(urls, stream_params(seed=1)), n)
+    c = take(train_samples(urls, stream_params(seed=2)), n)
+    assert [(s["key"], s["crop"]) for s in a] == [(s["key"], s["crop"]) for s in b]
+    assert [(s["key"], s["crop"]) for s in a] != [(s["key"], s["crop"]) for s in c]
+
+
+def test_resumed_stream_is_the_tail_of_the_full_one(shards: Path):
+    urls = shards_for_split(shards, "train")
+    params = stream_params(flip=True, reverse=True)
+    full = take(train_samples(urls, params), 10)
+    tail = take(train_samples(urls, params, start=4), 6)
+    for x, y in zip(full[4:], tail):
+        assert x["key"] == y["key"] and torch.equal(x["f0"], y["f0"]) and x["t"] == y["t"]
 
 
 def test_crop_larger_than_the_frames_is_an_error(shards: Path):
     with pytest.raises(ValueError, match="larger than sample"):
-        next(iter(triplet_dataset(shards_for_split(shards, "val"), shuffle=0, crop=100)))
-
-
-def test_two_workers_yield_each_sample_once(shards: Path):
-    urls = shards_for_split(shards, "val")
-    loader = triplet_loader(urls, batch_size=3, num_workers=2, shuffle=5, seed=1)
-    keys = [k for batch in loader for k in batch["key"]]
-    want = pd.read_parquet(shards / "manifest.parquet").query("split == 'val'")["key"]
-    assert sorted(keys) == sorted(want)
+        next(train_samples(shards_for_split(shards, "val"), stream_params(crop=104)))
 
 
 def test_batches_stack(shards: Path):
-    loader = triplet_loader(shards_for_split(shards, "train"), batch_size=4, crop=32)
-    batch = next(iter(loader))
+    batch = collate_triplets(take(train_samples(shards_for_split(shards, "train"),
+                                                stream_params()), 4))
     assert batch["f0"].shape == (4, 3, 32, 32) and batch["t"].shape == (4,)
     assert len(batch["key"]) == len(batch["meta"]) == 4
 
 
-def test_resampled_epochs(shards: Path):
-    ds = triplet_dataset(shards_for_split(shards, "test"), resampled=True, epoch_samples=25,
-                         shuffle=10)
-    assert len(list(ds)) == 25
+def test_ordered_reader_repeats_itself(shards: Path):
+    urls = shards_for_split(shards, "val")
+    keys = [s["key"] for s in read_triplets(urls)]
+    want = pd.read_parquet(shards / "manifest.parquet").query("split == 'val'")["key"]
+    assert keys == [s["key"] for s in read_triplets(urls)] and sorted(keys) == sorted(want)

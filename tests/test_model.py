@@ -6,16 +6,11 @@ import pytest
 import torch
 
 from vfi.config import ModelParams
-from vfi.losses import LOSSES, census, charbonnier, total_loss
-from vfi.metrics import psnr, ssim
-from vfi.model import (
-    build_model,
-    forward_padded,
-    interpolate,
-    linear_blend,
-    param_count,
-)
-from vfi.warp import warp
+from vfi.inference.interpolator import forward_padded, interpolate
+from vfi.inference.metrics import psnr, ssim
+from vfi.nets import build_model, linear_blend, param_count
+from vfi.nets.warp import warp
+from vfi.training.losses import LOSSES, census, charbonnier, total_loss
 
 TINY = {"flow": ModelParams(arch="flow", width=8, depth=1, scales=3),
         "unet": ModelParams(arch="unet", width=8, depth=1, scales=3)}
@@ -119,7 +114,7 @@ def test_overfits_one_batch(arch: str) -> None:
 
 
 def test_pyramid_loss_pulls_flow_toward_the_motion() -> None:
-    from vfi.losses import pyramid
+    from vfi.training.losses import pyramid
     f0, f1, f2 = (moving_square(t, size=64, shift=16)[None] for t in (0, 0.5, 1))
     batch = {"f0": f0, "f1": f1, "f2": f2}
     flow = torch.zeros(1, 4, 64, 64, requires_grad=True)

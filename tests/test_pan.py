@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from vfi.metrics import psnr
-from vfi.pan import choose, global_shift
-from vfi.project import match_error
-from vfi.teacher import DisFlow, to_grey_u8
-from vfi.warp import warp
+from vfi.flow.dis import DisFlow, to_grey_u8
+from vfi.flow.pan import choose, global_shift
+from vfi.flow.project import match_error
+from vfi.inference.metrics import psnr
+from vfi.nets.warp import warp
 
 H, W = 180, 240
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vfi.project import flow_to_time, importance, splat
+from vfi.flow.project import flow_to_time, importance, splat
 
 H, W = 40, 60
 

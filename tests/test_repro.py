@@ -75,6 +75,28 @@ def test_dvc_repro_runs_offline_and_is_deterministic(repo_copy: Path):
     assert (repo_copy / "dvc.lock").read_text() == lock
     status = _sh(["dvc", "status"], repo_copy).stdout
     assert "up to date" in status
+    _result_neutral_keys_rerun_nothing(repo_copy)
+
+
+def _result_neutral_keys_rerun_nothing(repo: Path) -> None:
+    """Editing a key documented as result-neutral (vfi.config.RESULT_NEUTRAL) leaves
+    every stage up to date; editing a key that matters does not."""
+    from vfi.config import RESULT_NEUTRAL
+
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    try:
+        for section, keys in RESULT_NEUTRAL.items():
+            for key in keys:
+                params[section][key] = params[section][key] + 1
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        assert "up to date" in _sh(["dvc", "status"], repo).stdout
+        assert "Running stage" not in _sh(["dvc", "repro"], repo).stdout
+        params["train"]["min_lr"] *= 2  # a key that changes the model
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        assert "train" in _sh(["dvc", "status"], repo).stdout
+    finally:
+        (repo / "params.yaml").write_text(original)
 
 
 @pytest.mark.slow

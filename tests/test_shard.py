@@ -18,9 +18,9 @@ from PIL import Image
 
 import pipeline.shard as shard_mod
 from pipeline.config import ShardParams
-from pipeline.frames_io import FrameRead, read_frames
 from pipeline.manifest import SPLITS, read_wids_index, sha256_file
 from pipeline.shard import run_shard, sample_key
+from pipeline.video import DecordReader, FrameRead, read_frames
 from pipeline.verify import verify
 from tests.shard_inputs import ShardInputs, build_shard_inputs
 from tests.videos import write_video
@@ -270,22 +270,43 @@ def test_main_prints_a_summary(inputs: ShardInputs, tmp_path: Path, capsys: pyte
 def test_reads_never_go_past_the_demux_count(inputs: ShardInputs, backend: str):
     """decord hangs past the real end: indices at or beyond ``frames`` are never asked."""
     video = inputs.raw_dir / "synthetic-00.mp4"
-    state = FrameRead(video)
-    got = [i for i, _ in read_frames(video, [3, 9, 10, 11, 500], SIZE, frames=10, codec="h264",
-                                     backend=backend, state=state)]
-    assert got == [3, 9] and state.backend == backend and not state.error
+    read = FrameRead(video)
+    got = [f.index for f in read_frames(video, [3, 9, 10, 11, 500], PARAMS.size, frames=10,
+                                        codec="h264", backend=backend, result=read)]
+    assert got == [3, 9] and read.backend == backend and not read.error
+    assert read.delivered == 2 and read.size == SIZE
 
 
 def test_decord_falls_back_to_pyav(inputs: ShardInputs, tmp_path: Path):
     """An index shorter than the demux count (or a codec decord lacks) means PyAV."""
     video = inputs.raw_dir / "synthetic-00.mp4"
-    state = FrameRead(video)
+    read = FrameRead(video)
     real = len(inputs.truth[inputs.truth["clip"] == "synthetic-00"])
-    got = dict(read_frames(video, [0, 5, real - 1], SIZE, frames=real + 5, codec="h264",
-                           backend="decord", state=state))
-    assert sorted(got) == [0, 5, real - 1] and state.backend == "pyav"
+    got = [f.index for f in read_frames(video, [0, 5, real - 1], PARAMS.size, frames=real + 5,
+                                        codec="h264", backend="decord", result=read)]
+    assert got == [0, 5, real - 1] and read.backend == "pyav"
     webm = write_video(tmp_path / "clip.webm", frames=12, size=(96, 64), codec="libvpx")
-    state = FrameRead(webm)
-    got = dict(read_frames(webm, [1, 11], (96, 64), frames=12, codec="vp8", backend="decord",
-                           state=state))
-    assert sorted(got) == [1, 11] and state.backend == "pyav"
+    read = FrameRead(webm)
+    got = [f.index for f in read_frames(webm, [1, 11], 64, frames=12, codec="vp8",
+                                        backend="decord", result=read)]
+    assert got == [1, 11] and read.backend == "pyav" and read.size == (96, 64)
+
+
+def test_decord_failing_midway_hands_the_rest_to_pyav(inputs: ShardInputs,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    """A decode error after some batches: PyAV reads the indices decord had not delivered."""
+    video = inputs.raw_dir / "synthetic-00.mp4"
+    wanted = list(range(0, 60, 2))
+    real_batch = DecordReader._batch
+
+    def failing(self, indices):
+        if indices[0] >= 32:
+            raise RuntimeError("injected decode error")
+        return real_batch(self, indices)
+
+    monkeypatch.setattr(DecordReader, "_batch", failing)
+    read = FrameRead(video)
+    got = [f.index for f in read_frames(video, wanted, PARAMS.size, frames=60, codec="h264",
+                                        backend="decord", result=read)]
+    assert got == wanted and read.backend == "pyav" and not read.error
+    assert read.delivered == len(wanted)

@@ -6,7 +6,6 @@ what downstream stages will see (codec noise included), not what the renderer me
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib
 from fractions import Fraction
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline import config
 from pipeline.synth import TRUTH_COLUMNS, SynthOutput, SynthSpec, generate, plan_set, truth_table, write_truth
 from pipeline.synth.plan import MIN_SECTOR_GAP, ShotSlot, sector_gap
 
@@ -120,7 +120,7 @@ def test_same_spec_same_bytes_other_seed_other_bytes(small: Decoded, tmp_path: P
     again = generate(SMALL, tmp_path / "again")
     assert [sha256(v) for v in again.videos] == [sha256(v) for v in small.out.videos]
     pd.testing.assert_frame_equal(again.truth, small.truth)
-    other = generate(dataclasses.replace(SMALL, seed=SMALL.seed + 1, clips=1), tmp_path / "other")
+    other = generate(SMALL.model_copy(update={"seed": SMALL.seed + 1, "clips": 1}), tmp_path / "other")
     assert sha256(other.videos[0]) != sha256(small.out.videos[0])
 
 
@@ -301,15 +301,20 @@ def test_flash_frames_are_uniform(transitions: Decoded) -> None:
     ("field", "value"),
     [
         ("clips", 0),
+        ("clips", 1001),
         ("seed", -1),
         ("width", 33),
         ("width", 16),
+        ("width", 3842),
         ("height", 31),
+        ("height", 2162),
         ("width", True),
         ("fps", 0),
         ("fps", 121),
         ("fps", 24.0),
         ("seconds", 0),
+        ("seconds", 0.01),
+        ("seconds", 3601.0),
         ("crf", 52),
         ("min_shot_seconds", -1.0),
         ("max_shot_seconds", 0.5),
@@ -321,3 +326,23 @@ def test_flash_frames_are_uniform(transitions: Decoded) -> None:
 def test_spec_validation_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"^{field}\b"):
         SynthSpec(**{field: value})
+
+
+def test_spec_fields_are_declared_once() -> None:
+    """SynthSpec and a ``kind: synthetic`` source share one declaration, so they cannot
+    drift: every spec field is a source field with the very same default and bounds, and
+    no class but one declares it."""
+    source = config.SyntheticSource.model_fields
+    for name, spec_field in SynthSpec.model_fields.items():
+        assert name in source, name
+        assert repr(source[name]) == repr(spec_field), name
+        declaring = [c for c in config.SyntheticSource.__mro__ + SynthSpec.__mro__
+                     if name in vars(c).get("__annotations__", {})]
+        assert len(set(declaring)) == 1, (name, declaring)
+    extra = set(source) - set(SynthSpec.model_fields)
+    assert extra == {"name", "kind", "license", "attribution"}
+
+
+def test_source_spec_is_the_same_spec() -> None:
+    params = config.parse_params({"sources": [{"kind": "synthetic", "name": "s", "clips": 2, "seconds": 4}]})
+    assert params.sources[0].spec() == SynthSpec(clips=2, seconds=4.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,13 @@ import torch
 import webdataset as wds
 
 from vfi.config import ConfigError, VfiParams, parse_vfi_params
-from vfi.train import CHECKPOINT, load_checkpoint, lr_at, save_checkpoint, train
+from vfi.inference.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    read_checkpoint,
+    save_checkpoint,
+)
+from vfi.training.loop import lr_at, train
 
 SPLIT_SIZES = {"train": 6, "val": 2, "test": 5}
 
@@ -81,7 +86,7 @@ def test_lr_schedule() -> None:
 def test_checkpoint_round_trip_and_weights_only(tmp_path: Path) -> None:
     state = {"model": {"w": torch.arange(4.0)}, "step": 3, "model_config": {"arch": "flow"}}
     save_checkpoint(tmp_path / "ok.pt", state)
-    loaded = load_checkpoint(tmp_path / "ok.pt")
+    loaded = read_checkpoint(tmp_path / "ok.pt")
     assert loaded["step"] == 3 and torch.equal(loaded["model"]["w"], torch.arange(4.0))
     assert not list(tmp_path.glob(".*"))  # no temporary left behind
 
@@ -89,14 +94,14 @@ def test_checkpoint_round_trip_and_weights_only(tmp_path: Path) -> None:
         def __reduce__(self):  # runs at unpickling time with a plain torch.load
             return (print, ("pwned",))
     torch.save({"model": {}, "evil": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(pickle.UnpicklingError):
-        load_checkpoint(tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not a torch file of plain tensors"):
+        read_checkpoint(tmp_path / "evil.pt")
 
 
 def test_train_writes_checkpoint_and_live(shards: Path, tmp_path: Path) -> None:
     result = train(tiny_params(), shards, tmp_path / "models", tmp_path / "live")
     assert result.step == 6 and len(result.losses) == 6 and len(result.val_psnr) == 3
-    state = load_checkpoint(tmp_path / "models" / CHECKPOINT)
+    state = read_checkpoint(tmp_path / "models" / CHECKPOINT_NAME)
     assert state["step"] == 6 and state["model_config"]["width"] == 8
     metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert "val" in metrics and "train" in metrics
@@ -118,13 +123,13 @@ def test_resume_after_kill_matches_uninterrupted(shards: Path, tmp_path: Path) -
 
     with pytest.raises(Killed):
         train(params, shards, tmp_path / "resumed", on_step=kill_at_5)
-    assert load_checkpoint(tmp_path / "resumed" / CHECKPOINT)["step"] == 4
+    assert read_checkpoint(tmp_path / "resumed" / CHECKPOINT_NAME)["step"] == 4
     rest = train(params, shards, tmp_path / "resumed")
     assert rest.start_step == 4 and [s for s, _ in rest.losses] == [5, 6]
     assert [l for _, l in rest.losses] == pytest.approx([l for _, l in full.losses[4:]],
                                                        rel=1e-5)
-    a = load_checkpoint(tmp_path / "full" / CHECKPOINT)["model"]
-    b = load_checkpoint(tmp_path / "resumed" / CHECKPOINT)["model"]
+    a = read_checkpoint(tmp_path / "full" / CHECKPOINT_NAME)["model"]
+    b = read_checkpoint(tmp_path / "resumed" / CHECKPOINT_NAME)["model"]
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
@@ -150,7 +155,7 @@ class AlwaysRandom:
 ], ids=["flips", "reverse"])
 def test_augment_transforms_teacher_flow(flip: bool, reverse: bool,
                                          expected: tuple[float, ...]) -> None:
-    from vfi.train import augment
+    from vfi.training.samples import augment
     frames = {k: torch.rand(3, 16, 16) for k in ("f0", "f1", "f2")}
     flow = torch.tensor([1.0, 2.0, 3.0, 4.0])[:, None, None].expand(4, 16, 16).clone()
     sample = {**frames, "t": torch.tensor(0.25), "key": "k", "meta": {}, "flow": flow}
@@ -165,7 +170,7 @@ def test_augment_transforms_teacher_flow(flip: bool, reverse: bool,
 
 
 def test_dis_teacher_finds_the_motion() -> None:
-    from vfi.teacher import DisFlow
+    from vfi.flow.dis import DisFlow
     f0, f2 = (torch.from_numpy(scene(t, 12.0)).permute(2, 0, 1).float() / 255 for t in (0, 1))
     flow = DisFlow("medium")(f0, f2, 0.5)
     # Everything moves 12 px right: at t = 0.5 it came from the left (flow t->0 x < 0)
@@ -179,7 +184,7 @@ def test_accumulate_and_bf16_run(shards: Path, tmp_path: Path) -> None:
 
 
 def test_flow_cache_computes_each_sample_once_within_budget() -> None:
-    from vfi.train import FlowCache
+    from vfi.training.samples import FlowCache
 
     calls: list[float] = []
 
@@ -199,7 +204,7 @@ def test_flow_cache_computes_each_sample_once_within_budget() -> None:
 
 
 def test_checkpoint_bytes_do_not_depend_on_the_file_name(tmp_path: Path) -> None:
-    from vfi.train import save_checkpoint
+    from vfi.inference.checkpoint import save_checkpoint
 
     state = {"model": {"w": torch.arange(6.0)}, "step": 3}
     save_checkpoint(tmp_path / "a" / "model.pt", state)
@@ -211,12 +216,12 @@ def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: 
                                                         caplog: pytest.LogCaptureFixture
                                                         ) -> None:
     from vfi.config import params_hash
-    from vfi.train import save_checkpoint
+    from vfi.inference.checkpoint import save_checkpoint
 
     params = tiny_params(steps=1)
     stale = {"model": {"blocks.0.down.0.0.weight": torch.zeros(1)}, "optimizer": {},
              "step": 1, "params_hash": params_hash(params)}
-    save_checkpoint(tmp_path / "models" / CHECKPOINT, stale)
+    save_checkpoint(tmp_path / "models" / CHECKPOINT_NAME, stale)
     with caplog.at_level("WARNING"):
         result = train(params, shards, tmp_path / "models")
     assert result.start_step == 0 and result.step == 1
@@ -225,10 +230,12 @@ def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: 
 
 def test_validation_reuses_the_flows_computed_at_load(shards: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from vfi import model as model_module
-    from vfi.data import shards_for_split
-    from vfi.model import build_model, classical_flow
-    from vfi.train import load_val, validate
+    from pipeline.manifest import shards_for_split
+    from vfi.inference import interpolator
+    from vfi.inference.interpolator import classical_flow
+    from vfi.nets import build_model
+    from vfi.training.loop import validate
+    from vfi.training.samples import load_val
 
     params = tiny_params()
     net = build_model(params.model)
@@ -239,5 +246,5 @@ def test_validation_reuses_the_flows_computed_at_load(shards: Path,
     def no_recompute(*args: object) -> None:
         raise AssertionError("classical flows computed again at validation")
 
-    monkeypatch.setattr(model_module, "init_flows", no_recompute)
+    monkeypatch.setattr(interpolator, "init_flows", no_recompute)
     assert validate(net, val, torch.device("cpu")) == first

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from pipeline.synth import SynthSpec, generate
-from pipeline.video import ReaderError, analysis_size, open_reader
+from pipeline.video import (
+    ReaderError,
+    StreamInfo,
+    analysis_size,
+    decord_refusal,
+    open_reader,
+    stream_info,
+)
 from tests.videos import write_corrupt_payload, write_vfr_video, write_video
 
 FRAMES = 30
@@ -140,3 +147,40 @@ def test_frames_stream_without_accumulating(synth_clip: Path):
         first = next(it)
         assert first.index == 0 and reader.frames_read == 0
         assert sum(1 for _ in it) == 71 and reader.frames_read == 72
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_reading_wanted_frames_gives_those_of_a_full_pass(synth_clip: Path, backend: str):
+    """Only the wanted indices come out, sorted once each, exactly as a full pass has them."""
+    with open_reader(synth_clip, 96, backend, codec="h264", frames=72) as reader:
+        full = list(reader)
+    with open_reader(synth_clip, 96, backend, codec="h264", frames=72) as reader:
+        some = list(reader.read([70, 3, 3, 40, 17, 2]))
+    assert reader.name == backend and not reader.error and reader.frames_read == 5
+    assert [f.index for f in some] == [2, 3, 17, 40, 70]
+    for frame in some:
+        np.testing.assert_array_equal(frame.rgb, full[frame.index].rgb)
+        assert frame.pts == full[frame.index].pts
+
+
+def _info(video_streams: int = 1, pictures: int = 0) -> StreamInfo:
+    return StreamInfo("h264", 64, 48, 24.0, None, 0, video_streams, pictures)
+
+
+@pytest.mark.parametrize(("info", "codec", "frames", "refused"), [
+    pytest.param(_info(), "h264", 30, "", id="one-stream"),
+    pytest.param(_info(), "h264", None, "", id="one-stream-no-count"),
+    pytest.param(_info(), "av1", 30, "decord does not decode av1", id="codec"),
+    pytest.param(_info(2), "h264", 30, "2 video streams", id="two-streams"),
+    pytest.param(_info(2, pictures=1), "h264", 30, "", id="cover-art-counted"),
+    pytest.param(_info(2, pictures=1), "h264", None, "attached picture", id="cover-art-uncounted"),
+])
+def test_decord_refusal(info: StreamInfo, codec: str, frames: int | None, refused: str):
+    """decord only where it cannot read another stream than probe.main_stream."""
+    got = decord_refusal(info, codec, frames)
+    assert (got == "") if not refused else (refused in got)
+
+
+def test_stream_info_counts_the_video_streams(synth_clip: Path):
+    info = stream_info(synth_clip)
+    assert (info.index, info.video_streams, info.pictures) == (0, 1, 0)

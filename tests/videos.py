@@ -183,3 +183,35 @@ def write_vfr_video(path: str | Path, times_ms: tuple[int, ...] = (0, 40, 120, 3
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+def write_thumbnail_first(src: str | Path, dest: str | Path, size: tuple[int, int] = (96, 54),
+                          fps: int = 1) -> Path:
+    """An mkv whose first video stream is a small low-rate thumbnail track, the second ``src``.
+
+    The thumbnail track is an ordinary video stream (not an attached picture): every
+    ``1/fps`` seconds of ``src`` shrunk to ``size`` and encoded with libx264. ``src``'s
+    main video stream is copied packet for packet, so its frames decode exactly as in
+    ``src``. Packets are muxed in time order, as a real muxer interleaves them.
+    """
+    dest = Path(dest)
+    with av.open(str(src)) as inp:
+        main = inp.streams.video[0]
+        step = max(1, round(float(main.average_rate) / fps))
+        thumbs = [f.reformat(width=size[0], height=size[1], format="yuv420p")
+                  for n, f in enumerate(inp.decode(main)) if n % step == 0]
+    with av.open(str(src)) as inp, av.open(str(dest), "w", format="matroska") as out:
+        main = inp.streams.video[0]
+        thumb = out.add_stream("libx264", rate=Fraction(fps))
+        thumb.width, thumb.height, thumb.pix_fmt = size[0], size[1], "yuv420p"
+        thumb.codec_context.time_base = Fraction(1, fps)
+        real = out.add_stream_from_template(main)
+        packets = [(1, p) for p in inp.demux(main) if p.size]
+        for n, frame in enumerate(thumbs):
+            frame.pts, frame.time_base = n, Fraction(1, fps)
+            packets += [(0, p) for p in thumb.encode(frame)]
+        packets += [(0, p) for p in thumb.encode(None)]
+        for which, packet in sorted(packets, key=lambda x: (x[1].dts * x[1].time_base, x[0])):
+            packet.stream = real if which else thumb
+            out.mux(packet)
+    return dest

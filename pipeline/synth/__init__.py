@@ -3,12 +3,13 @@
 Outlined flat-colour shapes over panning textured backgrounds, animated on ones, twos,
 threes or mixed holds, cut into shots with hard cuts, static shots, repeated shots and
 optional dissolves/flashes. The truth semantics are documented in
-``pipeline.synth.generate``.
+``pipeline.synth.generate``; what to generate is a ``SynthSpec`` (declared in
+``pipeline.config``, which a ``kind: synthetic`` source extends).
 """
 
+from pipeline.config import SynthSpec
 from pipeline.synth.generate import TRUTH_COLUMNS, SynthOutput, generate, truth_table, write_truth
 from pipeline.synth.plan import SetPlan, plan_set
-from pipeline.synth.spec import SynthSpec
 
 __all__ = [
     "TRUTH_COLUMNS",

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_parquet
+from pipeline.progress import Progress, progress
 from pipeline.synth.encode import H264Writer
 from pipeline.synth.plan import ClipPlan, SetPlan, ShotSlot, Transition, plan_set
 from pipeline.synth.render import clip_frames
-from pipeline.synth.spec import SynthSpec
+from pipeline.config import SynthSpec
 
 # String columns use pandas' own string type (``str``: object on pandas 2, the string
 # dtype on pandas 3) so a table read back from Parquet compares equal to the original.
@@ -75,17 +75,17 @@ def generate(spec: SynthSpec, out_dir: Path, name: str = "synthetic", show_progr
     out_dir = Path(out_dir)
     total = sum(clip.frames for clip in plan.clips)
     videos: list[Path] = []
-    with tqdm(total=total, unit="frame", desc=f"synth {name}", disable=not show_progress) as bar:
+    with progress(total=total, unit="frame", desc=f"synth {name}", enabled=show_progress) as bar:
         for index, clip in enumerate(plan.clips):
             videos.append(write_clip(spec, clip, out_dir / f"{clip_name(name, index)}.mp4", bar))
     truth = truth_table(plan, name)
     if show_progress:
         size = sum(v.stat().st_size for v in videos)
-        tqdm.write(f"synth {name}: {len(videos)} clips, {total} frames, {truth.shot.max() + 1} shots, {size} bytes")
+        print(f"synth {name}: {len(videos)} clips, {total} frames, {truth.shot.max() + 1} shots, {size} bytes")
     return SynthOutput(videos=videos, truth=truth)
 
 
-def write_clip(spec: SynthSpec, clip: ClipPlan, path: Path, bar: tqdm | None = None) -> Path:
+def write_clip(spec: SynthSpec, clip: ClipPlan, path: Path, bar: Progress | None = None) -> Path:
     """Render and encode one clip, streaming; the file appears whole or not at all."""
     with atomic_path(path) as tmp:
         with H264Writer(tmp, spec.width, spec.height, spec.fps, spec.crf) as writer:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.synth.spec import SynthSpec
+from pipeline.config import SynthSpec
 
 HUE_SECTORS = 12
 MIN_SECTOR_GAP = 3  # consecutive shots are >= 90 degrees apart in hue, so cuts are obvious

@@ -1,4 +1,4 @@
-"""Building blocks, one per stage of the architectures in :mod:`vfi.model`."""
+"""Building blocks, one per stage of the architectures in :mod:`vfi.nets`."""
 
 from __future__ import annotations
 

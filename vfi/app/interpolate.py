@@ -1,10 +1,10 @@
 """``inbetweener interpolate IN OUT``: raise a video's frame rate, cut- and hold-aware.
 
 One streaming pass: each decoded frame is measured and fed to the cut detector
-(:mod:`vfi.stream_analysis`), leaves a short window with its scene and drawing final,
-goes through the schedule (:mod:`vfi.retime`), and the output frames that became
-decidable are made (copies, or in-betweens from :mod:`vfi.inbetween`) and encoded
-(:mod:`vfi.video_out`). Only the frames the window and the schedule still need are
+(:mod:`vfi.app.analysis`), leaves a short window with its scene and drawing final,
+goes through the schedule (:mod:`vfi.app.retime`), and the output frames that became
+decidable are made (copies, or in-betweens from a method of
+:mod:`vfi.inference.methods`) and encoded (:mod:`vfi.app.writer`). Only the frames the window and the schedule still need are
 kept, so memory does not grow with the video's length.
 
 Everything that can be checked before decoding is (paths, params, checkpoint, probe),
@@ -18,7 +18,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,19 +27,21 @@ import av
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pipeline.atomic import atomic_path
 from pipeline.config import ConfigError, CutsParams, TripletParams, load_params
 from pipeline.errors import CommandError, ReasonError
 from pipeline.probe import ProbeError, ProbeInfo, probe
+from pipeline.progress import Progress, progress
 from pipeline.video import ReaderError, open_reader
-from vfi.inbetween import Inbetween, MethodError, load_method
-from vfi.retime import OutFrame, Schedule, SourceFrame, output_rate
-from vfi.stream_analysis import CutWindow, FrameMeter, HoldTracker, Measured
-from vfi.video_out import VideoWriter, audio_offset, container_format
+from vfi.app.analysis import CutWindow, FrameMeter, HoldTracker, Measured
+from vfi.app.retime import OutFrame, Schedule, SourceFrame, output_rate
+from vfi.app.writer import VideoWriter, audio_offset, container_format
+from vfi.inference.methods import MethodOptions, make_method
 
 log = logging.getLogger("inbetweener.vfi.interpolate")
+# uint8 RGB pair and the wanted times -> one uint8 frame per time (Method.frames)
+Inbetween = Callable[[np.ndarray, np.ndarray, Sequence[float]], list[np.ndarray]]
 
 MAX_FACTOR = 16
 RATE_DENOMINATOR = 1001  # NTSC rates: 23.976... -> 24000/1001
@@ -60,7 +62,7 @@ class Options:
     retime: bool = False
     max_hold: int = 4
     method: str = "model"
-    checkpoint: Path = Path("models/model.pt")
+    checkpoint: Path | None = None  # None: the train stage's DEFAULT_CHECKPOINT
     params: Path | None = None  # None: params.yaml when present, else the defaults
     overwrite: bool = False
     crf: int = 18
@@ -80,7 +82,7 @@ class Result:
     frames_out: int = 0
     inbetweens: int = 0
     cuts: int = 0
-    hash_cuts: int = 0  # of which only the hash distance found (see vfi.stream_analysis)
+    hash_cuts: int = 0  # of which only the hash distance found (see vfi.app.analysis)
     drawings: int = 0
     held: int = 0
     audio: bool = False
@@ -161,7 +163,7 @@ def input_rate(info: ProbeInfo) -> Fraction:
 class Renderer:
     """Makes the scheduled output frames from the frames kept, and writes them."""
 
-    def __init__(self, writer: VideoWriter, method: Inbetween, bar: tqdm) -> None:
+    def __init__(self, writer: VideoWriter, method: Inbetween, bar: Progress) -> None:
         self.writer, self.method, self.bar = writer, method, bar
         self.images: dict[int, np.ndarray] = {}
         self.frames = self.inbetweens = 0
@@ -236,9 +238,8 @@ def _stream(opts: Options, info: ProbeInfo, cuts: CutsParams, triplets: TripletP
     except ReaderError as err:
         raise InterpolateError(f"{opts.src}: {err.reason}") from None
     expected = round(info.frames / rate_in * result.rate)
-    with reader, writer_for(reader.size) as writer, tqdm(
-            total=expected, unit="frame", desc="interpolate", disable=not opts.show_progress,
-            dynamic_ncols=True) as bar:
+    with reader, writer_for(reader.size) as writer, progress(
+            total=expected, unit="frame", desc="interpolate", enabled=opts.show_progress) as bar:
         renderer = Renderer(writer, method, bar)
         schedule = Schedule(result.rate, opts.retime, opts.max_hold)
         pipe = Pipeline(cuts, triplets, reader.size, float(rate_in), schedule, renderer)
@@ -272,11 +273,8 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
         # vs 1.3 s for the tiny-checkpoint test clip, with other jobs running).
         torch.set_num_threads(opts.threads)
     cuts, triplets = analysis_params(opts.params)
-    if method is None:
-        try:
-            method = load_method(opts.method, opts.checkpoint)
-        except MethodError as err:
-            raise InterpolateError(str(err)) from None
+    if method is None:  # a MethodError or CheckpointError says what to do (exit 2)
+        method = make_method(opts.method, MethodOptions(checkpoint=opts.checkpoint)).frames
     info = probe_input(opts.src)
     rate = output_rate(input_rate(info), opts.factor, opts.fps)
     offset = audio_offset(opts.src)

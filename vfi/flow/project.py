@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from vfi.warp import warp
+from vfi.nets.warp import warp
 
 MIN_WEIGHT = 1e-3  # splat weight below which a position counts as a hole
 SHARPNESS = 50.0   # importance exp(-k * error): error 0.1 (of 1) weighs 1/150

@@ -4,12 +4,12 @@
 published ones (ATD-12K, Vimeo-90K triplets) without converting the data into shards.
 Two layouts are found, recursively and in sorted order: ATD-12K's
 ``<name>/frame{1,2,3}.<png|jpg|jpeg|webp>`` and Vimeo-90K's ``<seq>/<n>/im{1,2,3}.png``;
-the middle frame is the ground truth. The methods are those of :mod:`vfi.evaluate`
-(same functions, not copies), so this benchmark and the DVC evaluate stage agree.
+the middle frame is the ground truth. The methods come from the registry of
+:mod:`vfi.inference.methods`, as the DVC evaluate stage's do, so the two agree.
 
 Predictions are rounded to 8 bits before scoring, as the published evaluation scripts
 do (an interpolated frame is saved as 8-bit): PSNR is then comparable with papers.
-SSIM is :func:`vfi.metrics.ssim` (per channel, gaussian window); papers use several
+SSIM is :func:`vfi.inference.metrics.ssim` (per channel, gaussian window); papers use several
 SSIM variants, so compare SSIM between methods here rather than with other tables.
 
 A bad triplet (undecodable frame, frames of different sizes, a method that cannot run
@@ -22,10 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,40 +33,27 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from pipeline.atomic import write_bytes
 from pipeline.errors import CommandError, ReasonError
+from pipeline.progress import progress
 from pipeline.stage import reason_counts
-from vfi.evaluate import (
-    Method,
-    blend_method,
-    dis_method,
-    load_model,
-    model_method,
-    repeat_nearest,
-)
-from vfi.metrics import psnr, ssim
-from vfi.model import default_device
-from vfi.teacher import PRESETS
-from vfi.train import CHECKPOINT, load_checkpoint
+from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
+from vfi.inference.interpolator import default_device
+from vfi.inference.methods import METHODS, Method, MethodOptions, make_method
+from vfi.inference.metrics import psnr, ssim
 
-log = logging.getLogger("inbetweener.vfi.folder_bench")
+log = logging.getLogger("inbetweener.vfi.benchmark")
 
 LAYOUTS: dict[str, tuple[str, str, str]] = {
     "atd12k": ("frame1", "frame2", "frame3"),
     "vimeo90k": ("im1", "im2", "im3"),
 }
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
-ALL_METHODS = ("model", "repeat", "blend", "dis")
-DEFAULT_CHECKPOINT = Path("models") / CHECKPOINT
 T = 0.5
 NO_CHECKPOINT = (f"no checkpoint found ({DEFAULT_CHECKPOINT} is missing): model column "
                  "skipped; pass --checkpoint to score one")
 SHOWN_FAILURES = 10  # failures listed one per line in the printed report; the JSON has all
-# what torch.load raises on files that are not weights-only torch checkpoints
-LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError,
-               AttributeError, IndexError, TypeError)
 
 
 class BenchError(CommandError):
@@ -272,7 +258,8 @@ def score_all(triplets: Sequence[Triplet], methods: dict[str, Method],
     """Every triplet through every method, one triplet in memory at a time."""
     scores = {name: MethodScores() for name in methods}
     failures = []
-    for triplet in tqdm(triplets, desc="benchmark", unit="triplet", disable=not show_progress):
+    for triplet in progress(triplets, total=len(triplets), desc="benchmark", unit="triplet",
+                            enabled=show_progress):
         try:
             result = score_triplet(load_triplet(triplet), methods)
         except ReasonError as exc:
@@ -292,13 +279,13 @@ def score_all(triplets: Sequence[Triplet], methods: dict[str, Method],
 def parse_methods(spec: str | None) -> list[str]:
     """``"blend,dis"`` -> ["blend", "dis"] in the canonical order; None means all."""
     if spec is None:
-        return list(ALL_METHODS)
+        return list(METHODS)
     wanted = {m.strip() for m in spec.split(",") if m.strip()}
-    unknown = sorted(wanted - set(ALL_METHODS))
+    unknown = sorted(wanted - set(METHODS))
     if unknown or not wanted:
         raise BenchError(f"--methods: unknown {', '.join(unknown) or '(empty)'}; "
-                         f"choose from {', '.join(ALL_METHODS)}")
-    return [m for m in ALL_METHODS if m in wanted]
+                         f"choose from {', '.join(METHODS)}")
+    return [m for m in METHODS if m in wanted]
 
 
 def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
@@ -324,38 +311,11 @@ def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
 
 def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str
                   ) -> dict[str, Method]:
-    """Name -> method, from the functions of :mod:`vfi.evaluate`."""
-    if dis_preset not in PRESETS:
-        raise BenchError(f"--dis-preset: {dis_preset!r} is not one of {', '.join(PRESETS)}")
-    makers: dict[str, Callable[[], Method]] = {
-        "model": lambda: model_method(checked_model(checkpoint)),
-        "repeat": lambda: repeat_nearest,
-        "blend": lambda: blend_method,
-        "dis": lambda: dis_method(dis_preset),
-    }
-    return {n: makers[n]() for n in names if n != "model" or checkpoint is not None}
-
-
-def checked_model(checkpoint: Path | None) -> torch.nn.Module:
-    """:func:`vfi.evaluate.load_model`, with failures turned into a BenchError that names
-    the file. The file is read once first to tell "not a torch file" and "not one of our
-    checkpoints" apart from a model that does not fit its config: torch's own errors on
-    junk are misleading (a KeyError of a number, a paragraph about weights_only)."""
-    if checkpoint is None:
-        raise BenchError("no checkpoint to load the model from")
-    why = f"cannot load checkpoint {checkpoint}"
-    try:
-        state = load_checkpoint(checkpoint)
-    except LOAD_ERRORS as exc:
-        raise BenchError(f"{why}: not a torch file of plain tensors "
-                         f"({type(exc).__name__})") from None
-    missing = [k for k in ("model", "model_config") if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise BenchError(f"{why}: no {', '.join(missing)} entry (not a vfi.train checkpoint)")
-    try:
-        return load_model(checkpoint, default_device())
-    except (RuntimeError, ValueError, TypeError) as exc:  # weights that do not fit the config
-        raise BenchError(f"{why}: {short_error(exc)}") from None
+    """Name -> method, from the registry of :mod:`vfi.inference.methods`; the model only
+    with a checkpoint. A bad preset or checkpoint stops the run (CommandError: exit 2)."""
+    options = MethodOptions(checkpoint=checkpoint, dis_preset=dis_preset,
+                            device=default_device())
+    return {n: make_method(n, options) for n in names if n != "model" or checkpoint is not None}
 
 
 def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None = None,
@@ -363,7 +323,7 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
               show_progress: bool = False) -> BenchResult:
     """Find the triplets under ``folder`` and score the chosen methods on them.
 
-    ``methods``: comma-separated subset of :data:`ALL_METHODS` (None: all, the model
+    ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS` (None: all, the model
     only when a checkpoint is found). ``limit``: the first N triplets in sorted order.
     ``threads``: torch's CPU threads (0: torch's default), for a shared machine.
     """

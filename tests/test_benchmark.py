@@ -20,8 +20,8 @@ from PIL import Image
 
 from pipeline.cli import main
 from vfi.config import ModelParams
-from vfi.folder_bench import discover
-from vfi.model import build_model
+from vfi.evaluation.folder import discover
+from vfi.nets import build_model
 
 FAST = ["--quiet", "--threads", "1", "--dis-preset", "fast"]
 

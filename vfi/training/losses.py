@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vfi.warp import warp
+from vfi.nets.warp import warp
 
 LossFn = Callable[[Mapping[str, Any], Mapping[str, torch.Tensor]], torch.Tensor]
 CHARBONNIER_EPS = 1e-3
@@ -85,7 +85,7 @@ def pyramid(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) ->
 
 def distill(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """Robust distance (pixels) of the predicted flows to the teacher's (``batch["flow"]``,
-    DIS flows scaled to t: :mod:`vfi.teacher`). Zero without a flow or a teacher."""
+    DIS flows scaled to t: :mod:`vfi.flow.dis`). Zero without a flow or a teacher."""
     if "flow" not in prediction or "flow" not in batch:
         return prediction["pred"].new_zeros(())
     d = prediction["flow"] - batch["flow"].to(prediction["flow"])

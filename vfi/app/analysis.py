@@ -39,7 +39,7 @@ from PIL import Image
 from scenedetect.common import FrameTimecode, Timecode
 
 from pipeline.config import CutsParams, TripletParams
-from pipeline.detect_cuts import DEFAULT_RATE, TICKS_PER_SECOND, make_detector
+from pipeline.detectors import DEFAULT_RATE, TICKS_PER_SECOND, make_detector
 from pipeline.hashing import frame_hashes
 from pipeline.triplets import MIN_HELD_PAIRS
 from pipeline.video import analysis_size

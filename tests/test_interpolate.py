@@ -24,12 +24,13 @@ from pipeline.cli import main
 from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from tests.videos import write_html
+from vfi.app.analysis import CutWindow, Measured
+from vfi.app.interpolate import InterpolateError, Options, Result, run_interpolate
+from vfi.app.retime import OutFrame, Schedule, SourceFrame
 from vfi.config import ModelParams
-from vfi.inbetween import MethodError, blend, load_method
-from vfi.interpolate_cmd import InterpolateError, Options, Result, run_interpolate
-from vfi.model import build_model, init_flows
-from vfi.retime import OutFrame, Schedule, SourceFrame
-from vfi.stream_analysis import CutWindow, Measured
+from vfi.inference.interpolator import init_flows
+from vfi.inference.methods import Blend, MethodError, MethodOptions, make_method
+from vfi.nets import build_model
 
 SPEC = SynthSpec(clips=1, seed=1, width=160, height=120, seconds=3, min_shot_seconds=0.5,
                  max_shot_seconds=1.0, static_prob=0.0, repeat_prob=0.0)
@@ -113,7 +114,7 @@ def test_cut_window_catches_a_jump_the_detector_misses() -> None:
 
 
 def test_one_pair_at_many_t_computes_its_flows_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vfi.teacher import DisFlow
+    from vfi.flow.dis import DisFlow
 
     calls = []
     pair = DisFlow.pair
@@ -132,16 +133,16 @@ def test_methods_by_name() -> None:
     a = np.zeros((24, 32, 3), np.uint8)
     b = a.copy()
     b[8:16, 12:20] = 255  # a square appears
-    dis = load_method("dis", dis_preset="ultrafast")(a, b, [0.25, 0.75])
+    dis = make_method("dis", MethodOptions(dis_preset="ultrafast")).frames(a, b, [0.25, 0.75])
     assert [x.shape for x in dis] == [a.shape] * 2 and dis[0].mean() < dis[1].mean()
     with pytest.raises(MethodError, match="unknown method"):
-        load_method("rife")
+        make_method("rife")
 
 
 def test_blend_is_the_linear_blend() -> None:
     a = np.zeros((4, 6, 3), np.uint8)
     b = np.full((4, 6, 3), 200, np.uint8)
-    assert [int(x[0, 0, 0]) for x in blend(a, b, [0.25, 0.5])] == [50, 100]
+    assert [int(x[0, 0, 0]) for x in Blend().frames(a, b, [0.25, 0.5])] == [50, 100]
 
 
 # --- the command on a synthetic clip ------------------------------------------------------

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from vfi.project import match_error
+from vfi.flow.project import match_error
 
 COARSE = 4        # the shift is searched at 1/4 size, then refined at full size
 MAX_SHIFT = 0.2   # search radius, as a fraction of the frame's longer side
@@ -72,7 +72,7 @@ def choose(flow: torch.Tensor, shift: tuple[int, int], src: torch.Tensor,
     maps ``src`` onto ``dst`` with the smaller local error (mean over a box window,
     so a single pixel matching by chance does not decide).
 
-    Returns the chosen flow and its per-pixel :func:`vfi.project.match_error` (the
+    Returns the chosen flow and its per-pixel :func:`vfi.flow.project.match_error` (the
     splatting weights need it: computing it again would warp ``dst`` twice more).
     """
     pan = torch.tensor(shift, dtype=flow.dtype).view(2, 1, 1).expand_as(flow)

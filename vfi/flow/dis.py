@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from vfi.pan import choose, global_shift
-from vfi.project import flow_to_time, trust
+from vfi.flow.pan import choose, global_shift
+from vfi.flow.project import flow_to_time, trust
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -35,8 +35,8 @@ class DisFlow:
     the plain version reads F at p instead of at the point's origin (the classical
     baseline). ``refine`` makes it the model's starting point: each of F02, F20 is
     replaced per pixel by the frame's global shift where that explains the pair better
-    (:mod:`vfi.pan`: DIS's failure on fast pans), and the flows are carried to time t
-    by forward splatting (:mod:`vfi.project`: what arrives at p, not what left it).
+    (:mod:`vfi.flow.pan`: DIS's failure on fast pans), and the flows are carried to time t
+    by forward splatting (:mod:`vfi.flow.project`: what arrives at p, not what left it).
     """
 
     def __init__(self, preset: str = "medium", refine: bool = False) -> None:
@@ -45,7 +45,7 @@ class DisFlow:
 
     def pair(self, f0: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
         """What does not depend on t, on f0's device: F02 (x, y), F20 (x, y) and, when
-        refining, each flow's splatting weight (:func:`vfi.project.trust`)."""
+        refining, each flow's splatting weight (:func:`vfi.flow.project.trust`)."""
         g0, g2 = to_grey_u8(f0), to_grey_u8(f2)
         f02 = torch.from_numpy(self.dis.calc(g0, g2, None)).permute(2, 0, 1)
         f20 = torch.from_numpy(self.dis.calc(g2, g0, None)).permute(2, 0, 1)

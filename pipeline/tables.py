@@ -1,0 +1,47 @@
+"""The tables stages hand to one another: their file names, schema checks, per-source reads.
+
+A stage never imports another stage; what two stages share about a table (its file name,
+how to check its columns, how to read one source of it) lives here.
+
+- ``sources.parquet``    download -> detect_cuts, shard
+- ``frames.parquet``     detect_cuts -> extract_triplets, filter (one row per frame)
+- ``scenes.parquet``     detect_cuts -> filter
+- ``drawings.parquet``   extract_triplets -> filter
+- ``candidates.parquet`` extract_triplets -> filter
+- ``filtered.parquet``   filter -> shard
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+SOURCES_TABLE = "sources.parquet"
+FRAMES_TABLE = "frames.parquet"
+SCENES_TABLE = "scenes.parquet"
+DRAWINGS_TABLE = "drawings.parquet"
+CANDIDATES_TABLE = "candidates.parquet"
+FILTERED_TABLE = "filtered.parquet"
+
+
+def check_columns(path: Path, needed: tuple[str, ...]) -> None:
+    """Fail early, naming the file and the missing columns, on a wrong input schema."""
+    names = set(pq.read_schema(path).names)
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def source_names(path: Path) -> list[str]:
+    """Distinct sources of a table, sorted (the deterministic processing order)."""
+    column = pq.read_table(path, columns=["source"]).column("source")
+    return sorted(column.unique().to_pylist())
+
+
+def read_source(path: Path, source: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of one source, sorted by frame, with a fresh 0..n-1 index."""
+    table = ds.dataset(path).to_table(columns=list(columns), filter=ds.field("source") == source)
+    return table.to_pandas().sort_values("frame", kind="stable").reset_index(drop=True)

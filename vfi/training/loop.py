@@ -1,0 +1,240 @@
+"""The training loop behind ``python -m vfi.train``.
+
+A nanoGPT-style loop without globals: everything it needs comes in through
+:func:`train`'s arguments. The checkpoint is model + optimizer + step + the resolved
+config (plain tensors, dicts, numbers and strings only, so ``torch.load(...,
+weights_only=True)`` can read it and a tampered file cannot run code). A killed run
+resumes from its last checkpoint and continues exactly as if never stopped: the sample
+stream is a pure function of the seed and the number of samples drawn, and every
+augmentation draws from a generator seeded by the sample's index in that stream.
+
+Under ``torchrun --nproc_per_node=N -m vfi.train`` each rank streams its own part of
+the train shards with seed ``train.seed + rank`` and DDP averages the gradients, so a
+step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and writes
+(see :mod:`vfi.training.distributed`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.manifest import shards_for_split
+from vfi.config import TrainParams, VfiParams, params_hash
+from vfi.inference.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+from vfi.inference.interpolator import classical_flow, forward_padded, interpolate, needs_init
+from vfi.inference.metrics import psnr
+from vfi.inference.triplets import collate_triplets
+from vfi.nets import build_model, linear_blend, param_count
+from vfi.training.distributed import (
+    SINGLE,
+    World,
+    barrier,
+    check_replicas,
+    grad_sync,
+    mean_over_ranks,
+    rank_device,
+    rank_threads,
+    wrap,
+)
+from vfi.training.losses import total_loss
+from vfi.training.samples import load_val, train_samples
+
+log = logging.getLogger("inbetweener.vfi.train")
+StepHook = Callable[[int, float], None]
+
+
+# ---------------------------------------------------------------- schedule, resume
+
+def lr_at(step: int, params: TrainParams) -> float:
+    """Linear warm-up to ``lr`` (Adam's early updates are noisy), then cosine to ``min_lr``."""
+    if step < params.warmup:
+        return params.lr * (step + 1) / params.warmup
+    span = max(params.steps - params.warmup, 1)
+    progress = min((step - params.warmup) / span, 1.0)
+    return params.min_lr + 0.5 * (params.lr - params.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                     params: VfiParams) -> dict[str, Any]:
+    """Everything needed to resume or to rebuild the model, as plain data."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "model_config": params.model.model_dump(),
+            "train_config": params.train.model_dump(), "params_hash": params_hash(params)}
+
+
+def try_resume(path: Path, params: VfiParams, model: nn.Module,
+               optimizer: torch.optim.Optimizer) -> int:
+    """Load ``path`` into model and optimizer if it was made with these params; the step
+    to continue from (0: fresh start)."""
+    if not path.is_file():
+        return 0
+    state = read_checkpoint(path, required=())
+    if state.get("params_hash") != params_hash(params):
+        log.warning("%s was trained with other params (hash %s, now %s): starting over",
+                    path, state.get("params_hash"), params_hash(params))
+        return 0
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # same params, another version of the network's code
+        log.warning("%s does not fit this network (%s): starting over", path,
+                    str(exc).splitlines()[0])
+        return 0
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming %s at step %d", path, state["step"])
+    return int(state["step"])
+
+
+# ---------------------------------------------------------------- loop
+
+@torch.no_grad()
+def validate(model: nn.Module, samples: Sequence[dict[str, Any]], device: torch.device
+             ) -> tuple[float, float]:
+    """Mean PSNR of the model and of the linear blend on full validation frames."""
+    model.eval()
+    ours, blend = [], []
+    for s in samples:
+        f0, f1, f2 = (s[k].unsqueeze(0).to(device) for k in ("f0", "f1", "f2"))
+        t = s["t"].reshape(1).to(device)
+        init = s["flow"].unsqueeze(0) if "flow" in s else None
+        ours.append(float(psnr(interpolate(model, f0, f2, t, init), f1)[0]))
+        blend.append(float(psnr(linear_blend(f0, f2, t), f1)[0]))
+    model.train()
+    return sum(ours) / len(ours), sum(blend) / len(blend)
+
+
+@dataclass
+class TrainResult:
+    """What a run did: steps taken here, the loss per step, validation PSNRs."""
+
+    start_step: int
+    step: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    val_psnr: list[tuple[int, float]] = field(default_factory=list)
+    val_psnr_blend: float | None = None
+    samples_per_second: float = 0.0
+    params: int = 0
+
+
+def make_live(live_dir: str | Path | None, resume: bool) -> Any:
+    """A dvclive logger writing ``metrics.json`` and ``plots/`` for the dvc.yaml stage
+    (no dvc.yaml of its own, no experiment saving: the stage and ``dvc exp run`` own
+    those)."""
+    if live_dir is None:
+        return None
+    from dvclive import Live
+    return Live(dir=str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None)
+
+
+def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+                   stream: Iterator[dict[str, Any]], tp: TrainParams, lr: float,
+                   device: torch.device, use_init: bool) -> float:
+    """One update from ``accumulate`` batches (gradients summed, so a small machine can
+    emulate a large batch); returns the mean loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss_sum = 0.0
+    for i in range(tp.accumulate):
+        batch = collate_triplets([next(stream) for _ in range(tp.batch_size)])
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                 for k, v in batch.items()}
+        with grad_sync(model, i == tp.accumulate - 1):  # DDP: average on the last only
+            # bf16 autocast for speed where the hardware has it; losses in float32.
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tp.bf16):
+                pred = forward_padded(model, batch["f0"], batch["f2"], batch["t"],
+                                      batch["flow"] if use_init else None)
+            pred = {k: v.float() for k, v in pred.items()}
+            loss, _ = total_loss(tp.losses, batch, pred)
+            (loss / tp.accumulate).backward()
+        loss_sum += float(loss.detach()) / tp.accumulate
+    if tp.grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum
+
+
+def train(params: VfiParams, shards: str | Path, out: str | Path,
+          live_dir: str | Path | None = None, on_step: StepHook | None = None,
+          device: torch.device | None = None, world: World = SINGLE) -> TrainResult:
+    """Train to ``params.train.steps``, resuming from ``out/model.pt`` when it matches.
+
+    ``on_step(step, loss)`` runs after every optimizer step (tests use it to simulate a
+    kill). Checkpoints are written every ``val_every`` steps and at the end. In a
+    ``world`` of several ranks (inside :func:`vfi.training.distributed.distributed`) every rank
+    calls this: all resume from the same checkpoint and take the same steps; losses and
+    samples/s are over all ranks; rank 0 alone validates, logs to dvclive and saves.
+    """
+    tp = params.train
+    if tp.threads:
+        torch.set_num_threads(rank_threads(tp.threads, world))
+    device = device or rank_device(world)
+    torch.manual_seed(tp.seed)
+    model = build_model(params.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
+    ckpt = Path(out) / CHECKPOINT_NAME
+    start = try_resume(ckpt, params, model, optimizer)
+    result = TrainResult(start_step=start, step=start, params=param_count(model))
+    if start >= tp.steps:
+        log.info("%s is already at step %d of %d", ckpt, start, tp.steps)
+        return result
+    if not shards_for_split(shards, "train"):
+        raise ValueError(f"{shards}: the train split has no shards")
+    per_step = tp.batch_size * tp.accumulate  # samples per step of one rank
+    use_init = needs_init(model)
+    teacher = classical_flow(params.model) if use_init or tp.losses.get("distill") else None
+    val = (load_val(shards_for_split(shards, "val"), tp.val_samples,
+                    teacher if use_init else None) if world.is_main else [])
+    stream = train_samples(shards_for_split(shards, "train"), tp,
+                           start * per_step, teacher, world)
+    live = make_live(live_dir, resume=start > 0) if world.is_main else None
+    net = wrap(model, world)
+    log.info("%s model, %d parameters, steps %d..%d on %s", params.model.arch,
+             result.params, start, tp.steps, device)
+    tic, seen = time.perf_counter(), 0
+    model.train()
+    for step in range(start, tp.steps):
+        lr = lr_at(step, tp)
+        loss_sum = optimizer_step(net, optimizer, stream, tp, lr, device, use_init)
+        loss_sum = mean_over_ranks(loss_sum, world)
+        seen += per_step * world.size
+        done = step + 1
+        result.step = done
+        result.losses.append((done, loss_sum))
+        if live is not None:
+            live.step = done
+            live.log_metric("train/loss", loss_sum)
+            live.log_metric("train/lr", lr)
+        if done % tp.val_every == 0 or done == tp.steps:
+            if val:  # only rank 0 has validation samples
+                val_psnr, blend_psnr = validate(model, val, device)
+                result.val_psnr.append((done, val_psnr))
+                result.val_psnr_blend = blend_psnr
+                result.samples_per_second = seen / (time.perf_counter() - tic)
+                log.info("step %d loss %.4f val PSNR %.2f dB (blend %.2f) %.1f samples/s",
+                         done, loss_sum, val_psnr, blend_psnr, result.samples_per_second)
+                if live is not None:
+                    live.log_metric("val/psnr", val_psnr)
+                    live.log_metric("val/psnr_blend", blend_psnr)
+            if world.is_main:
+                save_checkpoint(ckpt, checkpoint_state(model, optimizer, done, params))
+            barrier(world)  # the other ranks wait while rank 0 validates and writes
+        if live is not None:
+            live.next_step()
+        if on_step is not None:
+            on_step(done, loss_sum)
+    result.samples_per_second = seen / (time.perf_counter() - tic)
+    if world.parallel:
+        log.info("%d ranks hold the same weights (digest %s)", world.size,
+                 check_replicas(model, world))
+    if live is not None:
+        live.end()
+    return result
