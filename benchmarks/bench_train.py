@@ -102,13 +102,14 @@ def step_rate(stream: Stream, params: VfiParams, steps: int) -> float:
     tp = params.train
     torch.manual_seed(tp.seed)
     model = build_model(params.model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
+    peak = params.model.lr
+    optimizer = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=tp.weight_decay)
     use_init, device = needs_init(model), torch.device("cpu")
     model.train()
-    optimizer_step(model, optimizer, stream, tp, lr_at(0, tp), device, use_init)
+    optimizer_step(model, optimizer, stream, tp, lr_at(0, tp, peak), device, use_init)
     start = time.perf_counter()
     for step in range(1, steps + 1):
-        optimizer_step(model, optimizer, stream, tp, lr_at(step, tp), device, use_init)
+        optimizer_step(model, optimizer, stream, tp, lr_at(step, tp, peak), device, use_init)
     return steps * tp.batch_size * tp.accumulate / (time.perf_counter() - start)
 
 

@@ -68,19 +68,28 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_params_validation() -> None:
     assert parse_vfi_params({"sources": []}).model.arch == "flow"  # other sections ignored
     for bad in ({"model": {"arch": "gan"}}, {"train": {"stepz": 3}},
-                {"train": {"lr": 1e-4, "min_lr": 1e-3}}, {"train": {"crop": 30}},
+                {"model": {"lr": 1e-4}, "train": {"min_lr": 1e-3}}, {"train": {"crop": 30}},
                 {"train": {"losses": {"l2": 1.0}}}, {"eval": {"t_buckets": [0.5, 1.0]}}):
         with pytest.raises(ConfigError):
             parse_vfi_params(bad)
 
 
 def test_lr_schedule() -> None:
-    tp = tiny_params(steps=100, warmup=10, lr=1e-3, min_lr=1e-5).train
-    assert lr_at(0, tp) == pytest.approx(1e-4)
-    assert lr_at(9, tp) == pytest.approx(1e-3)
-    assert lr_at(10, tp) == pytest.approx(1e-3)
-    assert lr_at(100, tp) == pytest.approx(1e-5)
-    assert all(lr_at(s, tp) >= lr_at(s + 1, tp) for s in range(10, 100))
+    tp = tiny_params(steps=100, warmup=10, min_lr=1e-5).train
+    assert lr_at(0, tp, 1e-3) == pytest.approx(1e-4)
+    assert lr_at(9, tp, 1e-3) == pytest.approx(1e-3)
+    assert lr_at(10, tp, 1e-3) == pytest.approx(1e-3)
+    assert lr_at(100, tp, 1e-3) == pytest.approx(1e-5)
+    assert all(lr_at(s, tp, 1e-3) >= lr_at(s + 1, tp, 1e-3) for s in range(10, 100))
+
+
+def test_learning_rate_is_a_model_key() -> None:
+    params = parse_vfi_params({"model": {"lr": 0.002}})
+    assert params.model.lr == 0.002 and "lr" not in type(params.train).model_fields
+    with pytest.raises(ConfigError, match=r"train: .*lr moved to model\.lr"):
+        parse_vfi_params({"train": {"lr": 0.002}})
+    with pytest.raises(ConfigError, match=r"train\.min_lr \(0\.01\) must not exceed model\.lr"):
+        parse_vfi_params({"model": {"lr": 0.002}, "train": {"min_lr": 0.01}})
 
 
 def test_checkpoint_round_trip_and_weights_only(tmp_path: Path) -> None:
@@ -135,7 +144,9 @@ def test_resume_after_kill_matches_uninterrupted(shards: Path, tmp_path: Path) -
 
 def test_changed_params_start_over(shards: Path, tmp_path: Path) -> None:
     train(tiny_params(steps=2), shards, tmp_path / "m")
-    result = train(tiny_params(steps=2, lr=1e-4, min_lr=1e-5), shards, tmp_path / "m")
+    other = tiny_params(steps=2, min_lr=1e-5)
+    other = other.model_copy(update={"model": other.model.model_copy(update={"lr": 1e-4})})
+    result = train(other, shards, tmp_path / "m")
     assert result.start_step == 0 and result.step == 2
 
 

@@ -1,7 +1,7 @@
 """Typed, validated ``model``, ``train`` and ``eval`` sections of ``params.yaml``.
 
 Same rules as :mod:`pipeline.config` (strict, unknown keys are errors, frozen) so a typo
-in a sweep (``dvc exp run -S train.lr=...``) stops the run before any training. The
+in a sweep (``dvc exp run -S model.lr=...``) stops the run before any training. The
 section classes are defined in :mod:`pipeline.config` with the rest of the file's
 schema; :func:`load_vfi_params` validates only these keys, so model code and its tests
 need no ``sources``.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import model_validator
 
 from pipeline.config import (  # the sections live with the rest of params.yaml's schema
     ConfigError,
@@ -22,6 +23,7 @@ from pipeline.config import (  # the sections live with the rest of params.yaml'
     ModelParams,
     TrainParams,
     _Section,
+    check_schedule,
     validate_mapping,
 )
 
@@ -39,6 +41,11 @@ class VfiParams(_Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     eval: EvalParams = EvalParams()
+
+    @model_validator(mode="after")
+    def _schedule(self) -> VfiParams:
+        check_schedule(self.model, self.train)
+        return self
 
 
 def parse_vfi_params(raw: Any, origin: str = "params") -> VfiParams:

@@ -54,13 +54,14 @@ StepHook = Callable[[int, float], None]
 
 # ---------------------------------------------------------------- schedule, resume
 
-def lr_at(step: int, params: TrainParams) -> float:
-    """Linear warm-up to ``lr`` (Adam's early updates are noisy), then cosine to ``min_lr``."""
+def lr_at(step: int, params: TrainParams, peak: float) -> float:
+    """Linear warm-up to ``peak`` (``model.lr``: Adam's early updates are noisy), then
+    cosine to ``min_lr``."""
     if step < params.warmup:
-        return params.lr * (step + 1) / params.warmup
+        return peak * (step + 1) / params.warmup
     span = max(params.steps - params.warmup, 1)
     progress = min((step - params.warmup) / span, 1.0)
-    return params.min_lr + 0.5 * (params.lr - params.min_lr) * (1 + math.cos(math.pi * progress))
+    return params.min_lr + 0.5 * (peak - params.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
@@ -179,7 +180,8 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     device = device or rank_device(world)
     torch.manual_seed(tp.seed)
     model = build_model(params.model).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.model.lr,
+                                  weight_decay=tp.weight_decay)
     ckpt = Path(out) / CHECKPOINT_NAME
     start = try_resume(ckpt, params, model, optimizer)
     result = TrainResult(start_step=start, step=start, params=param_count(model))
@@ -202,7 +204,7 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     tic, seen = time.perf_counter(), 0
     model.train()
     for step in range(start, tp.steps):
-        lr = lr_at(step, tp)
+        lr = lr_at(step, tp, params.model.lr)
         loss_sum = optimizer_step(net, optimizer, stream, tp, lr, device, use_init)
         loss_sum = mean_over_ranks(loss_sum, world)
         seen += per_step * world.size
