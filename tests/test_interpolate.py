@@ -139,6 +139,24 @@ def test_methods_by_name() -> None:
         make_method("rife")
 
 
+def test_dis_frames_run_dis_once_per_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vfi.flow.dis import DisFlow
+    from vfi.inference.methods import Dis, to_rgb, to_tensor
+
+    calls: list[int] = []
+    pair = DisFlow.pair
+    monkeypatch.setattr(DisFlow, "pair", lambda self, a, b: calls.append(1) or pair(self, a, b))
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    b = np.roll(a, 3, axis=1)
+    method = Dis("ultrafast")
+    ts = [0.25, 0.5, 0.75]
+    frames = method.frames(a, b, ts)
+    assert len(calls) == 1
+    for t, frame in zip(ts, frames):  # the same pixels as scoring each time on its own
+        assert np.array_equal(frame, to_rgb(method(to_tensor(a), to_tensor(b), torch.tensor(t))))
+
+
 def test_blend_is_the_linear_blend() -> None:
     a = np.zeros((4, 6, 3), np.uint8)
     b = np.full((4, 6, 3), 200, np.uint8)

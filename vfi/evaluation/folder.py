@@ -297,9 +297,7 @@ def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
     """
     if "model" not in methods:
         return None
-    if explicit is not None:
-        if not explicit.is_file():
-            raise BenchError(f"checkpoint {explicit} not found")
+    if explicit is not None:  # read_checkpoint says what is wrong with it, if anything
         return explicit
     if DEFAULT_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT

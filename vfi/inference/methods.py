@@ -90,11 +90,21 @@ class Dis(Method):
         self.flows = DisFlow(preset)
 
     def __call__(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        flow = self.flows(f0, f2, t)[None]
-        tt = float(t)
+        return self._warp_blend(f0, f2, self.flows.pair(f0, f2), float(t))
+
+    def frames(self, f0: np.ndarray, f2: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
+        """DIS runs once for the pair (its flows do not depend on t), then every time
+        is a scaling, two warps and a blend."""
+        a, b = to_tensor(f0), to_tensor(f2)
+        pair = self.flows.pair(a, b)
+        return [to_rgb(self._warp_blend(a, b, pair, float(t))) for t in ts]
+
+    def _warp_blend(self, f0: torch.Tensor, f2: torch.Tensor, pair: torch.Tensor, t: float
+                    ) -> torch.Tensor:
+        flow = self.flows.at(pair, t)[None]
         w0 = warp(f0[None], flow[:, :2])[0]
         w2 = warp(f2[None], flow[:, 2:])[0]
-        return (1 - tt) * w0 + tt * w2
+        return (1 - t) * w0 + t * w2
 
 
 class Model(Method):
@@ -122,7 +132,7 @@ class Model(Method):
 class MethodOptions:
     """What the methods may need; each takes only its own."""
 
-    checkpoint: Path | None = DEFAULT_CHECKPOINT
+    checkpoint: Path | None = None  # None: DEFAULT_CHECKPOINT
     dis_preset: str = "medium"
     device: torch.device | None = None
 
