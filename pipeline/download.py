@@ -52,6 +52,7 @@ class SourceRow:
     uri: str
     license: str
     attribution: str
+    split: str = "auto"
     path: str = ""
     bytes: int = 0
     sha256: str = ""
@@ -86,7 +87,7 @@ class DownloadResult:
 
 def _row(src: Source, name: str, uri: str) -> SourceRow:
     return SourceRow(name=name, origin=src.name, kind=src.kind, uri=uri,
-                     license=src.license, attribution=src.attribution)
+                     license=src.license, attribution=src.attribution, split=src.split)
 
 
 def _fail(row: SourceRow, reason: str) -> SourceRow:

@@ -1,7 +1,7 @@
 """filter stage: a keep flag and a reason for every candidate triplet, scene groups, splits.
 
 Table work only: candidates and drawings from extract_triplets, thumbnails, luma and
-motion from ``frames.parquet``. Nothing is dropped silently: every row stays in
+motion from ``frames.parquet``, each source's split pin from ``sources.parquet``. Nothing is dropped silently: every row stays in
 ``filtered.parquet`` with ``keep`` and the first reason that applies, in this order
 
 1. ``too_long_span``     set by extract_triplets (span > triplets.max_span)
@@ -32,7 +32,10 @@ kept after steps 1-4; the links that form scene groups come from all rows.
 (``pipeline.transitions.is_pan``).
 
 Groups and splits (``pipeline.splits``): the near-duplicate links join scenes into
-groups; every row, kept or not, gets its scene's group and the group's split.
+groups; every row, kept or not, gets its scene's group and the group's split. A source's
+``split`` pin (``sources.parquet``: ``auto``, ``train`` or ``test``) binds the groups it
+is in: a group with a ``test``-pinned scene goes to test whole, else one with a
+``train``-pinned scene goes to train or val.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +67,7 @@ from pipeline.tables import (
     SCENES_TABLE,
     check_columns,
     read_source,
+    source_splits,
 )
 from pipeline.transitions import is_pan, thumb_array, transition_drawings
 from pipeline.triplets import CANDIDATE_COLUMNS, held_pair_motion
@@ -185,11 +190,22 @@ def near_duplicates(table: pd.DataFrame, params: FilterParams) -> tuple[np.ndarr
     return dropped, links
 
 
-def add_groups(table: pd.DataFrame, links: np.ndarray, params: FilterParams) -> pd.DataFrame:
-    """``group`` and ``split`` columns from near-duplicate links between scenes."""
+def add_groups(table: pd.DataFrame, links: np.ndarray, params: FilterParams,
+               pins: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``group`` and ``split`` columns from near-duplicate links between scenes and the
+    sources' split pins (source -> ``auto``/``train``/``test``; None: all ``auto``).
+
+    With ``pins`` given, every source of the table must be in it: a missing one means
+    tables out of date, and guessing ``auto`` could leak a held-out work into training.
+    """
     keys = list(zip(table["source"].tolist(), (int(s) for s in table["scene"])))
+    if pins is not None:
+        missing = sorted(set(table["source"]) - set(pins))
+        if missing:
+            raise ValueError(f"source(s) {', '.join(missing)} have no split in sources.parquet "
+                             "(tables out of date?)")
     groups = scene_groups(keys, ((keys[i], keys[j]) for i, j in links))
-    splits = group_splits(groups, params.seed, params.split)
+    splits = group_splits(groups, params.seed, params.split, pins)
     out = table.copy()
     out["group"] = np.array([groups[k] for k in keys], np.int64)
     out["split"] = np.array([splits[g] for g in out["group"]], object)
@@ -222,8 +238,10 @@ def measure(cands: pd.DataFrame, drawings: pd.DataFrame, frames_path: Path, para
 
 
 def run_filter(analysis_dir: Path, triplets_dir: Path, params: FilterParams,
-               show_progress: bool = False) -> FilterResult:
-    """Filter every candidate; returns the filtered table and the data metrics."""
+               show_progress: bool = False, pins: Mapping[str, str] | None = None) -> FilterResult:
+    """Filter every candidate; returns the filtered table and the data metrics.
+
+    ``pins``: each source's split pin (``tables.source_splits``); None pins nothing."""
     analysis_dir, triplets_dir = Path(analysis_dir), Path(triplets_dir)
     frames_path = analysis_dir / FRAMES_TABLE
     check_columns(frames_path, ("source",) + FRAME_FEATURES)
@@ -238,7 +256,7 @@ def run_filter(analysis_dir: Path, triplets_dir: Path, params: FilterParams,
     dropped, links = near_duplicates(table, params)
     table = assign_reasons(table, {"near_duplicate": dropped})
     table["motion01"], table["motion12"], table["pan"] = feats.motion01, feats.motion12, feats.pan
-    table = add_groups(table, links, params)[list(FILTERED_COLUMNS)].astype(FILTERED_COLUMNS)
+    table = add_groups(table, links, params, pins)[list(FILTERED_COLUMNS)].astype(FILTERED_COLUMNS)
     scenes = pd.read_parquet(analysis_dir / SCENES_TABLE, columns=["source", "scene"])
     metrics = data_metrics(frames=pq.ParquetFile(frames_path).metadata.num_rows, scenes=len(scenes),
                            sources=scenes["source"].nunique(), drawings=len(drawings), filtered=table)
@@ -255,7 +273,8 @@ def summary(result: FilterResult) -> str:
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:
-    result = run_filter(args.analysis, args.triplets, params.filter, show_progress=True)
+    result = run_filter(args.analysis, args.triplets, params.filter, show_progress=True,
+                        pins=source_splits(args.raw))
     atomic.write_parquet(result.filtered, args.triplets / FILTERED_TABLE)
     write_metrics(result.metrics, args.metrics)
     print(summary(result))
@@ -263,7 +282,8 @@ def _main(params: Params, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = {"analysis": "data/analysis", "triplets": "data/triplets", "metrics": "metrics/data.json"}
+    paths = {"raw": "data/raw", "analysis": "data/analysis", "triplets": "data/triplets",
+             "metrics": "metrics/data.json"}
     return run_stage("pipeline.filter", __doc__, paths, _main, argv)
 
 

@@ -8,16 +8,24 @@ training data. So near-duplicate links between triplets join their scenes into g
 in [0, 1), bucketed by the train/val/test fractions. No random state, no dependence on
 processing order: the same group always gets the same split for the same seed, and
 adding unrelated sources never moves an existing group.
+
+A source may pin its footage (``sources[i].split``, carried in ``sources.parquet``):
+``test`` sends every scene of it to test (a held-out work), ``train`` keeps its scenes
+in train or val (the same hash, bucketed by the train:val ratio renormalised to sum to
+1), ``auto`` is the rule above. A group takes the strongest pin among its members:
+``test`` over ``train`` over ``auto``, so shared footage of a held-out work never
+reaches training, whichever source it was found in.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 
 from pipeline.config import SplitFractions
 
 SPLITS = ("train", "val", "test")
+PINS = ("auto", "train", "test")  # weakest first: a group takes its strongest member's pin
 SceneKey = tuple[str, int]
 
 
@@ -72,9 +80,21 @@ def unit_hash(key: SceneKey, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def split_of(canonical: SceneKey, seed: int, fractions: SplitFractions) -> str:
-    """The split of the group whose smallest member is ``canonical``."""
-    u = unit_hash(canonical, seed)
+def split_for(key: SceneKey, seed: int, fractions: SplitFractions, pinned: str = "auto") -> str:
+    """The split of the group whose smallest member is ``key``, under the group's pin.
+
+    ``test``: test. ``train``: train or val by the same hash, the train:val ratio
+    renormalised (train when both fractions are 0: the pin wins over the fractions).
+    ``auto``: train/val/test by ``fractions``.
+    """
+    if pinned not in PINS:
+        raise ValueError(f"unknown split pin {pinned!r}: expected one of {', '.join(PINS)}")
+    if pinned == "test":
+        return "test"
+    u = unit_hash(key, seed)
+    if pinned == "train":
+        learn = fractions.train + fractions.val
+        return "train" if learn == 0 or u * learn < fractions.train else "val"
     if u < fractions.train:
         return "train"
     if u < fractions.train + fractions.val:
@@ -82,10 +102,20 @@ def split_of(canonical: SceneKey, seed: int, fractions: SplitFractions) -> str:
     return "test"
 
 
-def group_splits(groups: dict[SceneKey, int], seed: int, fractions: SplitFractions) -> dict[int, str]:
-    """Split of every group index, decided by the group's smallest member."""
+def strongest_pin(pins: Iterable[str]) -> str:
+    """The pin a group takes from its members' pins: test over train over auto."""
+    return max(pins, key=PINS.index, default="auto")
+
+
+def group_splits(groups: dict[SceneKey, int], seed: int, fractions: SplitFractions,
+                 pins: Mapping[str, str] | None = None) -> dict[int, str]:
+    """Split of every group index, decided by the group's smallest member and the
+    strongest pin of its members' sources (``pins``: source -> pin; absent is auto)."""
+    pins = pins or {}
     canonical: dict[int, SceneKey] = {}
+    pinned: dict[int, str] = {}
     for key, group in groups.items():
         if group not in canonical or key < canonical[group]:
             canonical[group] = key
-    return {group: split_of(key, seed, fractions) for group, key in canonical.items()}
+        pinned[group] = strongest_pin((pinned.get(group, "auto"), pins.get(key[0], "auto")))
+    return {group: split_for(key, seed, fractions, pinned[group]) for group, key in canonical.items()}

@@ -182,6 +182,7 @@ def dataset_card(manifest: pd.DataFrame, shards: pd.DataFrame, where: str, split
     per_source = manifest.groupby(["source", "license", "attribution"], sort=True).size()
     for (source, lic, attribution), n in per_source.items():
         lines.append(f"| {source} | {lic} | {attribution or '-'} | {n} |")
+    lines += licence_section(manifest)
     lines += ["", "## Provenance", "",
               f"- params.yaml sha256: {params_sha or 'not given'}",
               f"- inbetweener version: {tool_version()}",
@@ -191,6 +192,28 @@ def dataset_card(manifest: pd.DataFrame, shards: pd.DataFrame, where: str, split
               "- check it with `inbetweener verify DIR`; load it with "
               "`vfi.inference.triplets.read_triplets(pipeline.manifest.shards_for_split(DIR, 'test'))`", ""]
     return "\n".join(lines)
+
+
+def licence_section(manifest: pd.DataFrame) -> list[str]:
+    """Card lines: each licence with the works under it, then what the licences ask of
+    whoever redistributes the export or a model trained on it (CC BY: credit; CC BY-SA:
+    credit and share alike)."""
+    lines = ["", "## Licences", "", "| license | works (attribution) | samples |", "|---|---|---:|"]
+    for lic, part in manifest.groupby("license", sort=True):
+        works = sorted({a or s for s, a in zip(part["source"], part["attribution"])})
+        lines.append(f"| {lic} | {'; '.join(works)} | {len(part)} |")
+    licences = [str(x).upper() for x in manifest["license"].unique()]
+    if any(x.startswith("CC BY") for x in licences):
+        lines += ["", "**Attribution.** The CC BY and CC BY-SA works above must be credited, "
+                  "with the attribution given and a link to the licence, wherever this data or "
+                  "a model trained on it is redistributed."]
+    share_alike = sorted(str(x) for x in manifest["license"].unique() if "BY-SA" in str(x).upper())
+    if share_alike:
+        lines += ["", f"**Share-alike ({', '.join(share_alike)}).** Samples under these licences "
+                  "are adaptations of those works: a dataset or model redistributed with them must "
+                  "be offered under the same licence (or a compatible later version). To avoid "
+                  f"that, export without them: `--where \"license not in {share_alike}\"`."]
+    return lines
 
 
 def _swap_in(temp: Path, out: Path) -> None:

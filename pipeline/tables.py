@@ -3,7 +3,7 @@
 A stage never imports another stage; what two stages share about a table (its file name,
 how to check its columns, how to read one source of it) lives here.
 
-- ``sources.parquet``    download -> detect_cuts, shard
+- ``sources.parquet``    download -> detect_cuts, filter (split pins), shard
 - ``frames.parquet``     detect_cuts -> extract_triplets, filter (one row per frame)
 - ``scenes.parquet``     detect_cuts -> filter
 - ``drawings.parquet``   extract_triplets -> filter
@@ -45,3 +45,19 @@ def read_source(path: Path, source: str, columns: tuple[str, ...]) -> pd.DataFra
     """The rows of one source, sorted by frame, with a fresh 0..n-1 index."""
     table = ds.dataset(path).to_table(columns=list(columns), filter=ds.field("source") == source)
     return table.to_pandas().sort_values("frame", kind="stable").reset_index(drop=True)
+
+
+def source_splits(raw_dir: Path) -> dict[str, str]:
+    """Each video's split pin (``auto``, ``train``, ``test``) from ``sources.parquet``.
+
+    A table written before sources had a ``split`` is refused, not read as ``auto``:
+    the download stage re-runs in seconds, and a guess could put a held-out work in
+    training.
+    """
+    path = Path(raw_dir) / SOURCES_TABLE
+    try:
+        check_columns(path, ("name", "split"))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (written before per-source splits: re-run the download stage)") from None
+    table = pq.read_table(path, columns=["name", "split"]).to_pandas()
+    return dict(zip(table["name"], table["split"]))

@@ -1,5 +1,8 @@
 """``inbetweener benchmark`` on tiny triplet folders whose answers are known.
 
+Without ``models/model.pt`` (every test runs in an empty folder) the default methods are
+pretrained RIFE 4.25 and the baselines.
+
 Every triplet is a pure pan: three crops of one wider texture at x offsets 0, s and 2s,
 so the middle frame is exactly the midpoint and a flow method must beat the blend.
 Pixel values are even, so the blend's midpoint ((a + b) / 2) is an integer and its
@@ -94,7 +97,8 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained flow model: with DIS-initialised flows it reproduces DIS."""
-    params = ModelParams(width=8, depth=1, scales=2, flow_init="dis", dis_preset="fast")
+    params = ModelParams(arch="flow", width=8, depth=1, scales=2, flow_init="dis",
+                         dis_preset="fast")
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save({"model": build_model(params).state_dict(),
                 "model_config": params.model_dump()}, path)
@@ -159,10 +163,26 @@ def test_no_default_checkpoint_skips_the_model_and_says_so(
     code, report = run_json(tmp_path, "--triplets", str(good), "--limit", "1")
     assert code == 0 and "model" not in report["methods"]
     assert report["checkpoint"] is None and "no checkpoint" in report["model_skipped"]
-    assert set(report["methods"]) == {"repeat", "blend", "dis"}
-    assert "model column skipped" in capsys.readouterr().out
+    assert set(report["methods"]) == {"rife", "repeat", "blend", "dis"}
+    out = capsys.readouterr().out
+    assert "model column skipped" in out and "\nrife " in out
     # asking for the model by name with no checkpoint anywhere is an error
     assert main(["benchmark", "--triplets", str(good), "--methods", "model", *FAST]) == 2
+
+
+def test_pretrained_rife_and_its_scale(good: Path, tmp_path: Path) -> None:
+    """RIFE 4.25 is scored without any checkpoint; ``--scale`` reaches it (half-resolution
+    flows give other frames) and the JSON records it."""
+    scores = {}
+    for scale in ("1", "0.5"):
+        code, report = run_json(tmp_path, "--triplets", str(good), "--methods", "rife,blend",
+                                "--limit", "2", "--scale", scale)
+        assert code == 0 and report["scale"] == float(scale) and report["checkpoint"] is None
+        scores[scale] = report["methods"]
+    assert scores["1"]["rife"]["count"] == 2
+    assert scores["1"]["rife"]["psnr"] > scores["1"]["blend"]["psnr"] + 3  # a pan: flow wins
+    assert scores["0.5"]["blend"]["psnr"] == scores["1"]["blend"]["psnr"]  # not a RIFE model
+    assert abs(scores["0.5"]["rife"]["psnr"] - scores["1"]["rife"]["psnr"]) > 0.1
 
 
 def test_bad_triplets_are_skipped_with_a_reason(tmp_path: Path) -> None:
@@ -196,7 +216,9 @@ def test_bad_triplets_are_skipped_with_a_reason(tmp_path: Path) -> None:
     pytest.param(["--triplets", "{good}", "--checkpoint", "{tmp}/junk.pt"], id="junk-ckpt"),
     pytest.param(["--triplets", "{good}", "--checkpoint", "{tmp}/foreign.pt"],
                  id="foreign-ckpt"),
-    pytest.param(["--triplets", "{good}", "--methods", "blend,rife"], id="unknown-method"),
+    pytest.param(["--triplets", "{good}", "--methods", "blend,film"], id="unknown-method"),
+    pytest.param(["--triplets", "{good}", "--scale", "0"], id="scale-0"),
+    pytest.param(["--triplets", "{good}", "--scale", "2"], id="scale-2"),
     pytest.param(["--triplets", "{good}", "--dis-preset", "slow"], id="bad-preset"),
     pytest.param(["--triplets", "{good}", "--limit", "0"], id="bad-limit"),
 ])

@@ -25,7 +25,7 @@ import yaml
 
 from tests.test_train import scene
 from vfi.config import parse_vfi_params
-from vfi.inference.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from vfi.inference.checkpoint import CHECKPOINT_NAME, RESUME_NAME, read_checkpoint
 from vfi.nets import build_model
 from vfi.training.distributed import World, rank_samples, shard_partition
 from vfi.training.samples import train_samples
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 RUN_TIMEOUT = 120  # seconds; a healthy tiny run takes well under half of it
 
-TINY = {"model": {"width": 8, "depth": 1, "scales": 2, "flow_init": "zero"},
-        "train": {"steps": 3, "batch_size": 2, "crop": 32, "val_every": 2, "val_samples": 2,
+TINY = {"model": {"arch": "flow", "lr": 1e-3, "width": 8, "depth": 1, "scales": 2, "flow_init": "zero"},
+        "train": {"min_lr": 1e-4, "steps": 3, "batch_size": 2, "crop": 32, "val_every": 2, "val_samples": 2,
                   "warmup": 1, "shuffle": 4, "threads": 2, "flip": True, "reverse": True}}
 
 
@@ -127,8 +127,9 @@ def assert_ok(run: Run, step: int) -> dict:
     """Exit 0, replicas equal, one checkpoint at ``step``; the checkpoint's state."""
     assert run.code == 0, run.output[-3000:]
     assert "2 ranks hold the same weights" in run.output, run.output[-3000:]
-    assert sorted(p.name for p in run.out.iterdir()) == [CHECKPOINT_NAME]  # no rank-1 leftovers
-    state = read_checkpoint(run.out / CHECKPOINT_NAME)
+    # no rank-1 leftovers: the best weights and the resume state, nothing else
+    assert sorted(p.name for p in run.out.iterdir()) == sorted([CHECKPOINT_NAME, RESUME_NAME])
+    state = read_checkpoint(run.out / RESUME_NAME)
     assert state["step"] == step
     return state
 

@@ -36,9 +36,11 @@ def test_synthetic_and_local_sources(tmp_path: Path, local_video: Path):
     sha = sha256_file(local_video)
     result, table = _run(tmp_path, [
         TINY_SYNTH,
-        {"kind": "path", "name": "local", "path": "clip.mp4", "sha256": sha, "license": "CC0"},
+        {"kind": "path", "name": "local", "path": "clip.mp4", "sha256": sha, "license": "CC0",
+         "split": "test"},
     ])
     assert list(table["name"]) == ["syn-00", "syn-01", "local"]
+    assert list(table["split"]) == ["auto", "auto", "test"]  # each video carries its source's pin
     assert (table["status"] == "ok").all(), table["error"].tolist()
     local = table.set_index("name").loc["local"]
     assert (local["frames"], local["width"], local["height"]) == (12, 64, 48)

@@ -20,7 +20,7 @@ from vfi.inference.triplets import read_triplets
 from vfi.nets import linear_blend
 from vfi.training.loop import train
 
-METHODS = {"model", "repeat", "blend", "dis"}
+METHODS = {"model", "rife", "repeat", "blend", "dis"}
 
 
 def test_evaluate_writes_all_methods(tmp_path: Path) -> None:
@@ -63,8 +63,27 @@ def test_untrained_flow_model_starts_at_the_dis_baseline() -> None:
     from vfi.inference.interpolator import interpolate
     from vfi.nets import build_model
     f0, f2 = (torch.from_numpy(scene(t, 10.0)).permute(2, 0, 1).float() / 255 for t in (0, 1))
-    model = build_model(ModelParams(width=8, depth=1, scales=2, flow_init="dis",
+    model = build_model(ModelParams(arch="flow", width=8, depth=1, scales=2, flow_init="dis",
                                     dis_preset="medium"))
     ours = interpolate(model, f0, f2, 0.25)
     dis = Dis("medium")(f0, f2, torch.tensor(0.25))
     assert torch.allclose(ours, dis.clamp(0, 1), atol=2e-3)
+
+
+def test_scores_per_source_and_over_held_out_works(tmp_path: Path) -> None:
+    """A source with test samples only is a held-out work; its mean is reported apart."""
+    import pandas as pd
+
+    from vfi.evaluation.scoring import held_out_sources, summarise
+
+    pd.DataFrame({"source": ["a", "a", "b", "b", "c"],
+                  "split": ["train", "test", "test", "test", "val"]}
+                 ).to_parquet(tmp_path / "manifest.parquet")
+    assert held_out_sources(tmp_path) == ["b"]
+    rows = [{"source": src, "bucket": "0.4-0.6", "psnr_m": v, "ssim_m": v / 100}
+            for src, v in (("a", 30.0), ("b", 20.0), ("b", 24.0))]
+    summary = summarise(rows, ["m"], [0.0, 0.4, 0.6, 1.0], held_out_sources(tmp_path))
+    assert summary["psnr"]["m"] == round((30 + 20 + 24) / 3, 4)
+    assert summary["by_source"]["a"]["psnr"]["m"] == 30.0
+    assert summary["held_out"] == {"sources": ["b"], "n": 2, "psnr": {"m": 22.0},
+                                   "ssim": {"m": 0.22}}

@@ -13,7 +13,7 @@ from pipeline.config import ShardParams
 from pipeline.export import main as export_main
 from pipeline.manifest import SPLITS, ShardSink, iter_tar_samples, read_wids_index
 from pipeline.shard import run_shard
-from pipeline.subset import ExportError, run_export
+from pipeline.subset import ExportError, licence_section, run_export
 from pipeline.verify import verify
 from tests.shard_inputs import build_shard_inputs
 
@@ -133,3 +133,16 @@ def test_copied_blocks_make_the_tars_tarwriter_would(shards: Path, tmp_path: Pat
         sink.close()
         for tar in sorted((tmp_path / "out" / split).glob("*.tar")):
             assert tar.read_bytes() == (tmp_path / "rewritten" / split / tar.name).read_bytes()
+
+
+def test_card_lists_licences_and_their_obligations():
+    manifest = pd.DataFrame({"source": ["a", "a", "b", "c"],
+                             "license": ["CC BY-SA 3.0", "CC BY-SA 3.0", "public domain", "CC0-1.0"],
+                             "attribution": ["Work A by Someone", "Work A by Someone", "Work B", ""]})
+    text = "\n".join(licence_section(manifest))
+    assert "| CC BY-SA 3.0 | Work A by Someone | 2 |" in text and "| CC0-1.0 | c | 1 |" in text
+    assert "**Attribution.**" in text and "**Share-alike (CC BY-SA 3.0).**" in text
+    query = text.split("`--where \"")[1].split("\"`")[0]
+    assert set(manifest.query(query)["source"]) == {"b", "c"}  # the advice is a working query
+    free = "\n".join(licence_section(manifest[manifest["source"] != "a"]))
+    assert "Share-alike" not in free and "Attribution" not in free

@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
+from pipeline.atomic import write_parquet
 from pipeline.config import FilterParams, SplitFractions, TripletParams
 from pipeline.extract_triplets import run_extract, write_outputs
 from pipeline.filter import FILTERED_COLUMNS, assign_reasons, is_static, main, noise_floor, run_filter
-from pipeline.splits import UnionFind, group_splits, scene_groups, split_of, unit_hash
+from pipeline.splits import UnionFind, group_splits, scene_groups, split_for, unit_hash
 from pipeline.synth.render import smooth_noise
+from pipeline.tables import SOURCES_TABLE, source_splits
 from pipeline.transitions import (
     dilate,
     fade_fit,
@@ -200,14 +202,18 @@ def test_split_is_deterministic_and_shared_by_a_group():
     groups = scene_groups(scenes, [(("b", 3), ("a", 1)), (("c", 2), ("b", 3))])
     assert groups == {("a", 0): 0, ("a", 1): 1, ("b", 3): 1, ("c", 2): 1, ("b", 0): 2}
     splits = group_splits(groups, seed=0, fractions=SplitFractions())
-    assert splits[1] == split_of(("a", 1), 0, SplitFractions())
+    assert splits[1] == split_for(("a", 1), 0, SplitFractions())
     assert splits == group_splits(dict(reversed(list(groups.items()))), 0, SplitFractions())
+    # a pin on any member binds the group: test over train over auto
+    pinned = group_splits(groups, 0, SplitFractions(), pins={"c": "test", "b": "train"})
+    assert pinned[1] == "test" and pinned[2] == split_for(("b", 0), 0, SplitFractions(), "train")
+    assert pinned[0] == splits[0]
     assert unit_hash(("a", 1), 0) == unit_hash(("a", 1), 0) != unit_hash(("a", 1), 1)
 
 
 def test_split_fractions_are_respected_over_many_groups():
     fractions = SplitFractions(train=0.7, val=0.2, test=0.1)
-    got = pd.Series([split_of(("s", i), 3, fractions) for i in range(20000)]).value_counts(normalize=True)
+    got = pd.Series([split_for(("s", i), 3, fractions) for i in range(20000)]).value_counts(normalize=True)
     assert got["train"] == pytest.approx(0.7, abs=0.015)
     assert got["val"] == pytest.approx(0.2, abs=0.015)
     assert got["test"] == pytest.approx(0.1, abs=0.015)
@@ -258,8 +264,10 @@ def test_main_writes_the_table_and_sorted_metrics(tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text("sources:\n  - {name: s, kind: synthetic}\nfilter:\n  seed: 3\n")
     metrics = tmp_path / "metrics" / "data.json"
-    argv = ["--params", str(params), "--analysis", str(analysis), "--triplets", str(triplets),
-            "--metrics", str(metrics)]
+    raw = tmp_path / "raw"
+    write_parquet(pd.DataFrame({"name": ["a", "b"], "split": ["auto", "test"]}), raw / SOURCES_TABLE)
+    argv = ["--params", str(params), "--raw", str(raw), "--analysis", str(analysis),
+            "--triplets", str(triplets), "--metrics", str(metrics)]
     assert main(argv) == 0
     line = capsys.readouterr().out
     assert line.startswith("filter: kept 18 of 24 triplets") and "near_duplicate: 6" in line
@@ -272,9 +280,21 @@ def test_main_writes_the_table_and_sorted_metrics(tmp_path, capsys):
     assert sum(data["kept_per_split"].values()) == data["kept"]
     table = pd.read_parquet(triplets / "filtered.parquet")
     assert len(table) == 24 and table["split"].isin(["train", "val", "test"]).all()
+    assert set(table.loc[table["source"] == "b", "split"]) == {"test"}  # b's pin, from sources.parquet
+    assert set(table.loc[table["scene"] == 1, "split"]) == {"test"}  # a's scene 1 is b's footage
     first = (triplets / "filtered.parquet").read_bytes()
     assert main(argv) == 0
     assert (triplets / "filtered.parquet").read_bytes() == first
+
+
+def test_split_pins_must_cover_every_source_and_old_tables_are_refused(tmp_path):
+    analysis, triplets = reused_footage_tables(tmp_path)
+    with pytest.raises(ValueError, match="source.s. b have no split"):
+        run_filter(analysis, triplets, FilterParams(), pins={"a": "auto"})
+    raw = tmp_path / "raw"
+    write_parquet(pd.DataFrame({"name": ["a", "b"], "license": ["x", "y"]}), raw / SOURCES_TABLE)
+    with pytest.raises(ValueError, match="missing column.s. split .*re-run the download stage"):
+        source_splits(raw)
 
 
 # --- ground truth -----------------------------------------------------------------------

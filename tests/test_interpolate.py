@@ -2,12 +2,16 @@
 
 The clip has hard cuts and drawings on ones, twos and threes; its truth table says
 which output frames must be copies of which source frames. Most runs use ``--method
-blend`` (fast); one runs a tiny untrained checkpoint through the model path.
+blend`` (fast); one runs a tiny untrained checkpoint through the model path, and two run
+pretrained RIFE 4.25 on a few small frames (the default without a checkpoint, and
+``--scale``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -136,7 +140,7 @@ def test_methods_by_name() -> None:
     dis = make_method("dis", MethodOptions(dis_preset="ultrafast")).frames(a, b, [0.25, 0.75])
     assert [x.shape for x in dis] == [a.shape] * 2 and dis[0].mean() < dis[1].mean()
     with pytest.raises(MethodError, match="unknown method"):
-        make_method("rife")
+        make_method("film")
 
 
 def test_dis_frames_run_dis_once_per_pair(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -289,6 +293,50 @@ def test_model_path_with_a_tiny_checkpoint(clip: Clip, plain, tmp_path: Path) ->
     assert max(diff(a, b) for a, b in zip(out, plain[1])) < SAME  # x264 drift, no more
 
 
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
+    """Half a second at 96x64: 12 frames, a few in-betweens for RIFE to make."""
+    root = tmp_path_factory.mktemp("short")
+    spec = SPEC.model_copy(update={"width": 96, "height": 64, "seconds": 0.5,
+                                   "min_shot_seconds": 0.5, "max_shot_seconds": 0.5})
+    out = generate(spec, root)
+    params = root / "params.yaml"
+    params.write_text("sources: [{name: synthetic, kind: synthetic}]\n")
+    return Clip(out.videos[0], out.truth, decode(out.videos[0])[0], params)
+
+
+def test_no_checkpoint_falls_back_to_pretrained_rife(
+        short_clip: Clip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture) -> None:
+    """A fresh install (no models/model.pt) interpolates with RIFE 4.25 and says so."""
+    monkeypatch.chdir(tmp_path)  # no models/ here, whatever the repo holds
+    out = tmp_path / "out.mp4"
+    with caplog.at_level(logging.INFO, logger="inbetweener"):
+        assert main(["interpolate", str(short_clip.path), str(out),
+                     "--params", str(short_clip.params), "--quiet"]) == 0
+    fallback = [r.getMessage() for r in caplog.records if "using rife" in r.getMessage()]
+    assert len(fallback) == 1 and "models/model.pt" in fallback[0]
+    summary = capsys.readouterr().out
+    assert "(rife)" in summary  # the summary names the method that ran
+    assert int(re.search(r"(\d+) in-betweens", summary).group(1)) > 0
+    frames, rate = decode(out)
+    assert (len(frames), rate) == (24, 48)
+
+
+def test_scale_reaches_rife(short_clip: Clip, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import vfi.app.interpolate as app
+
+    built = []
+    real = app.make_method
+    monkeypatch.setattr(app, "make_method", lambda *a: built.append(real(*a)) or built[-1])
+    out = tmp_path / "out.mkv"
+    assert main(["interpolate", str(short_clip.path), str(out), "--method", "rife",
+                 "--scale", "0.5", "--params", str(short_clip.params), "--quiet"]) == 0
+    assert [(m.name, m.model.scale, m.model.multiple) for m in built] == [("rife", 0.5, 128)]
+    assert len(decode(out)[0]) == 24
+
+
 # --- audio -------------------------------------------------------------------------------
 
 
@@ -379,7 +427,10 @@ def test_bad_input_is_refused(capsys, tmp_path: Path, make, message: str) -> Non
     (["--factor", "1"], "--factor must be"), (["--factor", "0"], "--factor must be"),
     (["--fps", "-5"], "--fps must be positive"),
     (["--method", "model", "--checkpoint", "nowhere/model.pt"], "dvc repro"),
-], ids=["factor-1", "factor-0", "negative-fps", "no-checkpoint"])
+    (["--scale", "0"], "--scale must be in (0, 1]"), (["--scale", "1.5"], "got 1.5"),
+    (["--scale", "nan"], "--scale must be in (0, 1]"),
+], ids=["factor-1", "factor-0", "negative-fps", "no-checkpoint", "scale-0", "scale-1.5",
+        "scale-nan"])
 def test_bad_options_are_refused(clip: Clip, capsys, tmp_path: Path, args, message) -> None:
     code, err = run_cli(capsys, clip.path, tmp_path / "out.mp4", "--params", str(clip.params), *args)
     assert code == 2 and message in err

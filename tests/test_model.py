@@ -57,7 +57,7 @@ def test_untrained_model_is_the_linear_blend(arch: str) -> None:
 def test_build_from_dict_and_param_count() -> None:
     model = build_model(TINY["flow"].model_dump())
     assert param_count(model) > 1000
-    assert param_count(build_model(ModelParams())) < 1_000_000
+    assert param_count(build_model(ModelParams(arch="flow"))) < 1_000_000
 
 
 def test_census_zero_for_identical_positive_otherwise() -> None:

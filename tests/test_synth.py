@@ -340,7 +340,7 @@ def test_spec_fields_are_declared_once() -> None:
                      if name in vars(c).get("__annotations__", {})]
         assert len(set(declaring)) == 1, (name, declaring)
     extra = set(source) - set(SynthSpec.model_fields)
-    assert extra == {"name", "kind", "license", "attribution"}
+    assert extra == {"name", "kind", "license", "attribution", "split"}
 
 
 def test_source_spec_is_the_same_spec() -> None:

@@ -13,6 +13,7 @@ import webdataset as wds
 from vfi.config import ConfigError, VfiParams, parse_vfi_params
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,
+    RESUME_NAME,
     CheckpointError,
     read_checkpoint,
     save_checkpoint,
@@ -56,8 +57,9 @@ def tiny_params(**train: object) -> VfiParams:
     """A model and loop small enough for a test to train in seconds."""
     base = {"steps": 6, "batch_size": 2, "crop": 32, "val_every": 2, "val_samples": 2,
             "warmup": 2, "shuffle": 4, "threads": 1}
-    return parse_vfi_params({"model": {"width": 8, "depth": 1, "scales": 2},
-                             "train": {**base, **train}})
+    return parse_vfi_params({"model": {"arch": "flow", "width": 8, "depth": 1, "scales": 2,
+                                       "lr": 1e-3},
+                             "train": {"min_lr": 1e-4, **base, **train}})
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_params_validation() -> None:
-    assert parse_vfi_params({"sources": []}).model.arch == "flow"  # other sections ignored
+    assert parse_vfi_params({"sources": []}).model.arch == "rife"  # other sections ignored
     for bad in ({"model": {"arch": "gan"}}, {"train": {"stepz": 3}},
                 {"model": {"lr": 1e-4}, "train": {"min_lr": 1e-3}}, {"train": {"crop": 30}},
                 {"train": {"losses": {"l2": 1.0}}}, {"eval": {"t_buckets": [0.5, 1.0]}}):
@@ -109,9 +111,15 @@ def test_checkpoint_round_trip_and_weights_only(tmp_path: Path) -> None:
 
 def test_train_writes_checkpoint_and_live(shards: Path, tmp_path: Path) -> None:
     result = train(tiny_params(), shards, tmp_path / "models", tmp_path / "live")
-    assert result.step == 6 and len(result.losses) == 6 and len(result.val_psnr) == 3
-    state = read_checkpoint(tmp_path / "models" / CHECKPOINT_NAME)
-    assert state["step"] == 6 and state["model_config"]["width"] == 8
+    assert result.step == 6 and len(result.losses) == 6
+    assert [s for s, _ in result.val_psnr] == [0, 2, 4, 6]  # the start is validated too
+    last = read_checkpoint(tmp_path / "models" / RESUME_NAME, required=("optimizer",))
+    assert last["step"] == 6 and last["model_config"]["width"] == 8
+    # model.pt holds the weights of the best validation, whichever step that was.
+    best_step, best_psnr = max(result.val_psnr, key=lambda sv: (sv[1], -sv[0]))
+    best = read_checkpoint(tmp_path / "models" / CHECKPOINT_NAME)
+    assert best["step"] == best_step == result.best_step
+    assert best["val_psnr"] == pytest.approx(best_psnr) and "optimizer" not in best
     metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert "val" in metrics and "train" in metrics
     # A finished run is not trained again.
@@ -132,14 +140,16 @@ def test_resume_after_kill_matches_uninterrupted(shards: Path, tmp_path: Path) -
 
     with pytest.raises(Killed):
         train(params, shards, tmp_path / "resumed", on_step=kill_at_5)
-    assert read_checkpoint(tmp_path / "resumed" / CHECKPOINT_NAME)["step"] == 4
+    assert read_checkpoint(tmp_path / "resumed" / RESUME_NAME)["step"] == 4
     rest = train(params, shards, tmp_path / "resumed")
     assert rest.start_step == 4 and [s for s, _ in rest.losses] == [5, 6]
     assert [l for _, l in rest.losses] == pytest.approx([l for _, l in full.losses[4:]],
                                                        rel=1e-5)
-    a = read_checkpoint(tmp_path / "full" / CHECKPOINT_NAME)["model"]
-    b = read_checkpoint(tmp_path / "resumed" / CHECKPOINT_NAME)["model"]
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    for name in (RESUME_NAME, CHECKPOINT_NAME):  # the best is carried over the kill too
+        a = read_checkpoint(tmp_path / "full" / name)
+        b = read_checkpoint(tmp_path / "resumed" / name)
+        assert a["step"] == b["step"]
+        assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
 
 
 def test_changed_params_start_over(shards: Path, tmp_path: Path) -> None:
@@ -232,7 +242,7 @@ def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: 
     params = tiny_params(steps=1)
     stale = {"model": {"blocks.0.down.0.0.weight": torch.zeros(1)}, "optimizer": {},
              "step": 1, "params_hash": params_hash(params)}
-    save_checkpoint(tmp_path / "models" / CHECKPOINT_NAME, stale)
+    save_checkpoint(tmp_path / "models" / RESUME_NAME, stale)
     with caplog.at_level("WARNING"):
         result = train(params, shards, tmp_path / "models")
     assert result.start_step == 0 and result.step == 1
@@ -259,3 +269,15 @@ def test_validation_reuses_the_flows_computed_at_load(shards: Path,
 
     monkeypatch.setattr(interpolator, "init_flows", no_recompute)
     assert validate(net, val, torch.device("cpu")) == first
+
+
+def test_validation_samples_spread_over_the_split(tmp_path: Path) -> None:
+    """Shards are in source order: the first n samples would be one source's."""
+    from pipeline.manifest import shards_for_split
+    from vfi.training.samples import load_val
+
+    root = write_tiny_shards(tmp_path / "s", {"train": 1, "val": 6, "test": 1})
+    urls = [str(u) for u in sorted((root / "val").glob("*.tar"))]
+    assert [s["key"] for s in load_val(urls, 3)] == ["val-0000", "val-0002", "val-0004"]
+    assert len(load_val(urls, 50)) == 6
+    assert load_val(shards_for_split(root, "nothing"), 3) == []

@@ -37,7 +37,8 @@ from pipeline.video import ReaderError, open_reader
 from vfi.app.analysis import CutWindow, FrameMeter, HoldTracker, Measured
 from vfi.app.retime import OutFrame, Schedule, SourceFrame, output_rate
 from vfi.app.writer import VideoWriter, audio_offset, container_format
-from vfi.inference.methods import MethodOptions, make_method
+from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
+from vfi.inference.methods import MethodOptions, check_scale, make_method
 
 log = logging.getLogger("inbetweener.vfi.interpolate")
 # uint8 RGB pair and the wanted times -> one uint8 frame per time (Method.frames)
@@ -61,8 +62,9 @@ class Options:
     fps: Fraction | None = None
     retime: bool = False
     max_hold: int = 4
-    method: str = "model"
+    method: str = "model"  # without a checkpoint anywhere: rife (see choose_method)
     checkpoint: Path | None = None  # None: the train stage's DEFAULT_CHECKPOINT
+    scale: float = 1.0  # flow resolution of RIFE models: 0.5 for 1080p and larger
     params: Path | None = None  # None: params.yaml when present, else the defaults
     overwrite: bool = False
     crf: int = 18
@@ -102,6 +104,7 @@ def check_options(opts: Options) -> str:
         raise InterpolateError(f"--threads must be >= 0, got {opts.threads}")
     if opts.max_hold < 1:
         raise InterpolateError(f"--max-hold must be >= 1, got {opts.max_hold}")
+    check_scale(opts.scale)
     if not opts.src.is_file():
         raise InterpolateError(f"{opts.src}: no such file")
     try:
@@ -127,6 +130,18 @@ def _check_folder(out: Path) -> None:
         raise InterpolateError(f"cannot write {out}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InterpolateError(f"cannot write {out}: folder {folder} is not writable")
+
+
+def choose_method(opts: Options) -> str:
+    """The method to run: ``opts.method``, except that the default ``model`` with no
+    checkpoint given and none trained (a fresh install, before ``dvc repro``) is the
+    pretrained RIFE 4.25 it would have been fine-tuned from. A checkpoint given by
+    path must exist (the model method says so when it does not)."""
+    if opts.method == "model" and opts.checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
+        log.info("no checkpoint at %s (`dvc repro` trains one): using rife, the pretrained "
+                 "RIFE 4.25", DEFAULT_CHECKPOINT)
+        return "rife"
+    return opts.method
 
 
 def analysis_params(path: Path | None) -> tuple[CutsParams, TripletParams]:
@@ -273,12 +288,15 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
         # vs 1.3 s for the tiny-checkpoint test clip, with other jobs running).
         torch.set_num_threads(opts.threads)
     cuts, triplets = analysis_params(opts.params)
+    name = opts.method
     if method is None:  # a MethodError or CheckpointError says what to do (exit 2)
-        method = make_method(opts.method, MethodOptions(checkpoint=opts.checkpoint)).frames
+        name = choose_method(opts)
+        options = MethodOptions(checkpoint=opts.checkpoint, scale=opts.scale)
+        method = make_method(name, options).frames
     info = probe_input(opts.src)
     rate = output_rate(input_rate(info), opts.factor, opts.fps)
     offset = audio_offset(opts.src)
-    result = Result(opts.out, rate, opts.method, opts.retime, audio=offset is not None)
+    result = Result(opts.out, rate, name, opts.retime, audio=offset is not None)
     try:
         with atomic_path(opts.out) as tmp:
             def writer_for(size: tuple[int, int]) -> VideoWriter:

@@ -1,4 +1,4 @@
-"""Score the model and the baselines on any folder of triplets at t = 0.5.
+"""Score the model, pretrained RIFE 4.25 and the baselines on a folder of triplets, t = 0.5.
 
 ``inbetweener benchmark --triplets DIR`` exists so users can set our numbers beside
 published ones (ATD-12K, Vimeo-90K triplets) without converting the data into shards.
@@ -40,7 +40,7 @@ from pipeline.progress import progress
 from pipeline.stage import reason_counts
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 from vfi.inference.interpolator import default_device
-from vfi.inference.methods import METHODS, Method, MethodOptions, make_method
+from vfi.inference.methods import METHODS, Method, MethodOptions, check_scale, make_method
 from vfi.inference.metrics import psnr, ssim
 
 log = logging.getLogger("inbetweener.vfi.benchmark")
@@ -114,6 +114,7 @@ class BenchResult:
     scores: dict[str, MethodScores]
     skipped: list[Failure]  # triplets found that could not be scored
     incomplete: list[Failure]  # folders with part of a triplet (not counted as triplets)
+    scale: float = 1.0  # flow resolution of the RIFE models
 
     @property
     def failures(self) -> list[Failure]:
@@ -307,31 +308,34 @@ def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
     return None
 
 
-def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str
-                  ) -> dict[str, Method]:
+def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str,
+                  scale: float = 1.0) -> dict[str, Method]:
     """Name -> method, from the registry of :mod:`vfi.inference.methods`; the model only
     with a checkpoint. A bad preset or checkpoint stops the run (CommandError: exit 2)."""
     options = MethodOptions(checkpoint=checkpoint, dis_preset=dis_preset,
-                            device=default_device())
+                            device=default_device(), scale=scale)
     return {n: make_method(n, options) for n in names if n != "model" or checkpoint is not None}
 
 
 def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None = None,
               dis_preset: str = "medium", limit: int | None = None, threads: int = 0,
-              show_progress: bool = False) -> BenchResult:
+              show_progress: bool = False, scale: float = 1.0) -> BenchResult:
     """Find the triplets under ``folder`` and score the chosen methods on them.
 
     ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS` (None: all, the model
     only when a checkpoint is found). ``limit``: the first N triplets in sorted order.
     ``threads``: torch's CPU threads (0: torch's default), for a shared machine.
+    ``scale``: the flow resolution of the RIFE models (``model``, ``rife``): 0.5 for
+    1080p and larger.
     """
     if not folder.is_dir():
         raise BenchError(f"{folder} is not a folder")
     if limit is not None and limit < 1:
         raise BenchError(f"--limit must be at least 1, not {limit}")
+    check_scale(scale)
     names = parse_methods(methods)
     ckpt = resolve_checkpoint(checkpoint, names, methods is not None)
-    chosen = build_methods(names, ckpt, dis_preset)  # option errors before any work
+    chosen = build_methods(names, ckpt, dis_preset, scale)  # option errors before any work
     triplets, failures = discover(folder)
     if not triplets:
         layouts = "; ".join(f"{k}: {'/'.join(v)}" for k, v in LAYOUTS.items())
@@ -340,7 +344,7 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
     if threads > 0:
         torch.set_num_threads(threads)
     scores, skipped = score_all(triplets, chosen, show_progress)
-    return BenchResult(folder, triplets, names, ckpt, scores, skipped, failures)
+    return BenchResult(folder, triplets, names, ckpt, scores, skipped, failures, scale)
 
 
 # -- reports --------------------------------------------------------------------------
@@ -353,6 +357,7 @@ def summary(result: BenchResult) -> dict[str, Any]:
         "layout": result.layout,
         "layouts": result.layouts,
         "t": T,
+        "scale": result.scale,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "model_skipped": NO_CHECKPOINT if result.model_skipped else None,
         "triplets": len(result.triplets),
@@ -383,10 +388,15 @@ def table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
+def scale_note(scale: float) -> str:
+    """``, RIFE scale 0.5`` when the flows were not estimated at full resolution."""
+    return "" if scale == 1 else f", RIFE scale {scale:g}"
+
+
 def report(result: BenchResult) -> str:
     """What the CLI prints: a header, the table, the skipped triplets."""
     header = (f"benchmark: {len(result.triplets)} triplet(s) ({result.layout}) in "
-              f"{result.folder}, t = {T}: {result.scored} scored, "
+              f"{result.folder}, t = {T}{scale_note(result.scale)}: {result.scored} scored, "
               f"{len(result.skipped)} skipped")
     if result.incomplete:
         header += f", {len(result.incomplete)} incomplete folder(s)"

@@ -1,8 +1,9 @@
 """Score the model against baselines on the test split (the evaluate stage's work).
 
 Methods, side by side on the same frames, from the registry of
-:mod:`vfi.inference.methods`: the trained ``model``, ``repeat``, ``blend`` and ``dis``. Outputs:
-mean PSNR/SSIM overall and per t bucket (``metrics/eval.json``, for ``dvc metrics``), a
+:mod:`vfi.inference.methods`: the trained ``model``, the pretrained ``rife`` it started
+from, ``repeat``, ``blend`` and ``dis``. Outputs: mean PSNR/SSIM overall, per t bucket,
+per source and over the held-out works (``metrics/eval.json``, for ``dvc metrics``), a
 per-sample CSV (for ``dvc plots``) and a grid PNG of the worst and best samples.
 """
 
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pipeline.atomic import write_bytes
-from pipeline.manifest import shards_for_split
+from pipeline.manifest import MANIFEST_TABLE, shards_for_split
 from vfi.config import EvalParams
 from vfi.evaluation.report import grid_png, rows_csv
 from vfi.inference.methods import METHODS, Method, MethodOptions, make_method
@@ -43,7 +45,8 @@ def score_samples(samples: Any, methods: dict[str, Method], edges: Sequence[floa
     rows, frames = [], []
     for s in samples:
         f0, f1, f2, t = s["f0"], s["f1"], s["f2"], s["t"]
-        row: dict[str, Any] = {"key": s["key"], "t": round(float(t), 4),
+        row: dict[str, Any] = {"key": s["key"], "source": s["meta"].get("source", ""),
+                               "t": round(float(t), 4),
                                "bucket": bucket_name(float(t), edges)}
         preds = {}
         for name, method in methods.items():
@@ -57,10 +60,24 @@ def score_samples(samples: Any, methods: dict[str, Method], edges: Sequence[floa
     return rows, frames
 
 
-def summarise(rows: list[dict[str, Any]], methods: Sequence[str], edges: Sequence[float]
-              ) -> dict[str, Any]:
-    """Means overall and per t bucket: {"n", "psnr": {method: dB}, "ssim": {...},
-    "by_t": {bucket: {"n", "psnr", "ssim"}}}."""
+def held_out_sources(shards: str | Path) -> list[str]:
+    """Sources with test samples only: works the model never trained or validated on
+    (``split: test`` sources, and any whose scenes all hashed to test). None without a
+    manifest (a hand-made shard folder): then there is no held-out score."""
+    path = Path(shards) / MANIFEST_TABLE
+    if not path.is_file():
+        log.warning("%s: no manifest, so no held-out score", shards)
+        return []
+    table = pd.read_parquet(path, columns=["source", "split"])
+    only_test = table.groupby("source")["split"].agg(lambda s: bool((s == "test").all()))
+    return sorted(only_test[only_test].index)
+
+
+def summarise(rows: list[dict[str, Any]], methods: Sequence[str], edges: Sequence[float],
+              held_out: Sequence[str] = ()) -> dict[str, Any]:
+    """Means overall, per t bucket, per source and over the held-out works:
+    {"n", "psnr": {method: dB}, "ssim": {...}, "by_t": {bucket: {"n", "psnr", "ssim"}},
+    "by_source": {source: ...}, "held_out": {"sources", "n", "psnr", "ssim"}}."""
     def means(subset: list[dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {"n": len(subset)}
         for metric in METRICS:
@@ -74,6 +91,10 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str], edges: Sequenc
         subset = [r for r in rows if r["bucket"] == name]
         if subset:
             summary["by_t"][name] = means(subset)
+    summary["by_source"] = {src: means([r for r in rows if r["source"] == src])
+                            for src in sorted({r["source"] for r in rows})}
+    held = [r for r in rows if r["source"] in set(held_out)]
+    summary["held_out"] = {"sources": sorted(set(held_out)), **means(held)}
     return summary
 
 
@@ -89,10 +110,13 @@ def evaluate(params: EvalParams, shards: str | Path, checkpoint: str | Path,
     rows, frames = score_samples(read_triplets(urls), methods, params.t_buckets)
     if not rows:
         raise ValueError(f"the {split} split under {shards} has no samples")
-    summary = summarise(rows, list(methods), params.t_buckets)
+    summary = summarise(rows, list(methods), params.t_buckets, held_out_sources(shards))
     write_bytes(Path(metrics_path), (json.dumps(summary, indent=2) + "\n").encode())
     plots = Path(plots_dir)
     write_bytes(plots / "samples.csv", rows_csv(rows))
     write_bytes(plots / "grid.png", grid_png(frames, rows, params.grid_samples))
     log.info("%d samples: PSNR %s", summary["n"], summary["psnr"])
+    if summary["held_out"]["n"]:
+        log.info("held-out works %s, %d samples: PSNR %s", ", ".join(
+            summary["held_out"]["sources"]), summary["held_out"]["n"], summary["held_out"]["psnr"])
     return summary

@@ -2,7 +2,8 @@
 
 A checkpoint is plain data (tensors, dicts, numbers, strings): ``model`` (the
 state dict), ``model_config`` (the resolved ``model`` section), and from training also
-``optimizer``, ``step``, ``train_config`` and ``params_hash``. It is read with
+``step``, ``val_psnr``, ``train_config`` and ``params_hash``; the resume state
+(``last.pt``) adds ``optimizer`` and ``best_val``. It is read with
 ``torch.load(..., weights_only=True)``, so a tampered file cannot run code.
 
 Every way a file can fail to be a usable checkpoint (missing, not a torch file, not
@@ -25,7 +26,8 @@ from pipeline.atomic import write_bytes
 from pipeline.errors import CommandError
 from vfi.nets import build_model
 
-CHECKPOINT_NAME = "model.pt"
+CHECKPOINT_NAME = "model.pt"  # the best weights on validation: what everything loads
+RESUME_NAME = "last.pt"        # the latest training state: what a killed run resumes from
 DEFAULT_DIR = Path("models")  # the train stage's --out
 DEFAULT_CHECKPOINT = DEFAULT_DIR / CHECKPOINT_NAME
 REQUIRED = ("model", "model_config")

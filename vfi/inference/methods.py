@@ -5,7 +5,10 @@
 - ``dis``: classical optical flow (:class:`vfi.flow.dis.DisFlow`: OpenCV DIS both ways,
   flows scaled by t), backward-warped with the networks' own :func:`vfi.nets.warp` and
   blended by t;
-- ``model``: a trained network from a checkpoint, through :func:`vfi.inference.interpolate`.
+- ``model``: a trained network from a checkpoint, through :func:`vfi.inference.interpolate`;
+- ``rife``: RIFE 4.25 with its published weights (:class:`vfi.nets.rife.Rife`), the
+  pretrained start the default model is fine-tuned from: scored beside ``model`` so the
+  fine-tune's own gain is visible.
 
 A method is called on one sample (float C x H x W frames, a scalar t), which is how
 evaluation and the benchmark score it, or with :meth:`Method.frames` on a uint8 pair
@@ -30,7 +33,8 @@ from pipeline.errors import CommandError
 from vfi.flow.dis import PRESETS, DisFlow
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, load_model
 from vfi.inference.interpolator import interpolate
-from vfi.nets import linear_blend, warp
+from vfi.config import ModelParams
+from vfi.nets import build_model, linear_blend, warp
 
 
 class MethodError(CommandError):
@@ -107,11 +111,22 @@ class Dis(Method):
         return (1 - t) * w0 + t * w2
 
 
-class Model(Method):
-    name = "model"
+def check_scale(scale: float) -> None:
+    """RIFE's flow resolution must be in (0, 1]: 0.5 for 1080p and larger."""
+    if not 0 < scale <= 1:  # also false for NaN
+        raise MethodError(f"--scale must be in (0, 1] (0.5 for 1080p and larger), "
+                          f"got {scale:g}")
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
+
+class Model(Method):
+    """A network through the one inference path; ``scale`` < 1 estimates a RIFE model's
+    flows at that fraction of the resolution (large frames: 0.5 at 1080p)."""
+
+    def __init__(self, model: nn.Module, name: str = "model", scale: float = 1.0) -> None:
+        check_scale(scale)
+        if hasattr(model, "scale"):
+            model.scale = scale
+        self.model, self.name = model, name
         self.device = next(model.parameters()).device
 
     def __call__(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -135,10 +150,19 @@ class MethodOptions:
     checkpoint: Path | None = None  # None: DEFAULT_CHECKPOINT
     dis_preset: str = "medium"
     device: torch.device | None = None
+    scale: float = 1.0              # flow resolution of RIFE models (model, rife)
+
+
+def pretrained_rife(options: MethodOptions) -> Model:
+    """RIFE 4.25 as published: the start of the default fine-tune."""
+    model = build_model(ModelParams(arch="rife")).to(options.device or "cpu").eval()
+    return Model(model, "rife", options.scale)
 
 
 REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
-    "model": lambda o: Model(load_model(o.checkpoint or DEFAULT_CHECKPOINT, o.device)),
+    "model": lambda o: Model(load_model(o.checkpoint or DEFAULT_CHECKPOINT, o.device),
+                             scale=o.scale),
+    "rife": pretrained_rife,
     "repeat": lambda o: Repeat(),
     "blend": lambda o: Blend(),
     "dis": lambda o: Dis(o.dis_preset),

@@ -14,10 +14,11 @@ from torch import nn
 from vfi.config import ModelParams
 from vfi.nets.base import linear_blend, pad_to_multiple, time_map
 from vfi.nets.flownet import FlowNet
+from vfi.nets.rife import Rife
 from vfi.nets.unet import UNet
 from vfi.nets.warp import warp
 
-ARCHS: dict[str, type[nn.Module]] = {"flow": FlowNet, "unet": UNet}
+ARCHS: dict[str, type[nn.Module]] = {"rife": Rife, "flow": FlowNet, "unet": UNet}
 
 
 def build_model(params: ModelParams | dict[str, Any]) -> nn.Module:
@@ -32,5 +33,5 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ARCHS", "FlowNet", "UNet", "build_model", "linear_blend", "pad_to_multiple",
+__all__ = ["ARCHS", "FlowNet", "Rife", "UNet", "build_model", "linear_blend", "pad_to_multiple",
            "param_count", "time_map", "warp"]

@@ -16,6 +16,7 @@ step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and wr
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -29,7 +30,12 @@ from torch import nn
 
 from pipeline.manifest import shards_for_split
 from vfi.config import TrainParams, VfiParams, params_hash
-from vfi.inference.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+from vfi.inference.checkpoint import (
+    CHECKPOINT_NAME,
+    RESUME_NAME,
+    read_checkpoint,
+    save_checkpoint,
+)
 from vfi.inference.interpolator import classical_flow, forward_padded, interpolate, needs_init
 from vfi.inference.metrics import psnr
 from vfi.inference.triplets import collate_triplets
@@ -50,6 +56,8 @@ from vfi.training.samples import load_val, train_samples
 
 log = logging.getLogger("inbetweener.vfi.train")
 StepHook = Callable[[int, float], None]
+# (train params, first sample, teacher flows or None, world) -> endless training samples
+SampleSource = Callable[[TrainParams, int, Any, World], Iterator[dict[str, Any]]]
 
 
 # ---------------------------------------------------------------- schedule, resume
@@ -64,34 +72,50 @@ def lr_at(step: int, params: TrainParams, peak: float) -> float:
     return params.min_lr + 0.5 * (peak - params.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                     params: VfiParams) -> dict[str, Any]:
-    """Everything needed to resume or to rebuild the model, as plain data."""
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "model_config": params.model.model_dump(),
+def weights_state(model: nn.Module, step: int, params: VfiParams,
+                  val_psnr: float | None) -> dict[str, Any]:
+    """The weights and what rebuilds them (``model.pt``: what evaluation loads)."""
+    return {"model": model.state_dict(), "step": step, "val_psnr": val_psnr,
+            "model_config": params.model.model_dump(),
             "train_config": params.train.model_dump(), "params_hash": params_hash(params)}
 
 
+def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                     params: VfiParams, best_val: float | None = None) -> dict[str, Any]:
+    """Everything needed to resume (``last.pt``), as plain data."""
+    state = weights_state(model, step, params, None)
+    state.update(optimizer=optimizer.state_dict(), best_val=best_val)
+    return state
+
+
+@dataclass
+class Resumed:
+    """Where a run continues: the step and the best validation PSNR so far."""
+
+    step: int = 0
+    best_val: float | None = None
+
+
 def try_resume(path: Path, params: VfiParams, model: nn.Module,
-               optimizer: torch.optim.Optimizer) -> int:
-    """Load ``path`` into model and optimizer if it was made with these params; the step
-    to continue from (0: fresh start)."""
+               optimizer: torch.optim.Optimizer) -> Resumed:
+    """Load ``path`` (the resume state) into model and optimizer if it was made with
+    these params; where to continue from (step 0: a fresh start)."""
     if not path.is_file():
-        return 0
+        return Resumed()
     state = read_checkpoint(path, required=())
     if state.get("params_hash") != params_hash(params):
         log.warning("%s was trained with other params (hash %s, now %s): starting over",
                     path, state.get("params_hash"), params_hash(params))
-        return 0
+        return Resumed()
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:  # same params, another version of the network's code
         log.warning("%s does not fit this network (%s): starting over", path,
                     str(exc).splitlines()[0])
-        return 0
+        return Resumed()
     optimizer.load_state_dict(state["optimizer"])
     log.info("resuming %s at step %d", path, state["step"])
-    return int(state["step"])
+    return Resumed(int(state["step"]), state.get("best_val"))
 
 
 # ---------------------------------------------------------------- loop
@@ -123,6 +147,7 @@ class TrainResult:
     val_psnr_blend: float | None = None
     samples_per_second: float = 0.0
     params: int = 0
+    best_step: int | None = None  # the step model.pt holds (set when written here)
 
 
 def make_live(live_dir: str | Path | None, resume: bool) -> Any:
@@ -163,16 +188,57 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     return loss_sum
 
 
+class Keeper:
+    """Validation and checkpoints on rank 0: ``last.pt`` (resume state) at every
+    validation, ``model.pt`` whenever validation PSNR is the best so far.
+
+    The start (step 0) is validated and kept too, so ``model.pt`` is never worse on
+    validation than the pretrained weights a fine-tune began from; without validation
+    samples the latest weights are kept.
+    """
+
+    def __init__(self, out: Path, params: VfiParams, val: Sequence[dict[str, Any]],
+                 device: torch.device, best_val: float | None, live: Any) -> None:
+        self.out, self.params, self.val, self.device = out, params, val, device
+        self.best_val, self.live = best_val, live
+
+    def check(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
+              result: TrainResult) -> None:
+        """Validate at ``step`` (when there are samples) and write what is due."""
+        val_psnr = None
+        if self.val:
+            val_psnr, blend_psnr = validate(model, self.val, self.device)
+            result.val_psnr.append((step, val_psnr))
+            result.val_psnr_blend = blend_psnr
+            log.info("step %d val PSNR %.2f dB (blend %.2f, best %s)", step, val_psnr,
+                     blend_psnr, "-" if self.best_val is None else f"{self.best_val:.2f}")
+            if self.live is not None:
+                self.live.log_metric("val/psnr", val_psnr)
+                self.live.log_metric("val/psnr_blend", blend_psnr)
+        if val_psnr is None or self.best_val is None or val_psnr > self.best_val:
+            self.best_val = val_psnr
+            result.best_step = step
+            save_checkpoint(self.out / CHECKPOINT_NAME,
+                            weights_state(model, step, self.params, val_psnr))
+        if step:
+            save_checkpoint(self.out / RESUME_NAME, checkpoint_state(
+                model, optimizer, step, self.params, self.best_val))
+
+
 def train(params: VfiParams, shards: str | Path, out: str | Path,
           live_dir: str | Path | None = None, on_step: StepHook | None = None,
-          device: torch.device | None = None, world: World = SINGLE) -> TrainResult:
-    """Train to ``params.train.steps``, resuming from ``out/model.pt`` when it matches.
+          device: torch.device | None = None, world: World = SINGLE,
+          samples: SampleSource | None = None) -> TrainResult:
+    """Train to ``params.train.steps``, resuming from ``out/last.pt`` when it matches;
+    ``out/model.pt`` holds the best weights on validation (the start included).
 
+    ``samples``: where training samples come from when not the train shards (the naive
+    control: ``functools.partial(naive_samples, naive_set)``, :mod:`vfi.training.naive`).
     ``on_step(step, loss)`` runs after every optimizer step (tests use it to simulate a
-    kill). Checkpoints are written every ``val_every`` steps and at the end. In a
-    ``world`` of several ranks (inside :func:`vfi.training.distributed.distributed`) every rank
-    calls this: all resume from the same checkpoint and take the same steps; losses and
-    samples/s are over all ranks; rank 0 alone validates, logs to dvclive and saves.
+    kill). In a ``world`` of several ranks (inside
+    :func:`vfi.training.distributed.distributed`) every rank calls this: all resume from
+    the same checkpoint and take the same steps; losses and samples/s are over all
+    ranks; rank 0 alone validates, logs to dvclive and saves.
     """
     tp = params.train
     if tp.threads:
@@ -182,25 +248,34 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     model = build_model(params.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.model.lr,
                                   weight_decay=tp.weight_decay)
-    ckpt = Path(out) / CHECKPOINT_NAME
-    start = try_resume(ckpt, params, model, optimizer)
+    out = Path(out)
+    resumed = try_resume(out / RESUME_NAME, params, model, optimizer)
+    start = resumed.step
     result = TrainResult(start_step=start, step=start, params=param_count(model))
     if start >= tp.steps:
-        log.info("%s is already at step %d of %d", ckpt, start, tp.steps)
+        log.info("%s is already at step %d of %d", out / RESUME_NAME, start, tp.steps)
         return result
-    if not shards_for_split(shards, "train"):
-        raise ValueError(f"{shards}: the train split has no shards")
+    if samples is None:
+        urls = shards_for_split(shards, "train")
+        if not urls:
+            raise ValueError(f"{shards}: the train split has no shards")
+        samples = functools.partial(train_samples, urls)
     per_step = tp.batch_size * tp.accumulate  # samples per step of one rank
     use_init = needs_init(model)
     teacher = classical_flow(params.model) if use_init or tp.losses.get("distill") else None
     val = (load_val(shards_for_split(shards, "val"), tp.val_samples,
                     teacher if use_init else None) if world.is_main else [])
-    stream = train_samples(shards_for_split(shards, "train"), tp,
-                           start * per_step, teacher, world)
+    stream = samples(tp, start * per_step, teacher, world)
     live = make_live(live_dir, resume=start > 0) if world.is_main else None
+    keeper = Keeper(out, params, val, device, resumed.best_val, live)
     net = wrap(model, world)
-    log.info("%s model, %d parameters, steps %d..%d on %s", params.model.arch,
-             result.params, start, tp.steps, device)
+    log.info("%s model, %d parameters, %s triplets, steps %d..%d on %s", params.model.arch,
+             result.params, tp.triplets, start, tp.steps, device)
+    if start == 0 and world.is_main:  # the start, scored as every later step is
+        if live is not None:
+            live.step = 0
+        keeper.check(model, optimizer, 0, result)
+    barrier(world)
     tic, seen = time.perf_counter(), 0
     model.train()
     for step in range(start, tp.steps):
@@ -216,18 +291,11 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
             live.log_metric("train/loss", loss_sum)
             live.log_metric("train/lr", lr)
         if done % tp.val_every == 0 or done == tp.steps:
-            if val:  # only rank 0 has validation samples
-                val_psnr, blend_psnr = validate(model, val, device)
-                result.val_psnr.append((done, val_psnr))
-                result.val_psnr_blend = blend_psnr
-                result.samples_per_second = seen / (time.perf_counter() - tic)
-                log.info("step %d loss %.4f val PSNR %.2f dB (blend %.2f) %.1f samples/s",
-                         done, loss_sum, val_psnr, blend_psnr, result.samples_per_second)
-                if live is not None:
-                    live.log_metric("val/psnr", val_psnr)
-                    live.log_metric("val/psnr_blend", blend_psnr)
+            result.samples_per_second = seen / (time.perf_counter() - tic)
+            log.info("step %d loss %.4f, %.1f samples/s", done, loss_sum,
+                     result.samples_per_second)
             if world.is_main:
-                save_checkpoint(ckpt, checkpoint_state(model, optimizer, done, params))
+                keeper.check(model, optimizer, done, result)
             barrier(world)  # the other ranks wait while rank 0 validates and writes
         if live is not None:
             live.next_step()

@@ -4,7 +4,9 @@ webdataset's own stages: this rank's shards drawn with replacement (seeded), tar
 samples, a seeded shuffle buffer, decoding to the triplet dicts of
 :mod:`vfi.inference.triplets`, the classical flows when the model starts from them
 (cached per sample), then a motion-seeking crop, flips and temporal reversal.
-``benchmarks/bench_loader.py`` measures exactly this stream.
+``benchmarks/bench_loader.py`` measures exactly this stream. The naive-triplet control
+(:mod:`vfi.training.naive`) feeds its own triplets through the same tail
+(:func:`augmented`: flow cache, augmentation, per-index seeds).
 
 Resumable by construction: sample ``i`` of the stream is augmented with
 ``Random(f"{seed}:{i}")`` and the stream after skipping ``start`` raw samples is exactly
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -24,7 +26,7 @@ import webdataset as wds
 
 from vfi.config import TrainParams
 from vfi.flow.dis import DisFlow
-from vfi.inference.triplets import FRAME_NAMES, decoded, read_triplets
+from vfi.inference.triplets import FRAME_NAMES, decoded
 from vfi.training.distributed import SINGLE, World, rank_source
 
 log = logging.getLogger("inbetweener.vfi.train")
@@ -147,8 +149,16 @@ def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
     if params.shuffle:
         stages.append(wds.detshuffle(params.shuffle, min(100, params.shuffle), seed=seed))
     stages.append(skip(start))
+    yield from augmented(decoded(stages), params, start, teacher, seed)
+
+
+def augmented(samples: Iterable[dict[str, Any]], params: TrainParams, start: int,
+              teacher: DisFlow | None, seed: int) -> Iterator[dict[str, Any]]:
+    """The tail every training stream shares: ``samples`` are samples ``start, start+1,
+    ...`` of a stream; each gets its cached classical flows (with a ``teacher``) and is
+    augmented with ``Random(f"{seed}:{i}")``, its index alone."""
     flows = FlowCache(teacher, params.flow_cache_mb) if teacher is not None else None
-    for i, sample in enumerate(decoded(stages), start):
+    for i, sample in enumerate(samples, start):
         if flows is not None:  # on the whole frame: a crop would cut motions off
             sample["flow"] = flows(sample)
         yield augment(sample, params, random.Random(f"{seed}:{i}"))
@@ -156,17 +166,21 @@ def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
 
 def load_val(urls: Sequence[str], limit: int, teacher: DisFlow | None = None
              ) -> list[dict[str, Any]]:
-    """The first ``limit`` validation triplets in shard order, kept in memory so every
-    validation scores the same samples without decoding them again, nor recomputing
-    their classical flows (``teacher``: the model's start, computed once here)."""
-    samples: list[dict[str, Any]] = []
+    """``limit`` validation triplets spread evenly over the val split in shard order, kept
+    in memory so every validation scores the same samples without decoding them again,
+    nor recomputing their classical flows (``teacher``: the model's start, once here).
+
+    Evenly spread, not the first ``limit``: shards are in source order, so the first
+    ones would validate (and pick the kept checkpoint) on one source only.
+    """
     if not urls:
         log.warning("the val split is empty: validation is skipped")
-        return samples
-    for sample in read_triplets(list(urls)):
-        if teacher is not None:
+        return []
+    raw = list(wds.DataPipeline(wds.SimpleShardList(list(urls)), wds.tarfile_to_samples()))
+    step = max(len(raw) / limit, 1.0)
+    chosen = [raw[int(k * step)] for k in range(min(limit, len(raw)))]
+    samples = list(decoded([lambda: iter(chosen)]))
+    if teacher is not None:
+        for sample in samples:
             sample["flow"] = teacher(sample["f0"], sample["f2"], sample["t"])
-        samples.append(sample)
-        if len(samples) >= limit:
-            break
     return samples

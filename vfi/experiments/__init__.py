@@ -1,0 +1,1 @@
+"""Experiments built on training and evaluation (they import both; nothing imports them)."""
