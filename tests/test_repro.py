@@ -69,7 +69,9 @@ def test_dvc_repro_runs_offline_and_is_deterministic(repo_copy: Path):
     assert "metrics/data.json" in metrics and "metrics/shards.json" in metrics
     assert (repo_copy / "reports" / "contact_sheet.png").stat().st_size > 0
     evaluation = json.loads((repo_copy / "metrics" / "eval.json").read_text())
-    assert set(evaluation["psnr"]) == {"model", "blend", "repeat", "dis"}
+    assert set(evaluation["psnr"]) == {"model", "rife", "blend", "repeat", "dis"}
+    assert evaluation["by_source"].keys() == set(table["name"]) & {
+        r["source"] for r in csv.DictReader((repo_copy / "reports/eval/samples.csv").open())}
     assert (repo_copy / "dvclive" / "metrics.json").is_file()
     lock = (repo_copy / "dvc.lock").read_text()
     # a forced re-run gives the same output hash: outputs are deterministic
@@ -115,3 +117,7 @@ def test_dvc_exp_run_with_set_param(repo_copy: Path):
     assert swept, "dvc exp show lists no experiment with model.lr = 0.002"
     state = torch.load(repo_copy / "models" / "model.pt", weights_only=True)
     assert state["model_config"]["lr"] == 0.002 and "lr" not in state["train_config"]
+    # the curation control, also one param: train on the naive triplets instead
+    _sh(["dvc", "exp", "run", "-S", "train.triplets=naive"], repo_copy)
+    state = torch.load(repo_copy / "models" / "model.pt", weights_only=True)
+    assert state["train_config"]["triplets"] == "naive"

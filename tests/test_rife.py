@@ -103,3 +103,26 @@ def test_fine_tune_keeps_the_best_weights(tmp_path: Path) -> None:
     f0, f2 = (torch.rand(3, 64, 64) for _ in range(2))
     assert interpolate(model, f0, f2, 0.3).shape == (3, 64, 64)
     assert np.isfinite(result.losses[-1][1])
+
+
+def test_checkpoint_carries_its_licences(tmp_path: Path) -> None:
+    """The weights' licence (RIFE's MIT notice) and every trained-on work's licence and
+    attribution travel with model.pt."""
+    import pandas as pd
+
+    shards = write_tiny_shards(tmp_path / "shards", {"train": 2, "val": 1, "test": 1})
+    pd.DataFrame({"source": ["a", "a", "b", "c"], "split": ["train", "train", "test", "train"],
+                  "license": ["CC BY-SA 3.0", "CC BY-SA 3.0", "CC0-1.0", "public domain"],
+                  "attribution": ["Nina", "Nina", "x", "Fleischer"]}
+                 ).to_parquet(shards / "manifest.parquet")
+    params = parse_vfi_params({
+        "model": {"arch": "rife", "lr": 1e-5},
+        "train": {"steps": 1, "batch_size": 1, "crop": 48, "val_every": 1, "val_samples": 1,
+                  "warmup": 0, "min_lr": 1e-6, "threads": 1, "shuffle": 0,
+                  "losses": {"charbonnier": 1.0}}})
+    train(params, shards, tmp_path / "models")
+    origin = read_checkpoint(tmp_path / "models" / CHECKPOINT_NAME)["provenance"]
+    assert "MIT" in origin["weights"] and "hzwer" in origin["weights"]
+    assert origin["training_data"] == [
+        {"source": "a", "license": "CC BY-SA 3.0", "attribution": "Nina"},
+        {"source": "c", "license": "public domain", "attribution": "Fleischer"}]

@@ -73,6 +73,8 @@ class Rife(nn.Module):
     of 1080p and up, as RIFE's own inference does; it changes the padding multiple.
     """
 
+    licence = LICENCE  # carried into every checkpoint derived from these weights
+
     def __init__(self, params: ModelParams, pretrained: bool = True) -> None:
         super().__init__()
         # On flat cartoon paint IFNet's activations decay into subnormal floats, which

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.manifest import shards_for_split
+from pipeline.manifest import MANIFEST_TABLE, shards_for_split
 from vfi.config import TrainParams, VfiParams, params_hash
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,
@@ -72,12 +73,28 @@ def lr_at(step: int, params: TrainParams, peak: float) -> float:
     return params.min_lr + 0.5 * (peak - params.min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def provenance(model: nn.Module, shards: str | Path) -> dict[str, Any]:
+    """What a checkpoint owes: the licence of the weights it started from and the
+    licence and attribution of every work it was trained on (the train split's sources
+    in the shard manifest; CC BY-SA footage among them binds redistribution)."""
+    manifest = Path(shards) / MANIFEST_TABLE
+    works: list[dict[str, str]] = []
+    if manifest.is_file():
+        table = pd.read_parquet(manifest, columns=["source", "license", "attribution", "split"])
+        train = table[table["split"] == "train"].drop(columns="split").drop_duplicates()
+        works = train.sort_values("source").to_dict("records")
+    return {"weights": getattr(model, "licence", "trained from scratch by inbetweener"),
+            "training_data": works}
+
+
 def weights_state(model: nn.Module, step: int, params: VfiParams,
-                  val_psnr: float | None) -> dict[str, Any]:
+                  val_psnr: float | None, origin: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
     """The weights and what rebuilds them (``model.pt``: what evaluation loads)."""
     return {"model": model.state_dict(), "step": step, "val_psnr": val_psnr,
             "model_config": params.model.model_dump(),
-            "train_config": params.train.model_dump(), "params_hash": params_hash(params)}
+            "train_config": params.train.model_dump(), "params_hash": params_hash(params),
+            "provenance": origin or {}}
 
 
 def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
@@ -198,9 +215,10 @@ class Keeper:
     """
 
     def __init__(self, out: Path, params: VfiParams, val: Sequence[dict[str, Any]],
-                 device: torch.device, best_val: float | None, live: Any) -> None:
+                 device: torch.device, best_val: float | None, live: Any,
+                 origin: dict[str, Any]) -> None:
         self.out, self.params, self.val, self.device = out, params, val, device
-        self.best_val, self.live = best_val, live
+        self.best_val, self.live, self.origin = best_val, live, origin
 
     def check(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
               result: TrainResult) -> None:
@@ -219,7 +237,7 @@ class Keeper:
             self.best_val = val_psnr
             result.best_step = step
             save_checkpoint(self.out / CHECKPOINT_NAME,
-                            weights_state(model, step, self.params, val_psnr))
+                            weights_state(model, step, self.params, val_psnr, self.origin))
         if step:
             save_checkpoint(self.out / RESUME_NAME, checkpoint_state(
                 model, optimizer, step, self.params, self.best_val))
@@ -267,7 +285,8 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
                     teacher if use_init else None) if world.is_main else [])
     stream = samples(tp, start * per_step, teacher, world)
     live = make_live(live_dir, resume=start > 0) if world.is_main else None
-    keeper = Keeper(out, params, val, device, resumed.best_val, live)
+    keeper = Keeper(out, params, val, device, resumed.best_val, live,
+                    provenance(model, shards) if world.is_main else {})
     net = wrap(model, world)
     log.info("%s model, %d parameters, %s triplets, steps %d..%d on %s", params.model.arch,
              result.params, tp.triplets, start, tp.steps, device)
