@@ -130,7 +130,9 @@ def run_synthetic(src: SyntheticSource, raw_dir: Path, result: DownloadResult,
 def run_path(src: PathSource, raw_dir: Path, root: Path) -> SourceRow:
     """Copy a local file into ``raw_dir`` (atomically), checking its pinned sha256."""
     origin = (root / src.path).resolve()
-    row = _row(src, src.name, str(origin))
+    # The path as params.yaml gives it: an absolute path of this checkout would make the
+    # tables (and everything hashed after them) differ from clone to clone.
+    row = _row(src, src.name, Path(src.path).as_posix())
     if not origin.is_file():
         return _fail(row, f"no such file: {origin}")
     sha = sha256_file(origin)

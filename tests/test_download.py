@@ -45,6 +45,7 @@ def test_synthetic_and_local_sources(tmp_path: Path, local_video: Path):
     local = table.set_index("name").loc["local"]
     assert (local["frames"], local["width"], local["height"]) == (12, 64, 48)
     assert local["sha256"] == sha and local["license"] == "CC0" and local["codec"] == "h264"
+    assert local["uri"] == "clip.mp4"  # as params give it: no checkout path in the tables
     raw = tmp_path / "raw"
     assert (raw / "local.mp4").read_bytes() == local_video.read_bytes()
     truth = pd.read_parquet(raw / download.TRUTH_TABLE)
