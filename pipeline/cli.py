@@ -16,15 +16,18 @@ from pipeline.logs import setup_cli_logging
 
 def _synth(args: argparse.Namespace) -> int:
     from pipeline.config import check_name
-    from pipeline.synth import SynthSpec, generate, write_truth
+    from pipeline.synth import SynthSpec, generate, picture_size, write_telecine_truth, write_truth
 
     try:
         spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.model_fields})
+        picture_size(spec)  # bars that leave too small a picture
         check_name(args.name)
     except ValueError as exc:  # a bad option value: the message names it
         raise CommandError(str(exc)) from None
     out = generate(spec, args.out, name=args.name, show_progress=not args.quiet)
     write_truth(out.truth, args.out / "truth.parquet")
+    if out.telecine is not None:
+        write_telecine_truth(out.telecine, args.out / "telecine.parquet")
     cuts = int(out.truth["is_cut_start"].sum())
     print(f"synth: {len(out.videos)} clip(s), {len(out.truth)} frames, {cuts} cuts -> {args.out}")
     return 0
@@ -35,10 +38,14 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     from pipeline.synth import SynthSpec
 
     p = sub.add_parser("synth", help="write procedural cartoon clips with ground truth")
-    p.add_argument("out", type=Path, help="output folder (videos + truth.parquet)")
+    p.add_argument("out", type=Path, help="output folder (videos + truth.parquet, + telecine.parquet with --telecine)")
     for name, f in SynthSpec.model_fields.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(f.default), default=f.default,
-                       help=f"(default {f.default})")
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(f.default, bool):  # --telecine / --no-telecine: bool("False") would be True
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                           help=f"(default {f.default})")
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default, help=f"(default {f.default})")
     p.add_argument("--name", default="synthetic", help="clip name prefix")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)

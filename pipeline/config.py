@@ -100,6 +100,15 @@ class _SynthFields(_Section):
     static_prob: float = Field(0.15, ge=0, le=1)
     repeat_prob: float = Field(0.15, ge=0, le=1)
     transition_prob: float = Field(0.0, ge=0, le=1)
+    # What real transfers add (all off by default; the accuracy tests turn them on).
+    grain: float = Field(0.0, ge=0, le=64)            # film grain: sd (grey levels) on every frame
+    pan_ones_prob: float = Field(0.0, ge=0, le=1)     # a moving shot's camera pans on ones, cels held
+    similar_cut_prob: float = Field(0.0, ge=0, le=1)  # the next shot has a look-alike palette
+    fade_prob: float = Field(0.0, ge=0, le=1)         # after a shot: fade out to and in from black/white
+    slow_prob: float = Field(0.0, ge=0, le=1)         # a moving shot moves sub-pixel per frame, on ones
+    letterbox: int = Field(0, ge=0, le=540, multiple_of=2)  # constant black bars (px) top and bottom; even: yuv420p
+    pillarbox: int = Field(0, ge=0, le=960, multiple_of=2)  # constant black bars (px) left and right; even: yuv420p
+    telecine: bool = False                            # 3:2 pulldown (FFmpeg telecine, tff) to fps * 5/4
 
     # Field validators run in declaration order: fps and min_shot_seconds are checked
     # (and in ``info.data`` when valid) before the fields that depend on them.
@@ -191,13 +200,22 @@ Source = Annotated[SyntheticSource | PathSource | UrlSource, Field(discriminator
 
 
 class DownloadParams(_Section):
-    """Network policy of the download stage."""
+    """Network policy of the download stage, and the per-source scan it records."""
 
     timeout: float = Field(30.0, gt=0, le=3600)
     retries: int = Field(4, ge=0, le=20)
     backoff: float = Field(1.0, ge=0, le=600)
     max_bytes: int = Field(2 * 1024**3, gt=0)
     max_seconds: float = Field(3600.0, gt=0)
+    # pipeline.scan: telecine/interlace (auto: idet + a fieldmatch trial; off: every
+    # source decodes as progressive) and constant black bars (auto: cropped; off: kept).
+    scan: Literal["auto", "off"] = "auto"
+    crop_bars: Literal["auto", "off"] = "auto"
+    scan_frames: int = Field(360, ge=30, le=5000)  # frames sampled per source, at most
+
+    def fetch_policy(self) -> dict[str, float | int]:
+        """The network keys only (what ``pipeline.fetch.FetchPolicy`` takes)."""
+        return self.model_dump(exclude={"scan", "crop_bars", "scan_frames"})
 
 
 class CutsParams(_Section):
@@ -205,8 +223,17 @@ class CutsParams(_Section):
 
     analysis_size: int = Field(192, ge=32, le=1080)  # short side, px
     reader: Literal["auto", "decord", "pyav"] = "auto"
-    detector: Literal["content", "adaptive", "hash", "histogram"] = "content"
+    detector: Literal["combined", "transnet", "content", "adaptive", "hash",
+                      "histogram"] = "combined"
     threshold: float = Field(27.0, gt=0)            # content detector, 0-255 scale
+    candidate_threshold: float = Field(4.0, gt=0)   # combined: least content score (48x27) of a spike
+    spike_ratio: float = Field(1.5, ge=1)           # combined: ... and this x every score 2-4 frames away
+    cut_correlation: float = Field(0.5, ge=-1, le=1)  # combined: grey correlation under this: a cut
+    same_picture: float = Field(0.75, ge=-1, le=1)  # combined: at or over this: no cut (between: the net)
+    doubtful_threshold: float = Field(12.0, gt=0)   # combined: least score (48x27) the net is asked about
+    net_threshold: float = Field(0.5, gt=0, lt=1)   # transnet: TransNetV2 cut probability
+    confirm_threshold: float = Field(0.15, gt=0, lt=1)  # combined: ... that confirms a doubtful frame
+    net_window: int = Field(50, ge=4, le=100, multiple_of=2)  # combined: frames the net sees per spike
     hash_threshold: float = Field(0.395, gt=0, le=1)  # hash detector, 0-1 scale
     histogram_threshold: float = Field(0.05, gt=0, le=1)  # histogram detector, 0-1 scale
     adaptive_threshold: float = Field(3.0, gt=0)
@@ -215,14 +242,35 @@ class CutsParams(_Section):
     thumb_size: int = Field(16, ge=4, le=64)        # grey thumbnail kept per frame
     timeout: float = Field(1800.0, gt=0)            # seconds per source (worker is killed)
 
+    @model_validator(mode="after")
+    def _correlation_band(self) -> CutsParams:
+        if self.cut_correlation > self.same_picture:
+            raise ValueError("cut_correlation must not exceed same_picture")
+        return self
+
 
 class TripletParams(_Section):
     """extract_triplets: held runs collapse into drawings; triplets of drawings."""
 
-    hold_distance: int = Field(2, ge=0, le=64)      # max hash bits from the drawing's first frame
+    # The hold rule (pipeline.holds, run in detect_cuts' pass): a new drawing when the
+    # local (largest block), spread (RMS over coarse blocks) or shift (what per-tile
+    # sub-pixel shifts explain) change from the drawing's first frame exceeds its gate,
+    # max(floor, factor x that measure's noise level).
+    hold_block: int = Field(4, ge=1, le=64)         # block side, px of the analysis-size frame
+    hold_noise_quantile: float = Field(0.1, gt=0, lt=1)  # of held frames' changes: the noise level
+    hold_noise_factor: float = Field(2.2, ge=0)     # gate = factor x noise level (0: the floor alone)
+    hold_min_change: float = Field(8.0, ge=0)       # grey levels: the local gate never goes below this
+    hold_spread_cells: int = Field(4, ge=1, le=64)  # spread measure: RMS over blocks of n x n blocks
+    hold_min_spread: float = Field(1.0, ge=0)       # grey levels: the spread gate never goes below this
+    hold_drift: float = Field(0.7, ge=0, le=1)      # last step < this x change: a slow move (0: off)
+    # shift change: RMS of what a per-tile sub-pixel shift explains (n square tiles across)
+    hold_shift_tiles: int = Field(4, ge=1, le=64)
+    hold_shift_factor: float = Field(2.4, ge=0)     # shift gate = factor x its noise level
+    hold_min_shift: float = Field(0.5, ge=0)        # grey levels: the shift gate's floor
+    # Read for old params files only; the hash rule they tuned is gone (issue 12).
+    hold_distance: int = Field(2, ge=0, le=64)
     hold_hash: Literal["phash", "dhash", "both"] = "both"
-    hold_noise_factor: float = Field(3.0, ge=0)     # motion gate = factor x held-frame noise (0: off)
-    hold_min_motion: float = Field(1.0, ge=0)       # grey levels: the gate never goes below this
+    hold_min_motion: float = Field(1.0, ge=0)
     max_span: int = Field(12, ge=2)                 # frames between the triplet's ends
     stride: int = Field(1, ge=1)                    # take every stride-th triplet
 
@@ -244,10 +292,14 @@ class FilterParams(_Section):
 
     static_distance: int = Field(2, ge=0, le=64)     # f0/f2 phash and dhash this close = static
     near_dup_distance: int = Field(6, ge=0, le=191)  # bits over the 192-bit key (3 phashes)
+    repeat_frame_distance: int = Field(6, ge=0, le=63)  # bits per frame: a linked scene's frame repeated
     mih_blocks: int = Field(8, ge=3, le=192)         # multi-index blocks of the 192-bit key
     min_motion: float = Field(1.0, ge=0)             # grey levels: mean abs change per drawing
     max_motion: float = Field(60.0, gt=0)            #   step (analysis size), minus noise floor
     transition_tolerance: float = Field(0.15, gt=0, le=1)  # fade fit residual / ends' RMS diff
+    transition_motion_ratio: float = Field(0.33, gt=0, le=1)  # a fade only if its residual is at
+    #                                                  most this share of the motion-compensated one
+    transition_margin: int = Field(1, ge=0, le=3)    # drawings each side of a fade flagged too
     blank_std: float = Field(4.0, ge=0)              # luma std (grey levels) of a blank frame
     flash_jump: float = Field(50.0, gt=0)            # luma mean jump vs neighbours = flash
     pan_uniformity: float = Field(0.8, ge=0, le=1)   # share of the ends' change one shift explains

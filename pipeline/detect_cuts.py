@@ -42,15 +42,15 @@ import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
-from scenedetect.common import FrameTimecode
-from scenedetect.detector import SceneDetector
 
 from pipeline import atomic
-from pipeline.config import CutsParams, Params
-from pipeline.detectors import DEFAULT_RATE, DetectorClock, make_detector, score_reader
+from pipeline.config import CutsParams, Params, TripletParams
+from pipeline.detectors import DEFAULT_RATE, CutStream, make_cut_stream
 from pipeline.guard import run_guarded
 from pipeline.hashing import frame_hashes
+from pipeline.holds import HoldStep, HoldTracker, change_grid, drawing_ids
 from pipeline.progress import progress
+from pipeline.scan import NO_FILTER, DecodeFilter, ScanError, filter_from_row
 from pipeline.stage import reason_counts, run_stage
 from pipeline.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
 from pipeline.video import Frame, ReaderError, VideoReader, choose_backend, open_reader
@@ -64,13 +64,16 @@ MIN_FRAMES = 3  # a source needs one triplet's worth of frames to be worth keepi
 # worker re-runs it as ``__mp_main__``, and runpy warns if it is already imported.
 PRELOAD = ("numpy", "pandas", "cv2", "PIL.Image", "scipy.fftpack", "scenedetect.detectors",
            "pipeline.config", "pipeline.detectors", "pipeline.guard", "pipeline.hashing",
-           "pipeline.video")
+           "pipeline.video", "pipeline.holds")
 
 # "str" is pandas' string dtype (what read_parquet gives back); "thumb" holds bytes.
 FRAME_COLUMNS = {
     "source": "str", "frame": np.int64, "pts": np.float64, "scene": np.int32,
     "phash": np.uint64, "dhash": np.uint64, "luma_mean": np.float32,
     "luma_std": np.float32, "motion": np.float32, "score": np.float32, "thumb": object,
+    # the hold rule's decision and its evidence (pipeline.holds): drawing id per source
+    # (scenes not applied); change from the drawing's first frame in gates (> 1: new)
+    "drawing": np.int64, "change": np.float32,
 }
 SCENE_COLUMNS = {
     "source": "str", "scene": np.int32, "first_frame": np.int64, "last_frame": np.int64,
@@ -91,8 +94,15 @@ class SourceJob:
     path: str  # absolute
     codec: str
     frames: int  # the probe's demux count
-    fps: float
+    fps: float  # of the frames the reader delivers (after the decode filter)
     backend: str  # "auto" | "decord" | "pyav"
+    decode: DecodeFilter = NO_FILTER  # recorded by the download stage (pipeline.scan)
+    out_frames: int = 0  # frames the decode filter should deliver (0: ``frames``)
+
+    @property
+    def expected(self) -> int:
+        """Frames a whole decode gives: fewer than ``frames`` after 3:2 decimation."""
+        return self.out_frames or self.frames
 
 
 @dataclass
@@ -119,14 +129,23 @@ Worker = Callable[[SourceJob, CutsParams], Analysis]
 
 
 class _Features:
-    """Accumulates the per-frame columns of one source, one frame at a time."""
+    """Accumulates the per-frame columns of one source, one frame at a time.
 
-    def __init__(self, thumb_size: int) -> None:
+    The hold decision is made here, in the decoding pass, because it compares each
+    frame with its drawing's first frame (``pipeline.holds``), whose pixels no table
+    keeps. ``holds`` are the hold rule's params (``triplets`` in params.yaml; the
+    defaults when not given).
+    """
+
+    def __init__(self, thumb_size: int, holds: TripletParams | None = None) -> None:
         self.thumb_size = thumb_size
         self.cols: dict[str, list] = {k: [] for k in (
             "frame", "pts", "phash", "dhash", "luma_mean", "luma_std", "motion", "score")}
         self.thumbs = bytearray()
         self.prev_grey: np.ndarray | None = None
+        self.hold_params = holds or TripletParams()
+        self.holds = HoldTracker(self.hold_params)
+        self.steps: list[HoldStep] = []
 
     def add(self, frame: Frame, score: float) -> None:
         """Everything from one grey image, converted the way imagehash converts (PIL "L")."""
@@ -141,10 +160,13 @@ class _Features:
             self.cols[key].append(value)
         self.thumbs += thumb.tobytes()
         self.prev_grey = grey
+        self.steps.append(self.holds.push(change_grid(grey, self.hold_params.hold_block), (phash, dhash)))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Compact typed arrays (cheap to send back from the worker)."""
         out = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in self.cols.items()}
+        out["drawing"] = drawing_ids(self.steps)
+        out["change"] = np.asarray([s.change for s in self.steps], FRAME_COLUMNS["change"])
         size = self.thumb_size * self.thumb_size
         out["thumb"] = np.frombuffer(bytes(self.thumbs), np.uint8).reshape(-1, size)
         return out
@@ -153,21 +175,20 @@ class _Features:
 # --- the worker ---------------------------------------------------------------------
 
 
-def _detect(reader: VideoReader, detector: SceneDetector, params: CutsParams,
-            fps: float) -> tuple[_Features, list[int]]:
-    """The single decoding pass: detector and features fed from the same frames."""
-    clock, features = DetectorClock(fps), _Features(params.thumb_size)
-    score = score_reader(detector)
-    cuts: list[FrameTimecode] = []
-    timecode = None
+def _detect(reader: VideoReader, stream: CutStream,
+            params: CutsParams) -> tuple[_Features, list[int]]:
+    """The single decoding pass: the cut stream and the features fed the same frames.
+
+    ``stream`` is the object the video app drives too (:mod:`pipeline.detectors`), so
+    the stage and ``interpolate`` find the same cuts.
+    """
+    features = _Features(params.thumb_size)
+    cuts: list[int] = []
     for frame in reader:
-        timecode = clock.timecode(frame.pts)
-        cuts += detector.process_frame(timecode, cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
-        features.add(frame, score())
-    if timecode is not None:
-        cuts += detector.post_process(timecode)
-    starts = sorted({clock.frame_of(tc) for tc in cuts} - {0})
-    return features, starts
+        cuts += stream.push(frame.rgb, frame.pts)
+        features.add(frame, stream.score)
+    cuts += stream.finish()
+    return features, sorted(set(cuts) - {0})
 
 
 def analyse_source(job: SourceJob, params: CutsParams) -> Analysis:
@@ -175,12 +196,13 @@ def analyse_source(job: SourceJob, params: CutsParams) -> Analysis:
     result = Analysis()
     try:
         reader = open_reader(job.path, params.analysis_size, job.backend,  # type: ignore[arg-type]
-                             codec=job.codec or None, frames=job.frames or None)
+                             codec=job.codec or None, frames=job.frames or None,
+                             decode=job.decode)
     except ReaderError as err:
         result.error = err.reason
         return result
     with reader:
-        features, result.cuts = _detect(reader, make_detector(params), params, job.fps)
+        features, result.cuts = _detect(reader, make_cut_stream(params, job.fps), params)
     result.opened, result.reader = True, reader.name
     result.error, result.note = reader.error, reader.note
     result.columns = features.arrays()
@@ -200,12 +222,28 @@ class SourceOutcome:
 
 
 def jobs_from(sources: pd.DataFrame, raw_dir: Path, backend: str) -> list[SourceJob]:
-    """Usable rows of sources.parquet, in table order."""
+    """Usable rows of sources.parquet, in table order, each with its decode filter.
+
+    A table from before the scan columns (``pipeline.scan.SCAN_COLUMNS``) decodes every
+    source unfiltered, as it was then; a row with a filter that makes no sense stops
+    the stage naming the source (ValueError), rather than analysing other frames than
+    the shard stage would read.
+    """
     usable = sources[sources["status"] == "ok"]
-    return [SourceJob(name=str(r.name), path=str((raw_dir / r.path).resolve()),
-                      codec=str(r.codec or ""), frames=int(r.frames or 0),
-                      fps=float(r.fps or 0.0), backend=backend)
-            for r in usable.itertuples(index=False)]
+    return [_job(r, raw_dir, backend) for r in usable.itertuples(index=False)]
+
+
+def _job(r: object, raw_dir: Path, backend: str) -> SourceJob:
+    try:
+        decode = filter_from_row(r)
+    except ScanError as err:
+        raise ValueError(f"{SOURCES_TABLE}: source {r.name}: {err}") from None
+    fps = float(r.fps or 0.0)
+    out_fps = float(getattr(r, "out_fps", 0.0) or 0.0)
+    return SourceJob(name=str(r.name), path=str((raw_dir / r.path).resolve()),
+                     codec=str(r.codec or ""), frames=int(r.frames or 0),
+                     fps=out_fps if decode.active and out_fps > 0 else fps, backend=backend,
+                     decode=decode, out_frames=int(getattr(r, "out_frames", 0) or 0))
 
 
 def _run_worker(job: SourceJob, params: CutsParams,
@@ -241,8 +279,8 @@ def _status(job: SourceJob, analysis: Analysis | None, note: str) -> tuple[str, 
         return "error", "; ".join([short, *notes])
     if analysis.error:
         return "partial", "; ".join(notes)
-    if n < job.frames:
-        return "partial", "; ".join([f"decoded {n} of {job.frames} frames", *notes])
+    if n < job.expected:
+        return "partial", "; ".join([f"decoded {n} of {job.expected} frames", *notes])
     return "ok", "; ".join(notes)
 
 

@@ -4,6 +4,14 @@ Sources are synthetic clips (generated here, with their ground truth), local fil
 (copied) or http(s) URLs (fetched with retries and resume). Each resulting video gets a
 row in ``sources.parquet`` with its probe and a status; a bad source is recorded and
 skipped so that the others proceed. The stage fails only when no source is usable.
+
+Each usable video is also scanned (``pipeline.scan``, params ``download.scan``,
+``download.crop_bars``) for telecine / interlace and constant bars; the verdict is the
+decode filter every later reader applies. ``frames``, ``fps`` and ``width``/``height``
+stay what the file holds (the probe: demuxed packets, stream rate, coded size);
+``out_frames``/``out_fps`` are what a reader delivers after the filter (after 3:2
+decimation 4 of every 5 frames, ~23.976 fps), and ``crop`` (``w:h:x:y``) the picture
+inside the bars. A scan that fails leaves the source unfiltered with ``scan_error``.
 """
 
 from __future__ import annotations
@@ -31,14 +39,16 @@ from pipeline.config import (
 from pipeline.fetch import FetchError, FetchPolicy, fetch, sha256_file
 from pipeline.probe import ProbeError, probe
 from pipeline.progress import progress
+from pipeline.scan import scan_source
 from pipeline.stage import reason_counts, run_stage
-from pipeline.synth import generate, write_truth
+from pipeline.synth import generate, write_telecine_truth, write_truth
 from pipeline.tables import SOURCES_TABLE
 
 log = logging.getLogger("inbetweener.download")
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".gif", ".ts", ".mpg", ".flv"}
 TRUTH_TABLE = "truth.parquet"
+TELECINE_TABLE = "telecine.parquet"
 PARTIAL_DIR = Path("data/cache/partial")
 
 
@@ -66,6 +76,14 @@ class SourceRow:
     duration: float = 0.0
     status: str = "ok"
     error: str = ""
+    # The decode filter (pipeline.scan.SCAN_COLUMNS); defaults: nothing to do.
+    scan: str = "progressive"
+    field_order: str = ""
+    pattern: str = ""
+    out_fps: float = 0.0
+    out_frames: int = 0
+    crop: str = ""
+    scan_error: str = ""
 
 
 @dataclass
@@ -74,6 +92,7 @@ class DownloadResult:
 
     rows: list[SourceRow] = field(default_factory=list)
     truth: list[pd.DataFrame] = field(default_factory=list)
+    telecine: list[pd.DataFrame] = field(default_factory=list)  # field maps of telecined ones
 
     @property
     def usable(self) -> list[SourceRow]:
@@ -82,7 +101,8 @@ class DownloadResult:
     def table(self) -> pd.DataFrame:
         cols = list(SourceRow.__dataclass_fields__)
         df = pd.DataFrame([asdict(r) for r in self.rows], columns=cols)
-        return df.astype({"bytes": "int64", "width": "int32", "height": "int32", "frames": "int64"})
+        return df.astype({"bytes": "int64", "width": "int32", "height": "int32", "frames": "int64",
+                          "out_frames": "int64"})
 
 
 def _row(src: Source, name: str, uri: str) -> SourceRow:
@@ -102,8 +122,10 @@ def _extension(location: str) -> str:
     return suffix if suffix in VIDEO_EXTS else ".video"
 
 
-def finish_file(row: SourceRow, path: Path, raw_dir: Path, sha: str | None = None) -> SourceRow:
-    """Probe a file now in ``raw_dir`` and fill the row; a file that fails is removed."""
+def finish_file(row: SourceRow, path: Path, raw_dir: Path, sha: str | None = None,
+                params: DownloadParams | None = None) -> SourceRow:
+    """Probe and scan a file now in ``raw_dir`` and fill the row; a file that fails the
+    probe is removed (one whose scan fails is kept, unfiltered, with ``scan_error``)."""
     row.path = path.relative_to(raw_dir).as_posix()
     row.bytes = path.stat().st_size
     row.sha256 = sha or sha256_file(path)
@@ -114,20 +136,28 @@ def finish_file(row: SourceRow, path: Path, raw_dir: Path, sha: str | None = Non
         return _fail(row, f"probe: {exc.reason}")
     for key in ("container", "codec", "pix_fmt", "width", "height", "fps", "frames", "duration"):
         setattr(row, key, getattr(info, key))
+    params = params or DownloadParams()
+    scanned = scan_source(path, info.fps, info.frames, info.duration, scan=params.scan,
+                          crop_bars=params.crop_bars, budget=params.scan_frames)
+    for key, value in scanned.columns().items():
+        setattr(row, key, value)
     return row
 
 
 def run_synthetic(src: SyntheticSource, raw_dir: Path, result: DownloadResult,
-                  show_progress: bool = False) -> None:
+                  show_progress: bool = False, params: DownloadParams | None = None) -> None:
     """Generate the clips of a synthetic source; its truth table joins the result."""
     out = generate(src.spec(), raw_dir, name=src.name, show_progress=show_progress)
     for video in out.videos:
         row = _row(src, video.stem, f"synthetic:{src.name}?seed={src.seed}")
-        result.rows.append(finish_file(row, video, raw_dir))
+        result.rows.append(finish_file(row, video, raw_dir, params=params))
     result.truth.append(out.truth)
+    if out.telecine is not None:
+        result.telecine.append(out.telecine)
 
 
-def run_path(src: PathSource, raw_dir: Path, root: Path) -> SourceRow:
+def run_path(src: PathSource, raw_dir: Path, root: Path,
+             params: DownloadParams | None = None) -> SourceRow:
     """Copy a local file into ``raw_dir`` (atomically), checking its pinned sha256."""
     origin = (root / src.path).resolve()
     # The path as params.yaml gives it: an absolute path of this checkout would make the
@@ -141,10 +171,11 @@ def run_path(src: PathSource, raw_dir: Path, root: Path) -> SourceRow:
     dest = raw_dir / f"{src.name}{_extension(origin.name)}"
     with atomic.atomic_path(dest) as tmp:
         shutil.copyfile(origin, tmp)
-    return finish_file(row, dest, raw_dir, sha)
+    return finish_file(row, dest, raw_dir, sha, params)
 
 
-def run_url(src: UrlSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Path) -> SourceRow:
+def run_url(src: UrlSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Path,
+            params: DownloadParams | None = None) -> SourceRow:
     """Fetch a URL with retries/resume; keep the partial outside ``raw_dir`` for re-runs."""
     row = _row(src, src.name, src.url)
     dest = raw_dir / f"{src.name}{_extension(src.url)}"
@@ -155,11 +186,11 @@ def run_url(src: UrlSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Pat
                     partial=partial_dir / f"{src.name}-{key}.part")
     except FetchError as exc:
         return _fail(row, exc.reason)
-    return finish_file(row, dest, raw_dir, got.sha256)
+    return finish_file(row, dest, raw_dir, got.sha256, params)
 
 
 def policy_from(params: DownloadParams) -> FetchPolicy:
-    return FetchPolicy(**params.model_dump())
+    return FetchPolicy(**params.fetch_policy())
 
 
 def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
@@ -171,19 +202,23 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
     result = DownloadResult()
     for src in progress(params.sources, desc="download", unit="source", enabled=show_progress):
         if isinstance(src, SyntheticSource):
-            run_synthetic(src, raw_dir, result, show_progress)
+            run_synthetic(src, raw_dir, result, show_progress, params.download)
         elif isinstance(src, PathSource):
-            result.rows.append(run_path(src, raw_dir, root))
+            result.rows.append(run_path(src, raw_dir, root, params.download))
         else:
-            result.rows.append(run_url(src, raw_dir, policy, partial_dir))
+            result.rows.append(run_url(src, raw_dir, policy, partial_dir, params.download))
     return result
 
 
 def write_outputs(result: DownloadResult, raw_dir: Path) -> None:
-    """Write ``sources.parquet`` (always) and ``truth.parquet`` (when there is truth)."""
+    """Write ``sources.parquet`` (always), ``truth.parquet`` (when there is truth) and
+    ``telecine.parquet`` (when a synthetic source is telecined: which progressive frame
+    each field of each encoded frame shows)."""
     atomic.write_parquet(result.table(), raw_dir / SOURCES_TABLE)
     if result.truth:
         write_truth(pd.concat(result.truth, ignore_index=True), raw_dir / TRUTH_TABLE)
+    if result.telecine:
+        write_telecine_truth(pd.concat(result.telecine, ignore_index=True), raw_dir / TELECINE_TABLE)
 
 
 def summary(result: DownloadResult, top: int = 5) -> str:

@@ -1,10 +1,13 @@
 """extract_triplets stage: analysis tables -> drawings and candidate triplets.
 
-Pure table work on ``frames.parquet`` (no video is decoded): held frames collapse into
-drawings and three consecutive drawings of one scene make a candidate triplet (rules in
-``pipeline.triplets``). Writes ``drawings.parquet`` and ``candidates.parquet``.
-Sources are processed one at a time, reading only the hash columns, so memory follows
-the largest source, not the dataset.
+Pure table work on ``frames.parquet`` (no video is decoded): frames that detect_cuts'
+hold rule gave one ``drawing`` (``pipeline.holds``) collapse into drawings, split at
+scene changes, and three consecutive drawings of one scene make a candidate triplet
+(rules in ``pipeline.triplets``). Writes ``drawings.parquet`` and ``candidates.parquet``.
+Sources are processed one at a time, reading only the columns needed, so memory follows
+the largest source, not the dataset. A frames table without the ``drawing`` column
+(written before the hold rule moved into detect_cuts) stops the stage naming the
+column: re-run detect_cuts.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from pipeline import atomic
 from pipeline.config import Params, TripletParams
@@ -34,7 +36,6 @@ from pipeline.triplets import (
     CANDIDATE_COLUMNS,
     DRAWING_COLUMNS,
     FRAME_INPUT,
-    FRAME_OPTIONAL,
     candidate_triplets,
     drawings_of,
     empty_table,
@@ -55,9 +56,12 @@ class ExtractResult:
 def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool = False) -> ExtractResult:
     """Drawings and candidate triplets of every source in ``analysis_dir/frames.parquet``."""
     path = Path(analysis_dir) / FRAMES_TABLE
-    check_columns(path, FRAME_INPUT)
-    names = set(pq.read_schema(path).names)
-    columns = FRAME_INPUT + tuple(c for c in FRAME_OPTIONAL if c in names)
+    try:
+        check_columns(path, FRAME_INPUT)
+    except ValueError as err:
+        hint = " (a frames table from before the hold rule moved into detect_cuts: re-run detect_cuts)"
+        raise ValueError(f"{err}{hint if 'drawing' in str(err) else ''}") from None
+    columns = FRAME_INPUT
     drawings, candidates, frames = [], [], 0
     for source in progress(source_names(path), desc="extract_triplets", unit="source", enabled=show_progress):
         rows = read_source(path, source, columns)

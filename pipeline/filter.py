@@ -7,8 +7,10 @@ motion from ``frames.parquet``, each source's split pin from ``sources.parquet``
 1. ``too_long_span``     set by extract_triplets (span > triplets.max_span)
 2. ``static``            the ends are equal: phash and dhash of f0 and f2 both within
                          ``static_distance`` bits (also catches a cycle returning to f0)
-3. ``transition``        one of the three drawings belongs to a dissolve/fade or is a
-                         flash or blank frame (``pipeline.transitions``)
+3. ``transition``        one of the three drawings belongs to a dissolve/fade (a
+                         cross-fade of its neighbours that explains it clearly better
+                         than motion: ``transition_motion_ratio``) or is a flash or
+                         blank frame (``pipeline.transitions``)
 4. ``too_little_motion`` the smaller drawing change (``motion01``, ``motion12``) is
                          below ``min_motion``: the middle is (almost) an end, e.g. a
                          held drawing split in two by hash noise
@@ -28,8 +30,20 @@ dropped when an earlier *kept* row is that close. The search is multi-index hash
 (``pipeline.near_dup``), so it grows ~linearly. Drops are decided among the rows still
 kept after steps 1-4; the links that form scene groups come from all rows.
 
+Repeated footage. Reused footage under film grain is not decoded into the same
+drawings twice: the hold rule places the drawing changes of a slow shot a frame apart
+in the two copies, so the copy yields other triplets (f 2, 3, 6 where the original
+gave 75, 76, 77) whose keys match nothing. So a link also compares footage: a kept row
+of the later of two linked scenes is a near-duplicate too when each of its three
+frames is within ``repeat_frame_distance`` bits (phash and dhash) of a frame of the
+earlier scene's triplets. On the real-like synthetic set a repeated drawing's frame is
+within 4 bits of its original, an unrelated shot's at least 18.
+
 ``pan`` is a tag, not a reason: the ends differ by one whole-frame shift
-(``pipeline.transitions.is_pan``).
+(``pipeline.transitions.is_pan``). ``fade_ratio`` is the measure behind a fade
+``transition``: fade residual over motion residual of the deciding drawing (at most
+``transition_motion_ratio`` on a fade removal; above it where a fade fit was tried but
+motion explained the drawing; NaN where no fade was fitted, e.g. a flash).
 
 Groups and splits (``pipeline.splits``): the near-duplicate links join scenes into
 groups; every row, kept or not, gets its scene's group and the group's split. A source's
@@ -69,7 +83,7 @@ from pipeline.tables import (
     read_source,
     source_splits,
 )
-from pipeline.transitions import is_pan, thumb_array, transition_drawings
+from pipeline.transitions import dilate, fade_evidence, is_flash, is_pan, thumb_array
 from pipeline.triplets import CANDIDATE_COLUMNS, held_pair_motion
 
 log = logging.getLogger("inbetweener.filter")
@@ -80,6 +94,7 @@ FILTERED_COLUMNS = {
     "motion01": np.float32,
     "motion12": np.float32,
     "pan": bool,
+    "fade_ratio": np.float32,
     "group": np.int64,
     "split": object,
 }
@@ -102,6 +117,7 @@ class Features:
     motion01: np.ndarray
     motion12: np.ndarray
     pan: np.ndarray
+    fade_ratio: np.ndarray
 
 
 def frame_positions(frames: pd.DataFrame, frame_numbers: np.ndarray) -> np.ndarray:
@@ -134,9 +150,13 @@ def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.Data
     """
     firsts = frame_positions(frames, drawings["first_frame"].to_numpy(np.int64))
     thumbs = thumb_array(frames["thumb"].to_numpy()[firsts].tolist())
-    flags = transition_drawings(
-        thumbs, frames["luma_mean"].to_numpy(np.float64)[firsts], frames["luma_std"].to_numpy(np.float64)[firsts],
-        drawings["scene"].to_numpy(), params.transition_tolerance, params.blank_std, params.flash_jump)
+    scene = drawings["scene"].to_numpy()
+    fades = fade_evidence(thumbs, scene, params.transition_tolerance, params.transition_motion_ratio)
+    flashes = is_flash(frames["luma_mean"].to_numpy(np.float64)[firsts], frames["luma_std"].to_numpy(np.float64)[firsts],
+                       scene, params.blank_std, params.flash_jump)
+    faded = dilate(fades.flags, scene, params.transition_margin, fades.loose)
+    flags = faded | flashes
+    ratio = fade_window_ratio(fades.ratio, fades.flags, faded, scene, params.transition_margin)
     floor = noise_floor(frames)
     change = np.maximum(frames["motion"].to_numpy(np.float64)[firsts] - floor, 0.0).astype(np.float32)
     d0, d1, d2 = (cands[f"d{k}"].to_numpy(np.int64) for k in range(3))
@@ -150,7 +170,27 @@ def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.Data
         motion01=change[d1],
         motion12=change[d2],
         pan=is_pan(thumbs[d0], thumbs[d2], params.pan_uniformity),
+        fade_ratio=np.fmin(np.fmin(ratio[d0], ratio[d1]), ratio[d2]).astype(np.float32),
     )
+
+
+def fade_window_ratio(ratio: np.ndarray, own: np.ndarray, flagged: np.ndarray, scene: np.ndarray,
+                      margin: int) -> np.ndarray:
+    """Per drawing, the fade/motion ratio that decided it: a drawing flagged only as a
+    fade's neighbour (``flagged`` but not ``own``) takes the smallest ratio of the
+    fades within ``margin`` drawings in its scene; every other drawing keeps its own
+    (NaN where no fade was fitted, above ``transition_motion_ratio`` where motion
+    explained it). So a triplet's ``fade_ratio``, the smallest of its three, is the
+    measure behind a ``transition`` removal, and never a neighbour's on a kept row."""
+    spread = np.where(own, ratio, np.nan)
+    if len(ratio) == 0:
+        return ratio.copy()
+    same = scene[1:] == scene[:-1]
+    for _ in range(margin):
+        prev = np.r_[np.nan, np.where(same, spread[:-1], np.nan)]
+        nxt = np.r_[np.where(same, spread[1:], np.nan), np.nan]
+        spread = np.fmin(np.fmin(spread, prev), nxt)
+    return np.where(flagged & ~own, spread, ratio)
 
 
 def is_static(cands: pd.DataFrame, distance: int) -> np.ndarray:
@@ -187,7 +227,40 @@ def near_duplicates(table: pd.DataFrame, params: FilterParams) -> tuple[np.ndarr
     if len(eligible):
         found = dedup(keys[eligible], params.near_dup_distance, params.mih_blocks)
         dropped[eligible[found.dropped]] = True
-    return dropped, links
+    return dropped | repeated_footage(table, links, params.repeat_frame_distance), links
+
+
+def _frame_hashes(rows: pd.DataFrame, name: str) -> np.ndarray:
+    """(rows, 3) uint64: the ``name`` hash of each row's f0, f1, f2."""
+    return rows[[f"{name}{k}" for k in range(3)]].to_numpy(np.uint64)
+
+
+def _covered(later: pd.DataFrame, earlier: pd.DataFrame, distance: int) -> np.ndarray:
+    """Per row of ``later``: every frame within ``distance`` bits (phash and dhash) of
+    one frame of ``earlier``'s rows."""
+    ok = np.ones(len(later), bool)
+    for name in ("phash", "dhash"):
+        theirs = np.unique(_frame_hashes(earlier, name))
+        mine = _frame_hashes(later, name)
+        near = hamming(mine[:, :, None], theirs[None, None, :]).min(axis=2) <= distance
+        ok &= near.all(axis=1)
+    return ok
+
+
+def repeated_footage(table: pd.DataFrame, links: np.ndarray, distance: int) -> np.ndarray:
+    """Kept rows of the later scene of a linked pair whose frames all repeat the earlier
+    scene's frames (module doc: repeated footage). Scenes are ordered by first row."""
+    out = np.zeros(len(table), bool)
+    if len(links) == 0:
+        return out
+    scene = pd.factorize(pd.MultiIndex.from_arrays([table["source"], table["scene"]]))[0]
+    pairs = np.unique(np.sort(scene[links], axis=1), axis=0)
+    keep = table["keep"].to_numpy(bool)
+    for a, b in pairs[pairs[:, 0] != pairs[:, 1]]:
+        later = np.flatnonzero((scene == b) & keep)
+        if len(later):
+            out[later[_covered(table.iloc[later], table.iloc[np.flatnonzero(scene == a)], distance)]] = True
+    return out
 
 
 def add_groups(table: pd.DataFrame, links: np.ndarray, params: FilterParams,
@@ -233,7 +306,8 @@ def measure(cands: pd.DataFrame, drawings: pd.DataFrame, frames_path: Path, para
             raise ValueError(f"{source}: drawings are not numbered 0..n-1 (tables out of date?)")
         parts.append(source_features(rows, mine, frames, params))
     if not parts:
-        return Features(np.zeros(0, bool), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, bool))
+        return Features(np.zeros(0, bool), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, bool),
+                        np.zeros(0, np.float32))
     return Features(*(np.concatenate([getattr(p, name) for p in parts]) for name in Features.__dataclass_fields__))
 
 
@@ -256,6 +330,7 @@ def run_filter(analysis_dir: Path, triplets_dir: Path, params: FilterParams,
     dropped, links = near_duplicates(table, params)
     table = assign_reasons(table, {"near_duplicate": dropped})
     table["motion01"], table["motion12"], table["pan"] = feats.motion01, feats.motion12, feats.pan
+    table["fade_ratio"] = feats.fade_ratio
     table = add_groups(table, links, params, pins)[list(FILTERED_COLUMNS)].astype(FILTERED_COLUMNS)
     scenes = pd.read_parquet(analysis_dir / SCENES_TABLE, columns=["source", "scene"])
     metrics = data_metrics(frames=pq.ParquetFile(frames_path).metadata.num_rows, scenes=len(scenes),

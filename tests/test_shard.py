@@ -19,7 +19,9 @@ from PIL import Image
 import pipeline.shard as shard_mod
 from pipeline.config import ShardParams
 from pipeline.manifest import SPLITS, read_wids_index, sha256_file
-from pipeline.shard import run_shard, sample_key
+from pipeline.report import REMOVED_SHEET, wanted_frames
+from pipeline.shard import load_kept, load_sources, run_shard, sample_key, write_samples
+from pipeline.triplets import REASONS
 from pipeline.video import DecordReader, FrameRead, read_frames
 from pipeline.verify import verify
 from tests.shard_inputs import ShardInputs, build_shard_inputs
@@ -310,3 +312,25 @@ def test_decord_failing_midway_hands_the_rest_to_pyav(inputs: ShardInputs,
                                         backend="decord", result=read)]
     assert got == wanted and read.backend == "pyav" and not read.error
     assert read.delivered == len(wanted)
+
+
+def test_removed_triplets_frames_come_from_the_same_pass(inputs: ShardInputs, tmp_path: Path):
+    """The report's removed-triplet frames are decoded in the shard pass (also for a
+    source with nothing kept) and equal the source frames; the sheet is written."""
+    filtered = inputs.triplets
+    wanted = wanted_frames(filtered, per_reason=2, seed=0)
+    assert wanted, "the inputs have removed triplets"
+    kept = load_kept(inputs.triplets_dir)
+    captured: dict[str, dict[int, np.ndarray]] = {}
+    write_samples(kept.iloc[:0], load_sources(inputs.raw_dir), PARAMS, tmp_path / "out",
+                  workers=0, extra=wanted, captured=captured)
+    assert {s: sorted(f) for s, f in captured.items()} == wanted
+    for source, frames in captured.items():
+        ref = reference_frames(inputs.raw_dir / f"{source}.mp4", set(frames), SIZE)
+        for index, rgb in frames.items():
+            np.testing.assert_array_equal(rgb, ref[index], err_msg=f"{source} {index}")
+
+
+def test_report_has_the_removed_sheet(shards: Path):
+    sheet = Image.open(shards / "report" / REMOVED_SHEET)
+    assert sheet.width > 3 * 32 and sheet.height > len(REASONS) * 16

@@ -2,22 +2,36 @@
 
 Outlined flat-colour shapes over panning textured backgrounds, animated on ones, twos,
 threes or mixed holds, cut into shots with hard cuts, static shots, repeated shots and
-optional dissolves/flashes. The truth semantics are documented in
+optional dissolves/flashes/fades; optionally what real transfers add (film grain, pans
+on ones, look-alike cuts, slow sub-pixel motion, letterbox bars, 3:2 pulldown). The truth semantics are documented in
 ``pipeline.synth.generate``; what to generate is a ``SynthSpec`` (declared in
 ``pipeline.config``, which a ``kind: synthetic`` source extends).
 """
 
 from pipeline.config import SynthSpec
-from pipeline.synth.generate import TRUTH_COLUMNS, SynthOutput, generate, truth_table, write_truth
-from pipeline.synth.plan import SetPlan, plan_set
+from pipeline.synth.generate import (
+    TELECINE_COLUMNS,
+    TRUTH_COLUMNS,
+    SynthOutput,
+    generate,
+    telecine_table,
+    truth_table,
+    write_telecine_truth,
+    write_truth,
+)
+from pipeline.synth.plan import SetPlan, picture_size, plan_set
 
 __all__ = [
+    "TELECINE_COLUMNS",
     "TRUTH_COLUMNS",
     "SetPlan",
     "SynthOutput",
     "SynthSpec",
     "generate",
+    "picture_size",
     "plan_set",
+    "telecine_table",
     "truth_table",
+    "write_telecine_truth",
     "write_truth",
 ]

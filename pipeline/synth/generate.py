@@ -19,10 +19,32 @@ Truth semantics (one row per frame of every clip):
   k / (n + 1), k = 1..n.
 - ``repeat_of``: for every frame of a repeated shot, the shot id of the root original
   (a repeat of a repeat points to the first placement); -1 otherwise.
+- ``transition`` "fade": a fade out to a uniform black or white and back in from it
+  (4-12 frames each way; see ``plan.Transition``), with the same -1/0/False values as
+  a dissolve; the first frame after a fade is not a cut start (a gradual transition).
+- What a *drawing* is when the camera moves on its own (the project's decision): a
+  drawing is one distinct composited picture. Under a pan *on ones* (``camera`` =
+  "pan_ones") the background moves every frame while the cels are held on twos or
+  threes, so every frame is a new drawing (``hold`` = 1), and ``cel`` gives the drawing
+  id the frame would have without the camera move: the ``drawing`` id of the cel's
+  first frame, shared by every frame showing that cel. Elsewhere ``cel`` = ``drawing``
+  (-1 on transition frames). ``camera``: "" (still background), "pan" (the background
+  moves with the drawings, in integer steps) or "pan_ones"; "" on transition frames.
+- ``timing``: the shot's timing, one of ones, twos, threes, mixed, static, slow ("" on
+  transition frames). A *slow* shot is drawn on ones, its objects moving 0.05-0.5 px
+  per frame (every frame a new drawing), with no pan.
+- ``look_alike``: True on the cut-start frame of a hard cut into a shot whose palette
+  copies the previous shot's (same hue sector, brightness within a few percent, same
+  background pattern kind; new objects and layout, so the cut is real).
+- Grain (``grain``), bars (``letterbox``, ``pillarbox``) and ``telecine`` leave this
+  table as it is: grain changes pixels, not drawings; the bars only frame the picture;
+  a telecined clip's rows stay the progressive frames at ``fps``, and ``SynthOutput.
+  telecine`` maps each encoded frame's fields to them (``TELECINE_COLUMNS``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +53,9 @@ import pandas as pd
 
 from pipeline.atomic import atomic_path, write_parquet
 from pipeline.progress import Progress, progress
+from pipeline.synth.effects import grained, pulldown_fields, telecine_rate, telecined, with_bars
 from pipeline.synth.encode import H264Writer
-from pipeline.synth.plan import ClipPlan, SetPlan, ShotSlot, Transition, plan_set
+from pipeline.synth.plan import ClipPlan, SetPlan, ShotSlot, Transition, picture_size, plan_set
 from pipeline.synth.render import clip_frames
 from pipeline.config import SynthSpec
 
@@ -50,15 +73,32 @@ TRUTH_COLUMNS = {
     "is_static_shot": bool,
     "repeat_of": np.int32,
     "transition": str,
+    "cel": np.int32,
+    "camera": str,
+    "timing": str,
+    "look_alike": bool,
+}
+
+# One row per encoded frame of a telecined clip: which progressive frame (the truth's
+# ``frame``) gives its top field and its bottom field; ``blended`` when they differ.
+TELECINE_COLUMNS = {
+    "source": str,
+    "clip": str,
+    "frame": np.int32,
+    "top": np.int32,
+    "bottom": np.int32,
+    "blended": bool,
 }
 
 
 @dataclass(frozen=True)
 class SynthOutput:
-    """Written videos in clip order and the per-frame ground truth of all of them."""
+    """Written videos in clip order, the per-frame ground truth of all of them, and,
+    for a telecined set, the field mapping of every encoded frame."""
 
     videos: list[Path]
     truth: pd.DataFrame
+    telecine: pd.DataFrame | None = None
 
 
 def clip_name(name: str, index: int) -> str:
@@ -77,28 +117,81 @@ def generate(spec: SynthSpec, out_dir: Path, name: str = "synthetic", show_progr
     videos: list[Path] = []
     with progress(total=total, unit="frame", desc=f"synth {name}", enabled=show_progress) as bar:
         for index, clip in enumerate(plan.clips):
-            videos.append(write_clip(spec, clip, out_dir / f"{clip_name(name, index)}.mp4", bar))
+            videos.append(write_clip(spec, clip, out_dir / f"{clip_name(name, index)}.mp4", bar, index))
     truth = truth_table(plan, name)
+    tele = telecine_table(plan, name) if spec.telecine else None
     if show_progress:
         size = sum(v.stat().st_size for v in videos)
         print(f"synth {name}: {len(videos)} clips, {total} frames, {truth.shot.max() + 1} shots, {size} bytes")
-    return SynthOutput(videos=videos, truth=truth)
+    return SynthOutput(videos=videos, truth=truth, telecine=tele)
 
 
-def write_clip(spec: SynthSpec, clip: ClipPlan, path: Path, bar: Progress | None = None) -> Path:
+def progressive_frames(spec: SynthSpec, clip: ClipPlan, index: int) -> Iterator[tuple[np.ndarray, int]]:
+    """The clip as the encoder (or the telecine filter) gets it: rendered, grained, barred.
+
+    With every transfer effect off this is ``clip_frames`` itself, untouched, so the
+    default output and its cost are what they were.
+    """
+    width, height = picture_size(spec)
+    frames = clip_frames(clip, width, height)
+    if spec.grain > 0:
+        frames = grained(frames, spec.grain, spec.seed, index)
+    if spec.letterbox or spec.pillarbox:
+        frames = with_bars(frames, spec.letterbox, spec.pillarbox)
+    return frames
+
+
+def write_clip(spec: SynthSpec, clip: ClipPlan, path: Path, bar: Progress | None = None, index: int = 0) -> Path:
     """Render and encode one clip, streaming; the file appears whole or not at all."""
+    frames = progressive_frames(spec, clip, index)
     with atomic_path(path) as tmp:
+        if spec.telecine:
+            with H264Writer(tmp, spec.width, spec.height, telecine_rate(spec.fps), spec.crf) as writer:
+                counted = _counted(frames, bar)
+                for frame in telecined(counted, spec.width, spec.height, spec.fps, clip.frames):
+                    writer.encode(frame)
+            return path
         with H264Writer(tmp, spec.width, spec.height, spec.fps, spec.crf) as writer:
-            for image, count in clip_frames(clip, spec.width, spec.height):
+            for image, count in frames:
                 writer.write(image, count)
                 if bar is not None:
                     bar.update(count)
     return path
 
 
+def _counted(frames: Iterator[tuple[np.ndarray, int]], bar: Progress | None) -> Iterator[tuple[np.ndarray, int]]:
+    """The frames unchanged, counted on the progress bar as they pass."""
+    for image, count in frames:
+        yield image, count
+        if bar is not None:
+            bar.update(count)
+
+
 def write_truth(df: pd.DataFrame, path: Path) -> None:
     """Write the truth table atomically as Parquet."""
     write_parquet(df, path)
+
+
+def write_telecine_truth(df: pd.DataFrame, path: Path) -> None:
+    """Write the telecine field mapping (``TELECINE_COLUMNS``) atomically as Parquet."""
+    write_parquet(df, path)
+
+
+def telecine_table(plan: SetPlan, source: str) -> pd.DataFrame:
+    """One row per encoded (telecined) frame of every clip: its fields' progressive frames."""
+    parts = []
+    for index, clip in enumerate(plan.clips):
+        fields = np.asarray(pulldown_fields(clip.frames), np.int32).reshape(-1, 2)
+        n = len(fields)
+        parts.append(pd.DataFrame({
+            "source": np.full(n, source, object),
+            "clip": np.full(n, clip_name(source, index), object),
+            "frame": np.arange(n, dtype=np.int32),
+            "top": fields[:, 0],
+            "bottom": fields[:, 1],
+            "blended": fields[:, 0] != fields[:, 1],
+        }))
+    return pd.concat(parts, ignore_index=True).astype(TELECINE_COLUMNS)
 
 
 def truth_table(plan: SetPlan, source: str) -> pd.DataFrame:
@@ -128,7 +221,7 @@ def _clip_columns(clip: ClipPlan, next_drawing: int) -> tuple[dict[str, np.ndarr
         if isinstance(item, ShotSlot):
             cut = prev is not None and (isinstance(prev, ShotSlot) or prev.kind == "flash")
             pieces.append(_shot_columns(item, next_drawing, cut))
-            next_drawing += len(item.template.holds)
+            next_drawing += item.template.frames if item.template.pan_ones else len(item.template.holds)
         else:
             pieces.append(_transition_columns(item))
         prev = item
@@ -137,19 +230,34 @@ def _clip_columns(clip: ClipPlan, next_drawing: int) -> tuple[dict[str, np.ndarr
 
 
 def _shot_columns(slot: ShotSlot, first_drawing: int, cut: bool) -> dict[str, np.ndarray]:
+    """A shot's rows; under a pan on ones each frame is a drawing and ``cel`` the held cel."""
     template = slot.template
     holds = np.asarray(template.holds)
     n = template.frames
     is_cut = np.zeros(n, bool)
     is_cut[0] = cut
+    look_alike = np.zeros(n, bool)
+    look_alike[0] = cut and slot.look_alike
+    if template.pan_ones:
+        starts = np.concatenate([[0], np.cumsum(holds)[:-1]])
+        drawing = first_drawing + np.arange(n)
+        cel = first_drawing + np.repeat(starts, holds)
+        hold = np.ones(n, int)
+    else:
+        drawing = cel = first_drawing + np.repeat(np.arange(len(holds)), holds)
+        hold = np.minimum(np.repeat(holds, holds), 127)
     return {
         "shot": np.full(n, slot.shot_id),
-        "drawing": first_drawing + np.repeat(np.arange(len(holds)), holds),
-        "hold": np.minimum(np.repeat(holds, holds), 127),
+        "drawing": drawing,
+        "hold": hold,
         "is_cut_start": is_cut,
         "is_static_shot": np.full(n, template.static),
         "repeat_of": np.full(n, slot.repeat_of),
         "transition": np.full(n, "", object),
+        "cel": cel,
+        "camera": np.full(n, template.camera, object),
+        "timing": np.full(n, template.timing, object),
+        "look_alike": look_alike,
     }
 
 
@@ -163,4 +271,8 @@ def _transition_columns(item: Transition) -> dict[str, np.ndarray]:
         "is_static_shot": np.zeros(n, bool),
         "repeat_of": np.full(n, -1),
         "transition": np.full(n, item.kind, object),
+        "cel": np.full(n, -1),
+        "camera": np.full(n, "", object),
+        "timing": np.full(n, "", object),
+        "look_alike": np.zeros(n, bool),
     }

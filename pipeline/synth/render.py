@@ -2,9 +2,18 @@
 
 A drawing is rendered once, at the time of its first frame, and handed to the encoder
 with the number of frames it is held, so held frames cost no rendering and are
-identical pixels. Each shot's background texture is built once per shot placement and
-only cropped per drawing. Nothing here keeps more than one shot's texture and two
-frames alive, so memory does not grow with clip length.
+identical pixels (grain, added later in ``pipeline.synth.effects``, makes them differ).
+Each shot's background texture is built once per shot placement and only cropped per
+drawing. Nothing here keeps more than one shot's texture and two frames alive, so
+memory does not grow with clip length.
+
+Two kinds of shot are rendered frame by frame instead. A shot that pans *on ones*
+composites its held cels over a background cropped at the exact, sub-pixel offset of
+every frame (bilinear between the four neighbouring integer crops), so the camera moves
+every frame while the cels' pixels stay those of their first frame. A *slow* shot draws
+its objects at SUPERSAMPLE times the size and box-averages them down, so motion of a
+tenth of a pixel still changes the anti-aliased edges a little, as on real footage;
+its background is still, so it stays exact.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from PIL import Image, ImageDraw
 
 from pipeline.synth.plan import Background, ClipPlan, ShapeObject, ShotSlot, ShotTemplate, Transition
 
+SUPERSAMPLE = 4  # a slow shot's objects are drawn this many times larger, then averaged down
+
 
 def pan_span(pan: float, frames: int) -> int:
     """Extra texture pixels a pan needs along one axis over the shot."""
@@ -27,6 +38,26 @@ def pan_offset(pan: float, frame: int, span: int) -> int:
     """Integer crop offset at a shot-local frame; negative pans start at the far end."""
     start = span - 1 if pan < 0 else 0
     return min(max(int(round(start + pan * frame)), 0), span - 1)
+
+
+def exact_pan_offset(pan: float, frame: int, span: int) -> float:
+    """The crop offset of a pan on ones: ``pan_offset`` before rounding."""
+    start = span - 1 if pan < 0 else 0
+    return min(max(start + pan * frame, 0.0), float(span - 1))
+
+
+def subpixel_crop(texture: np.ndarray, ox: float, oy: float, width: int, height: int) -> np.ndarray:
+    """The ``height`` x ``width`` window of ``texture`` at a fractional offset, bilinear.
+
+    The texture needs one spare row and column past the furthest window (the renderer
+    pads it), so a window at an integer offset is an exact crop.
+    """
+    ix, iy = int(math.floor(ox)), int(math.floor(oy))
+    fx, fy = np.float32(ox - ix), np.float32(oy - iy)
+    win = texture[iy : iy + height + 1, ix : ix + width + 1].astype(np.float32)
+    top = win[:-1, :-1] * (1 - fx) + win[:-1, 1:] * fx
+    bottom = win[1:, :-1] * (1 - fx) + win[1:, 1:] * fx
+    return np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
 
 
 def smooth_noise(rng: np.random.Generator, width: int, height: int, cell: float) -> np.ndarray:
@@ -89,23 +120,56 @@ class ShotRenderer:
             pan_span(template.background.pan[1], template.frames),
         )
         self.units = [np.asarray(obj.vertices, np.float64) for obj in template.objects]
+        if template.pan_ones:
+            self.texture = np.pad(self.texture, ((0, 1), (0, 1), (0, 0)), mode="edge")
 
-    def drawing(self, frame: int) -> np.ndarray:
-        """The RGB image of the drawing whose first frame is ``frame`` (shot-local)."""
+    def background(self, frame: int) -> np.ndarray:
+        """The background crop at a shot-local frame (sub-pixel when panning on ones)."""
         pan = self.template.background.pan
+        if self.template.pan_ones:
+            ox = exact_pan_offset(pan[0], frame, self.spans[0])
+            oy = exact_pan_offset(pan[1], frame, self.spans[1])
+            return subpixel_crop(self.texture, ox, oy, self.width, self.height)
         ox = pan_offset(pan[0], frame, self.spans[0])
         oy = pan_offset(pan[1], frame, self.spans[1])
-        crop = np.ascontiguousarray(self.texture[oy : oy + self.height, ox : ox + self.width])
-        image = Image.fromarray(crop)
+        return np.ascontiguousarray(self.texture[oy : oy + self.height, ox : ox + self.width])
+
+    def drawing(self, frame: int, cel: int | None = None) -> np.ndarray:
+        """The RGB picture at shot-local ``frame``: its background with the objects of
+        the cel first shown at ``cel`` (default ``frame``)."""
+        cel = frame if cel is None else cel
+        if self.template.timing == "slow":
+            return self._supersampled(self.background(frame), cel)
+        image = Image.fromarray(self.background(frame))
         draw = ImageDraw.Draw(image)
         for obj, unit in zip(self.template.objects, self.units):
-            draw.polygon(object_polygon(obj, unit, frame), fill=obj.fill, outline=obj.outline, width=obj.outline_px)
+            draw.polygon(object_polygon(obj, unit, cel), fill=obj.fill, outline=obj.outline, width=obj.outline_px)
         return np.asarray(image)
 
-    def drawings(self) -> Iterator[tuple[np.ndarray, int]]:
-        """Every drawing of the shot with its hold, in order."""
+    def _supersampled(self, background: np.ndarray, cel: int) -> np.ndarray:
+        """Objects drawn at SUPERSAMPLE x over the nearest-upscaled background, box-averaged
+        down: anti-aliased edges, and a background whose pixels come back unchanged."""
+        k = SUPERSAMPLE
+        big = Image.fromarray(np.repeat(np.repeat(background, k, axis=0), k, axis=1))
+        draw = ImageDraw.Draw(big)
+        for obj, unit in zip(self.template.objects, self.units):
+            # pixel centres: x in the small image covers [k x, k x + k) in the big one
+            pts = [(k * x + (k - 1) / 2, k * y + (k - 1) / 2) for x, y in object_polygon(obj, unit, cel)]
+            draw.polygon(pts, fill=obj.fill, outline=obj.outline, width=obj.outline_px * k)
+        # exact integer box mean (rounded half up): rows first, then columns, in uint16
+        rows = np.asarray(big).reshape(self.height, k, self.width * k * 3).sum(axis=1, dtype=np.uint16)
+        total = rows.reshape(self.height, self.width, k, 3).sum(axis=2, dtype=np.uint16)
+        return ((total + k * k // 2) // (k * k)).astype(np.uint8)
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """The shot as (picture, frames showing it): one per drawing with its hold, or,
+        when the camera pans on ones, every frame with the cel it holds."""
         for start, hold in self.template.drawing_starts():
-            yield self.drawing(start), hold
+            if not self.template.pan_ones:
+                yield self.drawing(start), hold
+                continue
+            for k in range(hold):
+                yield self.drawing(start + k, start), 1
 
 
 def dissolve_frames(before: np.ndarray, after: np.ndarray, count: int) -> Iterator[np.ndarray]:
@@ -116,11 +180,25 @@ def dissolve_frames(before: np.ndarray, after: np.ndarray, count: int) -> Iterat
         yield np.clip(np.rint((1 - a) * a0 + a * a1), 0, 255).astype(np.uint8)
 
 
+def fade_frames(before: np.ndarray, after: np.ndarray, fade: Transition) -> Iterator[np.ndarray]:
+    """Fade out to the uniform ``fade.level`` (the last fade-out frame is the pure colour),
+    then in from it (see ``Transition``)."""
+    a0, a1 = before.astype(np.float32), after.astype(np.float32)
+    level = np.float32(fade.level)
+    n_out, n_in = fade.fade_out, fade.frames - fade.fade_out
+    for k in range(1, n_out + 1):
+        a = k / n_out
+        yield np.clip(np.rint((1 - a) * a0 + a * level), 0, 255).astype(np.uint8)
+    for k in range(1, n_in + 1):
+        a = k / (n_in + 1)
+        yield np.clip(np.rint((1 - a) * level + a * a1), 0, 255).astype(np.uint8)
+
+
 def clip_frames(clip: ClipPlan, width: int, height: int) -> Iterator[tuple[np.ndarray, int]]:
     """Stream a clip as (RGB frame, number of consecutive frames showing it).
 
-    A dissolve needs the next shot's first drawing, so the next shot's renderer is
-    built early and reused when that shot starts.
+    A dissolve or a fade needs the next shot's first drawing, so the next shot's
+    renderer is built early and reused when that shot starts.
     """
     last: np.ndarray | None = None
     pending: ShotRenderer | None = None
@@ -128,14 +206,19 @@ def clip_frames(clip: ClipPlan, width: int, height: int) -> Iterator[tuple[np.nd
         if isinstance(item, ShotSlot):
             renderer = pending or ShotRenderer(item.template, width, height)
             pending = None
-            for image, hold in renderer.drawings():
+            for image, hold in renderer.frames():
                 last = image
                 yield image, hold
         elif isinstance(item, Transition) and item.kind == "flash":
             yield np.full((height, width, 3), item.level, np.uint8), 1
         else:
             nxt = clip.items[i + 1]
-            assert isinstance(nxt, ShotSlot) and last is not None, "a dissolve sits between two shots"
+            assert isinstance(nxt, ShotSlot) and last is not None, f"a {item.kind} sits between two shots"
             pending = ShotRenderer(nxt.template, width, height)
-            for image in dissolve_frames(last, pending.drawing(0), item.frames):
+            first = pending.drawing(0)
+            if item.kind == "dissolve":
+                blend = dissolve_frames(last, first, item.frames)
+            else:
+                blend = fade_frames(last, first, item)
+            for image in blend:
                 yield image, 1

@@ -4,8 +4,11 @@
 cuts and holds the way the dataset stages do, so that what the model was trained on
 (triplets of distinct drawings inside one scene) is what it is asked to do. So each
 frame is measured as detect_cuts measures it (analysis size, PIL grey, the same
-hashes and motion, the PySceneDetect detector from ``params.cuts``), and the hold rule
-of :mod:`pipeline.triplets` is applied frame by frame.
+hashes and motion, the PySceneDetect detector from ``params.cuts``), and held drawings
+are decided by the very object detect_cuts uses, :class:`pipeline.holds.HoldTracker`,
+fed the same grey frames in the same order (its noise estimate is causal, so the
+stream needs no look-ahead for it), with drawings split at scene changes as
+extract_triplets splits them.
 
 Two things differ from the table version, both because the stream has no future:
 
@@ -19,17 +22,17 @@ Two things differ from the table version, both because the stream has no future:
   more; the content detector scored one Popeye cut at 27.0 against its threshold of
   27 and missed it. A dataset can afford such a miss (the filter stage drops the
   triplet); a blended frame across a cut in a film cannot.
-- The motion gate of the hold rule is a percentile of the whole source's certainly
-  held motion (:func:`pipeline.triplets.motion_gate`). Here it is the same percentile
-  of the held motion seen so far (a fixed histogram: bounded memory), so the first
-  second or so, before ``MIN_HELD_PAIRS`` held pairs, is judged by hashes alone.
+- The hold rule's drift revision (a slow move found only once its drift crosses the
+  gate, whose earlier frames then become drawings of their own) comes after those
+  frames were scheduled; the stream keeps them as a hold (a still frame where the
+  input moved by a fraction of a pixel). Everything else about holds is identical.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -41,13 +44,13 @@ from scenedetect.common import FrameTimecode, Timecode
 from pipeline.config import CutsParams, TripletParams
 from pipeline.detectors import DEFAULT_RATE, TICKS_PER_SECOND, make_detector
 from pipeline.hashing import frame_hashes
-from pipeline.triplets import MIN_HELD_PAIRS
+from pipeline.holds import HoldTracker as DrawingTracker
+from pipeline.holds import change_grid
 from pipeline.video import analysis_size
 
 log = logging.getLogger("inbetweener.vfi.stream_analysis")
 
 HASH_CUT_BITS = 24  # both hashes this far from the previous frame's: a cut (module doc)
-MOTION_BINS = 1 << 14  # held-motion histogram over 0..256 grey levels: 1/64 level per bin
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Measured:
     dhash: int
     motion: float
     payload: Any = None
+    grey: np.ndarray | None = None  # the analysis-size grey image (the hold rule's input)
     cut_by: str = ""  # "detector" or "hash" when it starts a new scene (final once it
     #                   leaves the window); the detector's word wins
 
@@ -85,7 +89,7 @@ class FrameMeter:
         phash, dhash = frame_hashes(grey)
         motion = 0.0 if self.prev is None else cv2.mean(cv2.absdiff(grey, self.prev))[0]
         self.prev, self.small = grey, small
-        return Measured(index, pts, phash, dhash, float(motion), payload)
+        return Measured(index, pts, phash, dhash, float(motion), payload, grey)
 
 
 def unrelated(a: Measured, b: Measured) -> bool:
@@ -151,59 +155,29 @@ class CutWindow:
         return FrameTimecode(Timecode(pts=self.window[-1][0], time_base=self.base), fps=self.rate)
 
 
-@dataclass
-class NoiseGate:
-    """Running :func:`pipeline.triplets.motion_gate`: factor x p90 of held motion so far."""
-
-    params: TripletParams
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(MOTION_BINS, np.int64))
-    total: int = 0
-
-    def add(self, motion: float) -> None:
-        self.counts[min(int(motion * MOTION_BINS / 256), MOTION_BINS - 1)] += 1
-        self.total += 1
-
-    @property
-    def value(self) -> float:
-        if self.params.hold_noise_factor == 0 or self.total < MIN_HELD_PAIRS:
-            return float("inf")
-        rank = np.searchsorted(np.cumsum(self.counts), 0.9 * self.total)
-        p90 = (rank + 0.5) * 256 / MOTION_BINS  # the bin's centre
-        return max(self.params.hold_min_motion, self.params.hold_noise_factor * p90)
-
-
 class HoldTracker:
-    """Drawing ids frame by frame: :func:`pipeline.triplets.assign_drawings`' rule.
+    """(scene, drawing) frame by frame: detect_cuts' hold rule, then extract_triplets'
+    scene split (see module doc).
 
-    A frame continues the drawing when it is in the same scene, every hash in
-    ``hold_hash`` is within ``hold_distance`` bits of the drawing's first frame, and its
-    motion is under the gate.
+    ``drawing`` counts the stream's drawings (its last id), ``held`` the frames that
+    continued one.
     """
 
     def __init__(self, params: TripletParams) -> None:
         self.params = params
-        self.names = ("phash", "dhash") if params.hold_hash == "both" else (params.hold_hash,)
-        self.gate = NoiseGate(params)
-        self.anchor: Measured | None = None
-        self.prev: Measured | None = None
+        self.tracker = DrawingTracker(params)
+        self.rule_drawing = -1  # the hold rule's id of the previous frame
         self.scene, self.drawing, self.held = 0, -1, 0
-
-    def _moved(self, frame: Measured) -> bool:
-        assert self.anchor is not None
-        far = any((getattr(frame, n) ^ getattr(self.anchor, n)).bit_count()
-                  > self.params.hold_distance for n in self.names)
-        return far or frame.motion > self.gate.value
 
     def push(self, frame: Measured) -> tuple[int, int]:
         """(scene, drawing) of the next frame, in order."""
-        prev = self.prev
-        if prev is not None and not frame.cut and frame.phash == prev.phash \
-                and frame.dhash == prev.dhash:
-            self.gate.add(frame.motion)  # certainly held: this is the source's noise
+        if frame.grey is None:
+            raise ValueError(f"frame {frame.index}: no analysis image to judge its hold by")
+        step = self.tracker.push(change_grid(frame.grey, self.params.hold_block), (frame.phash, frame.dhash))
         self.scene += int(frame.cut)
-        if self.anchor is None or frame.cut or self._moved(frame):
-            self.anchor, self.drawing = frame, self.drawing + 1
+        if self.drawing < 0 or frame.cut or step.drawing != self.rule_drawing:
+            self.drawing += 1
         else:
             self.held += 1
-        self.prev = frame
+        self.rule_drawing = step.drawing
         return self.scene, self.drawing

@@ -33,6 +33,7 @@ from pipeline.config import ConfigError, CutsParams, TripletParams, load_params
 from pipeline.errors import CommandError, ReasonError
 from pipeline.probe import ProbeError, ProbeInfo, probe
 from pipeline.progress import Progress, progress
+from pipeline.scan import NO_FILTER, DecodeFilter, scan_source
 from pipeline.video import ReaderError, open_reader
 from vfi.app.analysis import CutWindow, FrameMeter, HoldTracker, Measured
 from vfi.app.retime import OutFrame, Schedule, SourceFrame, output_rate
@@ -91,6 +92,7 @@ class Result:
     seconds: float = 0.0
     note: str = ""  # e.g. the input ended early
     late_cuts: int = 0  # cuts the detector reported too late to honour (should be 0)
+    scan: str = "progressive"  # how the input was decoded (pipeline.scan): telecine -> IVTC
     peak_frames: int = 0  # most input frames in memory at once
 
 
@@ -168,11 +170,21 @@ def probe_input(src: Path) -> ProbeInfo:
     return info
 
 
-def input_rate(info: ProbeInfo) -> Fraction:
-    """The probe's average rate as an exact fraction (NTSC rates come out exact)."""
+def input_rate(info: ProbeInfo, decode: DecodeFilter = NO_FILTER) -> Fraction:
+    """The rate of the frames the analysis sees, as an exact fraction (NTSC rates come
+    out exact): the probe's average rate, times 4/5 after a 3:2 inverse telecine."""
     if info.fps <= 0:
         raise InterpolateError("the input has no frame rate; give the output rate with --fps")
-    return Fraction(info.fps).limit_denominator(RATE_DENOMINATOR)
+    rate = Fraction(info.fps).limit_denominator(RATE_DENOMINATOR)
+    return rate * Fraction(4, 5) if decode.pattern == "3:2" else rate
+
+
+def input_scan(src: Path, info: ProbeInfo) -> DecodeFilter:
+    """Inverse telecine or deinterlace, as the pipeline decodes such a source
+    (``pipeline.scan``): in-betweens of field-blended frames would be blends twice over.
+    Bars are kept: the output is the user's whole frame, bars and all."""
+    found = scan_source(src, info.fps, info.frames, info.duration, crop_bars="off")
+    return found.filter
 
 
 class Renderer:
@@ -244,15 +256,16 @@ def _snap(pts: float, base: Fraction | None) -> Fraction:
 
 
 def _stream(opts: Options, info: ProbeInfo, cuts: CutsParams, triplets: TripletParams,
-            writer_for: Callable[[tuple[int, int]], VideoWriter], method: Inbetween, result: Result) -> None:
-    """Decode, analyse, schedule, render: the one pass over the input."""
-    rate_in = input_rate(info)
+            writer_for: Callable[[tuple[int, int]], VideoWriter], method: Inbetween, result: Result,
+            decode: DecodeFilter = NO_FILTER) -> None:
+    """Decode (through ``decode``), analyse, schedule, render: the one pass over the input."""
+    rate_in = input_rate(info, decode)
     try:
         reader = open_reader(opts.src, max(info.width, info.height), cuts.reader,
-                             codec=info.codec, frames=info.frames)
+                             codec=info.codec, frames=info.frames, decode=decode)
     except ReaderError as err:
         raise InterpolateError(f"{opts.src}: {err.reason}") from None
-    expected = round(info.frames / rate_in * result.rate)
+    expected = round(decode.out_frames(info.frames) / rate_in * result.rate)
     with reader, writer_for(reader.size) as writer, progress(
             total=expected, unit="frame", desc="interpolate", enabled=opts.show_progress) as bar:
         renderer = Renderer(writer, method, bar)
@@ -294,16 +307,17 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
         options = MethodOptions(checkpoint=opts.checkpoint, scale=opts.scale)
         method = make_method(name, options).frames
     info = probe_input(opts.src)
-    rate = output_rate(input_rate(info), opts.factor, opts.fps)
+    decode = input_scan(opts.src, info)
+    rate = output_rate(input_rate(info, decode), opts.factor, opts.fps)
     offset = audio_offset(opts.src)
-    result = Result(opts.out, rate, name, opts.retime, audio=offset is not None)
+    result = Result(opts.out, rate, name, opts.retime, audio=offset is not None, scan=decode.scan)
     try:
         with atomic_path(opts.out) as tmp:
             def writer_for(size: tuple[int, int]) -> VideoWriter:
                 return VideoWriter(tmp, fmt, size[0], size[1], rate, opts.crf,
                                    audio_from=opts.src if result.audio else None,
                                    audio_offset=offset or 0.0)
-            _stream(opts, info, cuts, triplets, writer_for, method, result)
+            _stream(opts, info, cuts, triplets, writer_for, method, result, decode)
     except (av.FFmpegError, OSError) as err:
         raise InterpolateError(f"{opts.out}: writing failed: {err}") from err
     result.seconds = time.perf_counter() - start
@@ -315,7 +329,8 @@ def summary(result: Result) -> str:
     speed = result.frames_out / result.seconds if result.seconds > 0 else 0.0
     how = result.method + (", retimed" if result.retime else "")
     by_hash = f" ({result.hash_cuts} by hash distance alone)" if result.hash_cuts else ""
-    line = (f"interpolate: {result.frames_in} frames in -> {result.frames_out} out at "
+    scan = {"telecine": " (inverse telecined)", "interlaced": " (deinterlaced)"}.get(result.scan, "")
+    line = (f"interpolate: {result.frames_in} frames in{scan} -> {result.frames_out} out at "
             f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts{by_hash}, {result.held} held "
             f"frames in {result.drawings} drawings, {result.inbetweens} in-betweens"
             f"{', audio kept' if result.audio else ''}; {result.seconds:.1f} s "

@@ -51,6 +51,7 @@ from pipeline.tables import (
     check_columns,
     source_splits,
 )
+from pipeline.scan import recorded_filter
 from pipeline.video import Backend, FrameRead, read_frames
 from vfi.config import TrainParams
 from vfi.flow.dis import DisFlow
@@ -204,7 +205,8 @@ def decode_source(name: str, path: Path, f0: np.ndarray, scene: np.ndarray, size
     got_pts: list[float] = []
     pixels: np.ndarray | None = None
     for frame in read_frames(path, wanted.tolist(), size, frames=frames, codec=codec,
-                             backend=backend, result=read):
+                             backend=backend, result=read,
+                             decode=recorded_filter(path, name)):  # as analysis saw them
         if pixels is None:  # the size is known at the first frame
             pixels = np.empty((len(wanted), *frame.rgb.shape), np.uint8)
         pixels[len(got_index)] = frame.rgb
