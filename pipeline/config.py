@@ -267,10 +267,6 @@ class TripletParams(_Section):
     hold_shift_tiles: int = Field(4, ge=1, le=64)
     hold_shift_factor: float = Field(2.4, ge=0)     # shift gate = factor x its noise level
     hold_min_shift: float = Field(0.5, ge=0)        # grey levels: the shift gate's floor
-    # Read for old params files only; the hash rule they tuned is gone (issue 12).
-    hold_distance: int = Field(2, ge=0, le=64)
-    hold_hash: Literal["phash", "dhash", "both"] = "both"
-    hold_min_motion: float = Field(1.0, ge=0)
     max_span: int = Field(12, ge=2)                 # frames between the triplet's ends
     stride: int = Field(1, ge=1)                    # take every stride-th triplet
 

@@ -98,6 +98,7 @@ class SourceJob:
     backend: str  # "auto" | "decord" | "pyav"
     decode: DecodeFilter = NO_FILTER  # recorded by the download stage (pipeline.scan)
     out_frames: int = 0  # frames the decode filter should deliver (0: ``frames``)
+    holds: TripletParams | None = None  # the hold rule's params (``triplets``; None: defaults)
 
     @property
     def expected(self) -> int:
@@ -175,14 +176,14 @@ class _Features:
 # --- the worker ---------------------------------------------------------------------
 
 
-def _detect(reader: VideoReader, stream: CutStream,
-            params: CutsParams) -> tuple[_Features, list[int]]:
+def _detect(reader: VideoReader, stream: CutStream, params: CutsParams,
+            holds: TripletParams | None = None) -> tuple[_Features, list[int]]:
     """The single decoding pass: the cut stream and the features fed the same frames.
 
     ``stream`` is the object the video app drives too (:mod:`pipeline.detectors`), so
     the stage and ``interpolate`` find the same cuts.
     """
-    features = _Features(params.thumb_size)
+    features = _Features(params.thumb_size, holds)
     cuts: list[int] = []
     for frame in reader:
         cuts += stream.push(frame.rgb, frame.pts)
@@ -202,7 +203,7 @@ def analyse_source(job: SourceJob, params: CutsParams) -> Analysis:
         result.error = err.reason
         return result
     with reader:
-        features, result.cuts = _detect(reader, make_cut_stream(params, job.fps), params)
+        features, result.cuts = _detect(reader, make_cut_stream(params, job.fps), params, job.holds)
     result.opened, result.reader = True, reader.name
     result.error, result.note = reader.error, reader.note
     result.columns = features.arrays()
@@ -346,14 +347,15 @@ class CutsResult:
 
 
 def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progress: bool = False,
-                    worker: Worker = analyse_source) -> CutsResult:
+                    worker: Worker = analyse_source, holds: TripletParams | None = None) -> CutsResult:
     """Analyse every usable source of ``raw_dir/sources.parquet``; write the three tables.
 
+    ``holds``: the hold rule's params (``params.triplets``; None: their defaults).
     ``worker`` (a picklable module-level function) replaces :func:`analyse_source`;
     tests use it to inject hanging or crashing workers.
     """
     sources = pd.read_parquet(Path(raw_dir) / SOURCES_TABLE)
-    jobs = jobs_from(sources, Path(raw_dir), params.reader)
+    jobs = [replace(job, holds=holds) for job in jobs_from(sources, Path(raw_dir), params.reader)]
     outcomes: list[SourceOutcome] = []
     with progress(total=sum(j.frames for j in jobs), unit="frame", desc="detect_cuts",
                   enabled=show_progress) as bar:
@@ -391,7 +393,8 @@ def summary(result: CutsResult, top: int = 5) -> str:
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:
-    result = run_detect_cuts(params.cuts, args.raw, args.out, show_progress=True)
+    result = run_detect_cuts(params.cuts, args.raw, args.out, show_progress=True,
+                             holds=params.triplets)
     print(summary(result))
     if result.frames.empty:
         for row in result.decoded.itertuples():

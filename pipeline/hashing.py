@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 
+import cv2
 import imagehash
 import numpy as np
 import scipy.fftpack
@@ -154,14 +155,87 @@ def lanczos_resize(grey: np.ndarray, width: int, height: int) -> np.ndarray | No
     return None if order is None else _resample(grey, width, height, order)
 
 
+@functools.lru_cache(maxsize=32)
+def _joint_weights(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Both hashes' weights for one frame size when Pillow goes horizontal first for both
+    (it does for every analysis size measured): the two horizontal passes as one
+    (width, 32 + 9) matrix, so one product serves both, and the two vertical ones.
+    None otherwise (``frame_hashes`` then resamples each size on its own)."""
+    if (_pass_order(width, height, PHASH_SIDE, PHASH_SIDE) != "hv"
+            or _pass_order(width, height, HASH_SIZE + 1, HASH_SIZE) != "hv"
+            or width in (PHASH_SIDE, HASH_SIZE + 1) or height in (PHASH_SIDE, HASH_SIZE)):
+        return None  # a pass Pillow skips (same size) is not worth a special case here
+    joint = np.ascontiguousarray(np.concatenate(
+        [_weights_t(width, PHASH_SIDE), _weights_t(width, HASH_SIZE + 1)], axis=1))
+    out = (joint, _weights(height, PHASH_SIDE), _weights(height, HASH_SIZE))
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def _clip8_inplace(acc: np.ndarray) -> np.ndarray:
+    """``_clip8`` without temporaries (same float64 operations, so the same values)."""
+    acc += float(1 << (_PRECISION_BITS - 1))
+    acc /= float(1 << _PRECISION_BITS)
+    np.floor(acc, out=acc)
+    return np.clip(acc, 0.0, 255.0, out=acc)
+
+
+def _resized_pair(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The 32x32 and 9x8 LANCZOS resizes of ``grey`` (uint8-valued float64), or None."""
+    h, w = grey.shape
+    joint = _joint_weights(w, h)
+    if joint is None:
+        small = lanczos_resize(grey, PHASH_SIDE, PHASH_SIDE)
+        row = lanczos_resize(grey, HASH_SIZE + 1, HASH_SIZE)
+        return None if small is None or row is None else (small, row)
+    across, down_p, down_d = joint
+    wide = _clip8_inplace(grey.astype(np.float64) @ across)  # (h, 41): both passes at once
+    small = _clip8_inplace(down_p @ np.ascontiguousarray(wide[:, :PHASH_SIDE]))
+    row = _clip8_inplace(down_d @ np.ascontiguousarray(wide[:, PHASH_SIDE:]))
+    return small.astype(np.uint8), row.astype(np.uint8)
+
+
+_BIT_WEIGHTS = np.array([1 << (63 - i) for i in range(64)], dtype=np.uint64)
+
+
+def _bits_uint64(bits: np.ndarray) -> int:
+    """``to_uint64`` for an 8x8 boolean array, without the byte round trip."""
+    return int(_BIT_WEIGHTS[bits.reshape(-1)].sum(dtype=np.uint64))
+
+
 def frame_hashes(grey: np.ndarray) -> tuple[int, int]:
-    """(phash, dhash) of a uint8 grey ("L") frame, bit-identical to ``reference_hashes``."""
-    small = lanczos_resize(grey, PHASH_SIDE, PHASH_SIDE)
-    row = lanczos_resize(grey, HASH_SIZE + 1, HASH_SIZE)
-    if small is None or row is None:
+    """(phash, dhash) of a uint8 grey ("L") frame, bit-identical to ``reference_hashes``.
+
+    Both resizes share one horizontal product (``_joint_weights``); the DCT, median and
+    comparisons are imagehash's own operations on the same uint8 pixels.
+    """
+    pair = _resized_pair(grey)
+    if pair is None:
         return reference_hashes(Image.fromarray(grey))
+    small, row = pair
     dct = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=0), axis=1)[:HASH_SIZE, :HASH_SIZE]
-    return to_uint64(dct > np.median(dct)), to_uint64(row[:, 1:] > row[:, :-1])
+    return _bits_uint64(dct > np.median(dct)), _bits_uint64(row[:, 1:] > row[:, :-1])
+
+
+# PIL's "L" conversion (ITU-R 601-2 luma, Pillow's ``rgb2l``): L = (R * 19595 + G * 38470
+# + B * 7471 + 0x8000) >> 16. Every term and the sum are integers below 2**24, so float32
+# holds them exactly; scaling by 2**-16 is exact too and truncation is the shift.
+_L_WEIGHTS = np.array([[19595, 38470, 7471, 0x8000]], dtype=np.float32)
+
+
+def pil_grey(rgb: np.ndarray) -> np.ndarray:
+    """``np.asarray(Image.fromarray(rgb).convert("L"))`` for a uint8 RGB frame, bit for bit.
+
+    Why: the analysis pass converts every frame the way imagehash does, and Pillow's
+    round trip (array -> image -> array, two copies) cost ~0.2 ms per analysis frame; this
+    is one OpenCV transform (~0.08 ms). Checked equal to Pillow on all 2**24 colours
+    (``tests/test_detect_cuts.py``); ``cv2.cvtColor`` is not (its 14-bit weights differ
+    on ~22k colours).
+    """
+    acc = cv2.transform(rgb.astype(np.float32), _L_WEIGHTS)
+    acc *= np.float32(1.0 / 65536.0)
+    return acc.astype(np.uint8)
 
 
 def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

@@ -109,16 +109,6 @@ def test_schedule_rounded_timestamps() -> None:
     assert all(f.t == pytest.approx(0.5, abs=0.02) for f in out[1:-2:2])
 
 
-def test_cut_window_catches_a_jump_the_detector_misses() -> None:
-    """Identical pixels (nothing for the detector) but unrelated hashes: a cut."""
-    window = CutWindow(CutsParams(), 24.0)
-    grey = np.full((48, 64, 3), 128, np.uint8)
-    frames = [Measured(i, Fraction(i, 24), phash, phash, 0.0)
-              for i, phash in enumerate([0, 0, 1, 2**32 - 1, 2**32 - 1])]
-    final = [f for frame in frames for f in window.push(frame, grey)] + window.finish()
-    assert [f.cut_by for f in final] == ["", "", "", "hash", ""]
-
-
 def test_one_pair_at_many_t_computes_its_flows_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from vfi.flow.dis import DisFlow
 
@@ -230,7 +220,19 @@ def test_factor_two_counts_and_summary(clip: Clip, plain) -> None:
     assert (len(out), rate, result.frames_in) == (144, 48, 72)
     assert result.cuts == int(clip.truth["is_cut_start"].sum()) == 3
     assert result.late_cuts == 0
-    assert result.peak_frames <= 10  # a window of frames, not the video
+    lag = CutWindow(CutsParams(), 24.0).lag
+    assert result.peak_frames <= lag + 8  # a window of frames, not the video
+
+
+def test_cuts_are_the_pipelines(clip: Clip, plain) -> None:
+    """One code path: the app cuts where detect_cuts' worker cuts the same file."""
+    from pipeline.detect_cuts import SourceJob, analyse_source
+
+    result, _, _ = plain
+    job = SourceJob(name="clip", path=str(clip.path), codec="h264", frames=len(clip.truth),
+                    fps=24.0, backend="pyav")
+    assert result.cut_frames == analyse_source(job, CutsParams()).cuts
+    assert result.cut_frames == np.flatnonzero(clip.truth["is_cut_start"].to_numpy()).tolist()
 
 
 @pytest.mark.parametrize("which", ["plain", "retimed"])

@@ -4,24 +4,22 @@
 cuts and holds the way the dataset stages do, so that what the model was trained on
 (triplets of distinct drawings inside one scene) is what it is asked to do. So each
 frame is measured as detect_cuts measures it (analysis size, PIL grey, the same
-hashes and motion, the PySceneDetect detector from ``params.cuts``), and held drawings
+hashes and motion, the cut stream from ``params.cuts``), and held drawings
 are decided by the very object detect_cuts uses, :class:`pipeline.holds.HoldTracker`,
 fed the same grey frames in the same order (its noise estimate is causal, so the
 stream needs no look-ahead for it), with drawings split at scene changes as
 extract_triplets splits them.
 
-Two things differ from the table version, both because the stream has no future:
+Cuts come from the very cut stream detect_cuts drives (``pipeline.detectors.
+make_cut_stream``, from ``params.cuts``), so a film is cut where its dataset would be.
+(An app-only rule that also cut where both hashes jumped 24+ bits was dropped: with the
+``combined`` detector it found no cut the stream missed, on the synthetic sets and the
+Popeye labels, and it cut inside fades to black.) What differs from the table version,
+because the stream has no future:
 
-- Detectors may report a cut a few frames late (PySceneDetect's flash filter merges
-  cuts closer than ``min_scene_len``), so frames wait in a window of
-  ``event_buffer_length + 2`` frames before their scene is final.
-- A jump to an unrelated picture is a cut even when the detector misses it: both
-  hashes at least ``HASH_CUT_BITS`` of 64 bits from the previous frame's (unrelated
-  images differ in 32 +- 4 bits). Measured: consecutive frames of one scene stay
-  under 23 (synthetic set, Popeye) while every hard cut and flash frame is at 24 or
-  more; the content detector scored one Popeye cut at 27.0 against its threshold of
-  27 and missed it. A dataset can afford such a miss (the filter stage drops the
-  triplet); a blended frame across a cut in a film cannot.
+- The stream may report a cut up to ``lookahead`` frames late (PySceneDetect's flash
+  filter, TransNetV2's window), so frames wait in a window of ``lookahead + 1``
+  frames before their scene is final.
 - The hold rule's drift revision (a slow move found only once its drift crosses the
   gate, whose earlier frames then become drawings of their own) comes after those
   frames were scheduled; the stream keeps them as a hold (a still frame where the
@@ -39,10 +37,9 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
-from scenedetect.common import FrameTimecode, Timecode
 
 from pipeline.config import CutsParams, TripletParams
-from pipeline.detectors import DEFAULT_RATE, TICKS_PER_SECOND, make_detector
+from pipeline.detectors import DEFAULT_RATE, make_cut_stream
 from pipeline.hashing import frame_hashes
 from pipeline.holds import HoldTracker as DrawingTracker
 from pipeline.holds import change_grid
@@ -50,7 +47,6 @@ from pipeline.video import analysis_size
 
 log = logging.getLogger("inbetweener.vfi.stream_analysis")
 
-HASH_CUT_BITS = 24  # both hashes this far from the previous frame's: a cut (module doc)
 
 
 @dataclass
@@ -64,8 +60,7 @@ class Measured:
     motion: float
     payload: Any = None
     grey: np.ndarray | None = None  # the analysis-size grey image (the hold rule's input)
-    cut_by: str = ""  # "detector" or "hash" when it starts a new scene (final once it
-    #                   leaves the window); the detector's word wins
+    cut_by: str = ""  # "detector" once the cut stream marks it the first frame of a scene
 
     @property
     def cut(self) -> bool:
@@ -92,67 +87,43 @@ class FrameMeter:
         return Measured(index, pts, phash, dhash, float(motion), payload, grey)
 
 
-def unrelated(a: Measured, b: Measured) -> bool:
-    """Whether two frames' hashes are as far apart as unrelated pictures'."""
-    return min((a.phash ^ b.phash).bit_count(), (a.dhash ^ b.dhash).bit_count()) >= HASH_CUT_BITS
-
-
 class CutWindow:
-    """Feeds the ``params.cuts`` detector and holds frames until their scene is final."""
+    """Feeds the ``params.cuts`` cut stream (the one detect_cuts drives) and holds frames
+    until their scene is final: ``lookahead + 1`` frames, the latest a cut can come."""
 
     def __init__(self, params: CutsParams, fps: float) -> None:
-        self.detector = make_detector(params)
-        self.lag = self.detector.event_buffer_length + 2
-        self.rate = float(fps) if fps > 0 else DEFAULT_RATE
-        self.base = Fraction(1, TICKS_PER_SECOND)
-        self.window: deque[tuple[int, Measured]] = deque()  # (tick, frame)
-        self.last_tick: int | None = None
+        self.stream = make_cut_stream(params, fps if fps > 0 else DEFAULT_RATE)
+        self.lag = self.stream.lookahead + 1
+        self.window: deque[Measured] = deque()
         self.late = 0  # cuts reported for frames that had already left the window
-        self.prev: Measured | None = None
+        self.pushed = 0
 
-    def _timecode(self, pts: Fraction) -> tuple[int, FrameTimecode]:
-        """Strictly increasing microsecond ticks, as detect_cuts feeds its detectors."""
-        tick = round(pts * TICKS_PER_SECOND)
-        if self.last_tick is not None and tick <= self.last_tick:
-            tick = self.last_tick + 1
-        self.last_tick = tick
-        return tick, FrameTimecode(Timecode(pts=tick, time_base=self.base), fps=self.rate)
-
-    def _mark(self, cuts: list[FrameTimecode]) -> None:
-        """Flag the frame each reported cut timecode refers to (first at or after it)."""
-        for tc in cuts:
-            tick = round(Fraction(tc.pts) * tc.time_base * TICKS_PER_SECOND)
-            frame = next((f for t, f in self.window if t >= tick), None)
-            if frame is None or (self.window[0][0] > tick):
+    def _mark(self, cuts: list[int]) -> None:
+        """Flag the frame each reported cut (a push-order index) refers to."""
+        first = self.pushed - len(self.window)
+        for cut in cuts:
+            if cut < first:
                 self.late += 1
-                log.warning("cut at %.3f s reported after its frame was written; ignored",
-                            tick / TICKS_PER_SECOND)
-            elif frame.index > 0:
-                frame.cut_by = "detector"
+                log.warning("cut at frame %d reported after it was written; ignored", cut)
+            elif cut - first < len(self.window):
+                self.window[cut - first].cut_by = self.window[cut - first].cut_by or "detector"
 
-    def push(self, frame: Measured, bgr: np.ndarray) -> list[Measured]:
-        """Add a frame (``bgr``: its analysis-size image); return frames now final."""
-        tick, timecode = self._timecode(frame.pts)
-        self.window.append((tick, frame))
-        self._mark(self.detector.process_frame(timecode, bgr))
-        if self.prev is not None and not frame.cut and unrelated(self.prev, frame):
-            frame.cut_by = "hash"
-        self.prev = frame
+    def push(self, frame: Measured, rgb: np.ndarray) -> list[Measured]:
+        """Add a frame (``rgb``: its analysis-size image); return frames now final."""
+        self.window.append(frame)
+        self.pushed += 1
+        self._mark(self.stream.push(rgb, float(frame.pts)))
         out = []
         while len(self.window) > self.lag:
-            out.append(self.window.popleft()[1])
+            out.append(self.window.popleft())
         return out
 
     def finish(self) -> list[Measured]:
-        """Let the detector close its last scene; every remaining frame is final."""
-        if self.window:
-            self._mark(self.detector.post_process(self._timecode_of_last()))
-        out = [f for _, f in self.window]
+        """Let the stream report its last cuts; every remaining frame is final."""
+        self._mark(self.stream.finish())
+        out = list(self.window)
         self.window.clear()
         return out
-
-    def _timecode_of_last(self) -> FrameTimecode:
-        return FrameTimecode(Timecode(pts=self.window[-1][0], time_base=self.base), fps=self.rate)
 
 
 class HoldTracker:

@@ -19,12 +19,11 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import torch
 
@@ -85,7 +84,6 @@ class Result:
     frames_out: int = 0
     inbetweens: int = 0
     cuts: int = 0
-    hash_cuts: int = 0  # of which only the hash distance found (see vfi.app.analysis)
     drawings: int = 0
     held: int = 0
     audio: bool = False
@@ -93,6 +91,7 @@ class Result:
     note: str = ""  # e.g. the input ended early
     late_cuts: int = 0  # cuts the detector reported too late to honour (should be 0)
     scan: str = "progressive"  # how the input was decoded (pipeline.scan): telecine -> IVTC
+    cut_frames: list[int] = field(default_factory=list)  # first frames of new scenes
     peak_frames: int = 0  # most input frames in memory at once
 
 
@@ -227,18 +226,19 @@ class Pipeline:
         self.window = CutWindow(cuts, fps)
         self.holds = HoldTracker(triplets)
         self.schedule, self.renderer = schedule, renderer
-        self.cuts = self.hash_cuts = 0
+        self.cuts = 0
+        self.cut_frames: list[int] = []
 
     def push(self, index: int, pts: Fraction, rgb: np.ndarray) -> None:
         measured = self.meter.measure(index, pts, rgb)
         self.renderer.add(index, rgb)
-        bgr = cv2.cvtColor(self.meter.small, cv2.COLOR_RGB2BGR)
-        self._schedule(self.window.push(measured, bgr))
+        self._schedule(self.window.push(measured, self.meter.small))
 
     def _schedule(self, final: list[Measured]) -> None:
         for frame in final:
             self.cuts += int(frame.cut)
-            self.hash_cuts += int(frame.cut_by == "hash")
+            if frame.cut:
+                self.cut_frames.append(frame.index)
             scene, drawing = self.holds.push(frame)
             out = self.schedule.push(SourceFrame(frame.index, frame.pts, scene, drawing))
             self.renderer.render(out, self.schedule.needed)
@@ -283,7 +283,8 @@ def _stream(opts: Options, info: ProbeInfo, cuts: CutsParams, triplets: TripletP
         pipe.finish(last + 1 / rate_in)
         result.frames_in, result.note = reader.frames_read, reader.error
         result.frames_out, result.inbetweens = renderer.frames, renderer.inbetweens
-        result.cuts, result.hash_cuts, result.late_cuts = pipe.cuts, pipe.hash_cuts, pipe.window.late
+        result.cuts, result.late_cuts = pipe.cuts, pipe.window.late
+        result.cut_frames = pipe.cut_frames
         result.drawings, result.held = pipe.holds.drawing + 1, pipe.holds.held
         result.peak_frames = renderer.peak
 
@@ -328,10 +329,9 @@ def summary(result: Result) -> str:
     """One line: frames in and out, rate, cuts, holds, in-betweens, time, speed."""
     speed = result.frames_out / result.seconds if result.seconds > 0 else 0.0
     how = result.method + (", retimed" if result.retime else "")
-    by_hash = f" ({result.hash_cuts} by hash distance alone)" if result.hash_cuts else ""
     scan = {"telecine": " (inverse telecined)", "interlaced": " (deinterlaced)"}.get(result.scan, "")
     line = (f"interpolate: {result.frames_in} frames in{scan} -> {result.frames_out} out at "
-            f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts{by_hash}, {result.held} held "
+            f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts, {result.held} held "
             f"frames in {result.drawings} drawings, {result.inbetweens} in-betweens"
             f"{', audio kept' if result.audio else ''}; {result.seconds:.1f} s "
             f"({speed:.1f} frames/s) -> {result.out}")
