@@ -259,7 +259,7 @@ class TripletParams(_Section):
     hold_block: int = Field(4, ge=1, le=64)         # block side, px of the analysis-size frame
     hold_noise_quantile: float = Field(0.1, gt=0, lt=1)  # of held frames' changes: the noise level
     hold_noise_factor: float = Field(2.2, ge=0)     # gate = factor x noise level (0: the floor alone)
-    hold_min_change: float = Field(8.0, ge=0)       # grey levels: the local gate never goes below this
+    hold_min_change: float = Field(12.0, ge=0)       # grey levels: the local gate never goes below this
     hold_spread_cells: int = Field(4, ge=1, le=64)  # spread measure: RMS over blocks of n x n blocks
     hold_min_spread: float = Field(1.0, ge=0)       # grey levels: the spread gate never goes below this
     hold_drift: float = Field(0.7, ge=0, le=1)      # last step < this x change: a slow move (0: off)

@@ -23,7 +23,12 @@ differently, we fall back to imagehash. The DCT and median of phash and the
 comparisons of dhash are imagehash's own code (scipy.fftpack on the same uint8 pixels).
 ``tests/test_detect_cuts.py`` checks bit-identity against imagehash on decoded
 synthetic and real frames of several sizes, flat frames and noise. 2-3x faster
-(0.4-0.5 ms vs 0.9-1.3 ms per 256x192 frame, in the stage's worker processes).
+(0.4-0.5 ms vs 0.9-1.3 ms per 256x192 frame, in the stage's worker processes). Where
+the rest goes: the horizontal passes (one float64 product, both hashes' weights side
+by side, ~0.15 ms at 258x192); the exact products cannot move to float32, and a banded
+product saves little at these sizes.
+
+``pil_grey`` is the "L" conversion the hashes are defined on, without Pillow's copies.
 """
 
 from __future__ import annotations
@@ -224,18 +229,39 @@ def frame_hashes(grey: np.ndarray) -> tuple[int, int]:
 _L_WEIGHTS = np.array([[19595, 38470, 7471, 0x8000]], dtype=np.float32)
 
 
-def pil_grey(rgb: np.ndarray) -> np.ndarray:
-    """``np.asarray(Image.fromarray(rgb).convert("L"))`` for a uint8 RGB frame, bit for bit.
-
-    Why: the analysis pass converts every frame the way imagehash does, and Pillow's
-    round trip (array -> image -> array, two copies) cost ~0.2 ms per analysis frame; this
-    is one OpenCV transform (~0.08 ms). Checked equal to Pillow on all 2**24 colours
-    (``tests/test_detect_cuts.py``); ``cv2.cvtColor`` is not (its 14-bit weights differ
-    on ~22k colours).
-    """
+def _transform_grey(rgb: np.ndarray) -> np.ndarray:
     acc = cv2.transform(rgb.astype(np.float32), _L_WEIGHTS)
     acc *= np.float32(1.0 / 65536.0)
     return acc.astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _transform_is_pillow() -> bool:
+    """Whether ``_transform_grey`` still equals this Pillow's "L" (asked once, on random
+    colours and the extremes): a Pillow that changes its formula gets Pillow itself."""
+    rng = np.random.default_rng(0)
+    probe = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    probe[0, :8] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255],
+                    [255, 255, 0], [0, 255, 255], [255, 0, 255]]
+    return np.array_equal(_transform_grey(probe), np.asarray(Image.fromarray(probe).convert("L")))
+
+
+def pil_grey(rgb: np.ndarray) -> np.ndarray:
+    """``np.asarray(Image.fromarray(rgb).convert("L"))``, bit for bit: one OpenCV transform
+    for a uint8 RGB frame, a copy for a grey one, Pillow itself for anything else.
+
+    Why: the analysis pass converts every frame the way imagehash does, and Pillow's
+    round trip (array -> image -> array, two copies) costs ~0.2 ms per analysis frame;
+    this is one OpenCV transform (~0.09 ms). Checked equal to Pillow 13 on all 2**24
+    colours (one 4096 x 4096 image holding each once) and on decoded real frames;
+    ``cv2.cvtColor`` is not (its 14-bit weights differ on ~22k colours). The result is
+    always a new array (never a view of ``rgb``).
+    """
+    if rgb.dtype == np.uint8 and rgb.ndim == 2:
+        return rgb.copy()  # already "L": Pillow's convert is a copy
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or not _transform_is_pillow():
+        return np.asarray(Image.fromarray(rgb).convert("L")).copy()
+    return _transform_grey(rgb)
 
 
 def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

@@ -158,12 +158,27 @@ class Gradient:
         return cv2.resize(a, self.tiles, interpolation=cv2.INTER_AREA).reshape(rows, cols, -1)
 
 
-@dataclass(frozen=True)
 class Picture:
-    """A frame as the hold rule keeps it: its change grid and that grid's gradient."""
+    """A frame as the hold rule keeps it: its change grid and that grid's gradient.
 
-    grid: np.ndarray
-    gradient: Gradient
+    The gradient is computed on first use and kept: only a drawing's anchor and the
+    previous frame in a drift check are ever compared from, so most frames held on
+    ones (and every frame that only ends a hold) never need it. Same values either way
+    (:func:`gradient` is a pure function of the grid); ~0.1 ms saved per such frame.
+    """
+
+    __slots__ = ("grid", "across", "_gradient")
+
+    def __init__(self, grid: np.ndarray, across: int) -> None:
+        self.grid, self.across = grid, across
+        self._gradient: Gradient | None = None
+
+    @property
+    def gradient(self) -> Gradient:
+        """:func:`gradient` of the grid over ``across`` tiles, computed once."""
+        if self._gradient is None:
+            self._gradient = gradient(self.grid, self.across)
+        return self._gradient
 
 
 def inverse_2x2(xx: np.ndarray, xy: np.ndarray, yy: np.ndarray, eps: float) -> np.ndarray:
@@ -335,7 +350,7 @@ class HoldTracker:
 
     def push(self, grid: np.ndarray, hashes: tuple[int, ...]) -> HoldStep:
         """Judge the next frame from its :func:`change_grid` and (phash, dhash)."""
-        picture = Picture(grid, gradient(grid, self.params.hold_shift_tiles))
+        picture = Picture(grid, self.params.hold_shift_tiles)
         prev, self.prev = self.prev, picture
         if self.anchor is None or prev is None or grid.shape != prev.grid.shape:
             self._restart(picture, hashes)

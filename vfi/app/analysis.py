@@ -17,6 +17,8 @@ make_cut_stream``, from ``params.cuts``), so a film is cut where its dataset wou
 Popeye labels, and it cut inside fades to black.) What differs from the table version,
 because the stream has no future:
 
+- A blank frame's edges start scenes (``CutWindow._blank_edge``): the dataset drops
+  triplets touching a flash in its filter; a film must not blend one into a shot.
 - The stream may report a cut up to ``lookahead`` frames late (PySceneDetect's flash
   filter, TransNetV2's window), so frames wait in a window of ``lookahead + 1``
   frames before their scene is final.
@@ -38,7 +40,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.config import CutsParams, TripletParams
+from pipeline.config import CutsParams, FilterParams, TripletParams
 from pipeline.detectors import DEFAULT_RATE, make_cut_stream
 from pipeline.hashing import frame_hashes
 from pipeline.holds import HoldTracker as DrawingTracker
@@ -60,7 +62,7 @@ class Measured:
     motion: float
     payload: Any = None
     grey: np.ndarray | None = None  # the analysis-size grey image (the hold rule's input)
-    cut_by: str = ""  # "detector" once the cut stream marks it the first frame of a scene
+    cut_by: str = ""  # "detector" (the cut stream) or "blank" (a blank run's edge): a new scene
 
     @property
     def cut(self) -> bool:
@@ -91,12 +93,15 @@ class CutWindow:
     """Feeds the ``params.cuts`` cut stream (the one detect_cuts drives) and holds frames
     until their scene is final: ``lookahead + 1`` frames, the latest a cut can come."""
 
-    def __init__(self, params: CutsParams, fps: float) -> None:
+    def __init__(self, params: CutsParams, fps: float,
+                 blank_std: float = FilterParams().blank_std) -> None:
         self.stream = make_cut_stream(params, fps if fps > 0 else DEFAULT_RATE)
         self.lag = self.stream.lookahead + 1
         self.window: deque[Measured] = deque()
         self.late = 0  # cuts reported for frames that had already left the window
         self.pushed = 0
+        self.blank_std = blank_std
+        self.prev_blank: bool | None = None
 
     def _mark(self, cuts: list[int]) -> None:
         """Flag the frame each reported cut (a push-order index) refers to."""
@@ -112,11 +117,25 @@ class CutWindow:
         """Add a frame (``rgb``: its analysis-size image); return frames now final."""
         self.window.append(frame)
         self.pushed += 1
+        self._blank_edge(frame)
         self._mark(self.stream.push(rgb, float(frame.pts)))
         out = []
         while len(self.window) > self.lag:
             out.append(self.window.popleft())
         return out
+
+    def _blank_edge(self, frame: Measured) -> None:
+        """A frame entering or leaving a blank run (a flash, the black of a fade) starts a
+        scene: the filter's flash rule (``filter.blank_std``) drops every triplet touching
+        such a frame; here nothing is blended into or out of one. The cut stream may
+        merge a flash with the cut after it (``min_scene_len``), which alone would let
+        the flash be blended into the next shot."""
+        if frame.grey is None:
+            return
+        blank = float(frame.grey.std()) <= self.blank_std
+        if self.prev_blank is not None and blank != self.prev_blank and not frame.cut:
+            frame.cut_by = "blank"
+        self.prev_blank = blank
 
     def finish(self) -> list[Measured]:
         """Let the stream report its last cuts; every remaining frame is final."""
