@@ -435,3 +435,15 @@ def test_scenedetect_wrapper_reports_the_streams_cuts(real_like: list[Clip], net
             found.append(tc)
     found += detector.post_process(clock.timecode(clip.pts[-1] + 1.0))
     assert [clock.frame_of(tc) for tc in found] == expected
+
+
+def test_pil_grey_equals_pillow_on_every_colour():
+    """The analysis pass's grey is Pillow's "L", bit for bit, for all 2**24 colours."""
+    from pipeline.hashing import _transform_grey, pil_grey
+
+    every = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([(every >> 16) & 255, (every >> 8) & 255, every & 255], axis=1)
+    rgb = rgb.astype(np.uint8).reshape(4096, 4096, 3)
+    want = np.asarray(Image.fromarray(rgb).convert("L"))
+    np.testing.assert_array_equal(_transform_grey(rgb), want)  # the fast path itself
+    np.testing.assert_array_equal(pil_grey(rgb), want)
