@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pandas as pd
 import torch
 import webdataset as wds
 
@@ -158,6 +159,22 @@ def test_changed_params_start_over(shards: Path, tmp_path: Path) -> None:
     other = other.model_copy(update={"model": other.model.model_copy(update={"lr": 1e-4})})
     result = train(other, shards, tmp_path / "m")
     assert result.start_step == 0 and result.step == 2
+
+
+def test_other_shards_start_over(shards: Path, tmp_path: Path) -> None:
+    """A resume state from other data (a changed dataset, same params) is not resumed:
+    ``dvc repro`` after a data change trains anew."""
+    import shutil
+
+    train(tiny_params(steps=2), shards, tmp_path / "m")
+    other = tmp_path / "other"
+    shutil.copytree(shards, other)
+    # any change of the shards table is other data (the tiny shards have none at all)
+    pd.DataFrame({"shard": ["train/train-000000.tar"], "sha256": ["0" * 64]}).to_parquet(
+        other / "shards.parquet")
+    result = train(tiny_params(steps=2), other, tmp_path / "m")
+    assert result.start_step == 0 and result.step == 2
+    assert train(tiny_params(steps=2), other, tmp_path / "m").losses == []  # now it matches
 
 
 class AlwaysRandom:

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.manifest import MANIFEST_TABLE, shards_for_split
+from pipeline.manifest import MANIFEST_TABLE, SHARDS_TABLE, sha256_file, shards_for_split
 from vfi.config import TrainParams, VfiParams, params_hash
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,
@@ -98,11 +98,20 @@ def weights_state(model: nn.Module, step: int, params: VfiParams,
 
 
 def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                     params: VfiParams, best_val: float | None = None) -> dict[str, Any]:
+                     params: VfiParams, best_val: float | None = None,
+                     data_hash: str = "") -> dict[str, Any]:
     """Everything needed to resume (``last.pt``), as plain data."""
     state = weights_state(model, step, params, None)
-    state.update(optimizer=optimizer.state_dict(), best_val=best_val)
+    state.update(optimizer=optimizer.state_dict(), best_val=best_val, data_hash=data_hash)
     return state
+
+
+def data_hash(shards: str | Path) -> str:
+    """sha256 of ``shards.parquet`` (every tar's sha256, split and count): the data a run
+    learns from. A resume state made on other shards is not resumed (``try_resume``):
+    ``dvc repro`` after a data change must train anew, not report the old run's end."""
+    table = Path(shards) / SHARDS_TABLE
+    return sha256_file(table) if table.is_file() else ""
 
 
 @dataclass
@@ -114,15 +123,19 @@ class Resumed:
 
 
 def try_resume(path: Path, params: VfiParams, model: nn.Module,
-               optimizer: torch.optim.Optimizer) -> Resumed:
+               optimizer: torch.optim.Optimizer, data: str = "") -> Resumed:
     """Load ``path`` (the resume state) into model and optimizer if it was made with
-    these params; where to continue from (step 0: a fresh start)."""
+    these params on this data (``data_hash``); where to continue from (step 0: a fresh
+    start)."""
     if not path.is_file():
         return Resumed()
     state = read_checkpoint(path, required=())
     if state.get("params_hash") != params_hash(params):
         log.warning("%s was trained with other params (hash %s, now %s): starting over",
                     path, state.get("params_hash"), params_hash(params))
+        return Resumed()
+    if state.get("data_hash", "") != data:
+        log.warning("%s was trained on other shards: starting over", path)
         return Resumed()
     try:
         model.load_state_dict(state["model"])
@@ -216,9 +229,10 @@ class Keeper:
 
     def __init__(self, out: Path, params: VfiParams, val: Sequence[dict[str, Any]],
                  device: torch.device, best_val: float | None, live: Any,
-                 origin: dict[str, Any]) -> None:
+                 origin: dict[str, Any], data_hash: str = "") -> None:
         self.out, self.params, self.val, self.device = out, params, val, device
         self.best_val, self.live, self.origin = best_val, live, origin
+        self.data_hash = data_hash
 
     def check(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
               result: TrainResult) -> None:
@@ -240,7 +254,7 @@ class Keeper:
                             weights_state(model, step, self.params, val_psnr, self.origin))
         if step:
             save_checkpoint(self.out / RESUME_NAME, checkpoint_state(
-                model, optimizer, step, self.params, self.best_val))
+                model, optimizer, step, self.params, self.best_val, self.data_hash))
 
 
 def train(params: VfiParams, shards: str | Path, out: str | Path,
@@ -267,7 +281,8 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.model.lr,
                                   weight_decay=tp.weight_decay)
     out = Path(out)
-    resumed = try_resume(out / RESUME_NAME, params, model, optimizer)
+    data = data_hash(shards)
+    resumed = try_resume(out / RESUME_NAME, params, model, optimizer, data)
     start = resumed.step
     result = TrainResult(start_step=start, step=start, params=param_count(model))
     if start >= tp.steps:
@@ -286,7 +301,7 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     stream = samples(tp, start * per_step, teacher, world)
     live = make_live(live_dir, resume=start > 0) if world.is_main else None
     keeper = Keeper(out, params, val, device, resumed.best_val, live,
-                    provenance(model, shards) if world.is_main else {})
+                    provenance(model, shards) if world.is_main else {}, data)
     net = wrap(model, world)
     log.info("%s model, %d parameters, %s triplets, steps %d..%d on %s", params.model.arch,
              result.params, tp.triplets, start, tp.steps, device)
