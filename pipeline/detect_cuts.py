@@ -1,11 +1,12 @@
 """detect_cuts stage: decode every source once, small, and describe every frame.
 
 For each usable source in ``data/raw/sources.parquet`` a guarded worker process
-(``pipeline.guard``) streams the frames at analysis size (``pipeline.video``) and, in
-the same pass, feeds them to a PySceneDetect detector object (the stage never lets
-PySceneDetect open the file) and records per frame: perceptual hashes, luma mean/std,
-motion against the previous frame, the detector's own score and a small grey
-thumbnail. Everything later stages tune (holds, static shots, flashes, cross-fades,
+(``pipeline.guard``) streams the frames at analysis size (``pipeline.video``, through the
+source's recorded decode filter: inverse telecine, deinterlace, bar crop) and, in the
+same pass, feeds them to the ``cuts.detector`` cut stream (``pipeline.detectors``; no
+library is let open the file) and records per frame: perceptual hashes, luma mean/std,
+motion against the previous frame, the detector's score, a small grey thumbnail and
+the hold rule's drawing (``pipeline.holds``, the ``triplets.hold_*`` params). Everything later stages tune (holds, static shots, flashes, cross-fades,
 near-duplicates) is then table work on these outputs, in ``--out`` (data/analysis):
 
 - ``frames.parquet``  one row per decoded frame (see ``FRAME_COLUMNS``)
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -47,7 +50,7 @@ from pipeline import atomic
 from pipeline.config import CutsParams, Params, TripletParams
 from pipeline.detectors import DEFAULT_RATE, CutStream, make_cut_stream
 from pipeline.guard import run_guarded
-from pipeline.hashing import frame_hashes
+from pipeline.hashing import frame_hashes, pil_grey
 from pipeline.holds import HoldStep, HoldTracker, change_grid, drawing_ids
 from pipeline.progress import progress
 from pipeline.scan import NO_FILTER, DecodeFilter, ScanError, filter_from_row
@@ -153,10 +156,6 @@ class _Features:
 
     def __init__(self, thumb_size: int, holds: TripletParams | None = None,
                  threaded: bool | None = None) -> None:
-        import queue  # local: this change may only touch this class
-        import threading
-
-        from pipeline.hashing import pil_grey
         self.thumb_size = thumb_size
         self.cols: dict[str, list] = {k: [] for k in (
             "frame", "pts", "phash", "dhash", "luma_mean", "luma_std", "motion", "score")}
