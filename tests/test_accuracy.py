@@ -7,42 +7,22 @@ figures are printed (run with -s to see them) and asserted against the issue's b
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import detect_cuts, download, extract_triplets, filter as filter_stage
-from pipeline.config import CutsParams, FilterParams, TripletParams, parse_params
-from tests.analysis_tables import GROUND_TRUTH_SPEC, pairing_accuracy, with_truth
+from tests.analysis_tables import GROUND_TRUTH_SPEC, pairing_accuracy
 
 SPEC = GROUND_TRUTH_SPEC.model_copy(update={"width": 256, "height": 192})
 
 
-@dataclasses.dataclass
-class Run:
-    truth: pd.DataFrame
-    frames: pd.DataFrame
-    drawings: pd.DataFrame
-    triplets: pd.DataFrame  # filtered, with the truth of each frame attached
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    root = tmp_path_factory.mktemp("accuracy")
-    source = {"kind": "synthetic", "name": "synthetic"} | SPEC.model_dump()
-    params = parse_params({"sources": [source]})
-    result = download.run_download(params, root / "raw", root=root)
-    download.write_outputs(result, root / "raw")
-    cuts = detect_cuts.run_detect_cuts(CutsParams(), root / "raw", root / "analysis")
-    detect_cuts.write_outputs(cuts, root / "analysis")
-    extracted = extract_triplets.run_extract(root / "analysis", TripletParams())
-    extract_triplets.write_outputs(extracted, root / "triplets")
-    filtered = filter_stage.run_filter(root / "analysis", root / "triplets", FilterParams())
-    truth = pd.read_parquet(root / "raw" / "truth.parquet")
-    return Run(truth, pd.read_parquet(root / "analysis" / "frames.parquet"),
-               extracted.drawings, with_truth(filtered.filtered, truth))
+def run(tmp_path_factory: pytest.TempPathFactory):
+    """The four analysis stages on the clean set, default params (the same runner as
+    the real-like accuracy tests; imported here, as that module imports this one)."""
+    from tests.test_accuracy_real import run_stages
+
+    return run_stages(tmp_path_factory.mktemp("accuracy"), SPEC)
 
 
 def _starts(frames: pd.DataFrame) -> pd.DataFrame:
@@ -78,7 +58,7 @@ def _cut_scores(frames: pd.DataFrame, truth: pd.DataFrame, tolerance: int = 1) -
             "found": len(hits), "in_dissolve": sum(in_fade)}
 
 
-def test_every_feature_is_present(run: Run):
+def test_every_feature_is_present(run):
     t = run.truth
     assert set(t["hold"][t["drawing"] >= 0]) >= {1, 2, 3}
     assert t["is_static_shot"].any() and (t["repeat_of"] >= 0).any()
@@ -86,7 +66,7 @@ def test_every_feature_is_present(run: Run):
     assert t["clip"].nunique() >= 6
 
 
-def test_cut_detection_precision_and_recall(run: Run):
+def test_cut_detection_precision_and_recall(run):
     s = _cut_scores(run.frames, run.truth)
     print(f"\ncuts: precision {s['precision']:.3f} (raw {s['raw_precision']:.3f}), recall "
           f"{s['recall']:.3f}; {s['cuts']} hard cuts, {s['found']} found, "
@@ -94,14 +74,14 @@ def test_cut_detection_precision_and_recall(run: Run):
     assert s["precision"] >= 0.95 and s["recall"] >= 0.95
 
 
-def test_frames_assigned_to_the_right_drawing(run: Run):
+def test_frames_assigned_to_the_right_drawing(run):
     acc = pairing_accuracy(run.drawings, run.truth)
     print(f"\ndrawings: accuracy {acc.accuracy:.4f} over {acc.frames} frame pairs "
           f"({acc.splits} splits, {acc.merges} merges)")
     assert acc.accuracy >= 0.98
 
 
-def test_static_shots_produce_no_kept_triplet(run: Run):
+def test_static_shots_produce_no_kept_triplet(run):
     kept = run.triplets[run.triplets["keep"]]
     static = kept[kept[["static0", "static1", "static2"]].any(axis=1)]
     print(f"\nstatic: {int(run.truth.loc[run.truth['is_static_shot'], 'shot'].nunique())} shots, "
@@ -109,7 +89,7 @@ def test_static_shots_produce_no_kept_triplet(run: Run):
     assert static.empty
 
 
-def test_repeats_removed_and_share_the_split_of_their_original(run: Run):
+def test_repeats_removed_and_share_the_split_of_their_original(run):
     trip = run.triplets
     from_repeat = trip[(trip["repeat_of0"] >= 0) & (trip["repeat_of0"] == trip["repeat_of2"])
                        & (trip["reason"].isin(["", "near_duplicate"]))]
@@ -123,7 +103,7 @@ def test_repeats_removed_and_share_the_split_of_their_original(run: Run):
             assert split_of_shot[original] == split_of_shot[repeat], (original, repeat)
 
 
-def test_t_is_exact_for_kept_triplets(run: Run):
+def test_t_is_exact_for_kept_triplets(run):
     kept = run.triplets[run.triplets["keep"]]
     known = kept[(kept["start0"] == kept["f0"]) & (kept["start1"] == kept["f1"])
                  & (kept["start2"] == kept["f2"]) & (kept["shot0"] == kept["shot2"])]
@@ -133,7 +113,7 @@ def test_t_is_exact_for_kept_triplets(run: Run):
     assert len(known) >= 0.9 * len(kept) and exact.all()
 
 
-def test_no_kept_triplet_touches_a_transition(run: Run):
+def test_no_kept_triplet_touches_a_transition(run):
     kept = run.triplets[run.triplets["keep"]]
     bad = kept[(kept[["transition0", "transition1", "transition2"]] != "").any(axis=1)
                | (kept["shot0"] != kept["shot2"])]
