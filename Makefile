@@ -50,7 +50,7 @@ $(VENV)/.installed: pyproject.toml requirements/rife.txt requirements/transnet.t
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,ray]'
 	touch $@
 
 clean:

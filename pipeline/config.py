@@ -442,10 +442,35 @@ def check_schedule(model: ModelParams, train: TrainParams) -> None:
                          f"({model.lr:g})")
 
 
+class RayParams(_Section):
+    """``engine: ray``: how per-source tasks are placed (``pipeline.engine``).
+
+    ``address`` empty: join ``$RAY_ADDRESS`` when set, else start an embedded local
+    cluster of ``cluster_cpus`` (0: this machine's cores) with an object store capped at
+    ``object_store_mb`` (Ray's default takes 30% of RAM). ``num_cpus`` is what one
+    source's task reserves; the worker's guard and the stage's timeout stay inside it.
+    """
+
+    address: str = ""
+    num_cpus: float = Field(1.0, gt=0, le=256)
+    cluster_cpus: int = Field(0, ge=0, le=4096)
+    object_store_mb: int = Field(512, ge=78, le=1 << 20)
+    init_timeout: float = Field(60.0, gt=0, le=3600)  # seconds to start or reach the cluster
+    max_retries: int = Field(1, ge=0, le=10)          # re-runs of a task whose worker died
+
+
 class Params(_Section):
-    """The whole params file, one section per stage."""
+    """The whole params file, one section per stage.
+
+    ``engine`` says where download, detect_cuts and shard run their per-source work:
+    ``local`` (one guarded process after another on this machine; imports no Ray) or
+    ``ray`` (one task per source on a Ray cluster, see ``ray``). Outputs are the same
+    bytes either way, so neither key is a dvc stage param.
+    """
 
     sources: list[Source] = Field(min_length=1)
+    engine: Literal["local", "ray"] = "local"
+    ray: RayParams = RayParams()
     download: DownloadParams = DownloadParams()
     cuts: CutsParams = CutsParams()
     triplets: TripletParams = TripletParams()
