@@ -49,6 +49,8 @@ from PIL import Image
 from pipeline import atomic
 from pipeline.config import CutsParams, Params, TripletParams
 from pipeline.detectors import DEFAULT_RATE, CutStream, make_cut_stream
+from pipeline.engine import Engine, engine_map as _engine_map, make_engine
+from pipeline.engine.parts import PartStore, PartWriter, fingerprint
 from pipeline.guard import run_guarded
 from pipeline.hashing import frame_hashes, pil_grey
 from pipeline.holds import HoldStep, HoldTracker, change_grid, drawing_ids
@@ -406,28 +408,91 @@ class CutsResult:
     decoded: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class CutsPart:
+    """One source's work as an engine item: analyse it, write its part (picklable)."""
+
+    job: SourceJob
+    params: CutsParams
+    worker: Worker
+    dest: str  # the part folder (pipeline.engine.parts)
+
+
+def part_fingerprint(row: dict, params: CutsParams, holds: TripletParams | None,
+                     worker: Worker) -> str:
+    """What a source's analysis depends on: its sources.parquet row (file sha256, probe,
+    decode filter; paths relative to data/raw, so not the checkout's location), the
+    params, the hold rule and the worker function."""
+    return fingerprint("detect_cuts", row, params, holds or TripletParams(),
+                       f"{worker.__module__}.{worker.__qualname__}")
+
+
+def analyse_part(part: CutsPart) -> dict:
+    """Engine task: the guarded analysis of one source, written as its part folder.
+
+    Every recorded outcome (a timeout and a crash included) is written: the same inputs
+    give the same outcome, and a re-run skips the source. Returns the decoded row.
+    """
+    outcome = analyse_one(part.job, part.params, part.worker)
+    with PartWriter(Path(part.dest)) as tmp:
+        pd.DataFrame([outcome.decoded]).to_parquet(tmp / DECODED_TABLE, index=False)
+        if outcome.frames is not None:
+            outcome.frames.to_parquet(tmp / FRAMES_TABLE, index=False)
+            outcome.scenes.to_parquet(tmp / SCENES_TABLE, index=False)
+    return outcome.decoded
+
+
+def read_part(dest: Path) -> SourceOutcome:
+    """A written part, as the outcome it recorded."""
+    decoded = pd.read_parquet(dest / DECODED_TABLE).iloc[0].to_dict()
+    if not (dest / FRAMES_TABLE).is_file():
+        return SourceOutcome(decoded)
+    return SourceOutcome(decoded, pd.read_parquet(dest / FRAMES_TABLE),
+                         pd.read_parquet(dest / SCENES_TABLE))
+
+
+def _lost(job: SourceJob, reason: str) -> SourceOutcome:
+    """A source whose task the engine lost (its worker died): recorded, not written as
+    a part, so the next run tries it again."""
+    log.warning("source %s: error: %s", job.name, reason)
+    return SourceOutcome({"source": job.name, "reader": "", "frames": 0,
+                          "header_frames": job.frames, "status": "error", "error": reason})
+
+
 def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progress: bool = False,
-                    worker: Worker = analyse_source, holds: TripletParams | None = None) -> CutsResult:
+                    worker: Worker = analyse_source, holds: TripletParams | None = None,
+                    engine: Engine | None = None) -> CutsResult:
     """Analyse every usable source of ``raw_dir/sources.parquet``; write the three tables.
 
     ``holds``: the hold rule's params (``params.triplets``; None: their defaults).
     ``worker`` (a picklable module-level function) replaces :func:`analyse_source`;
-    tests use it to inject hanging or crashing workers.
+    tests use it to inject hanging or crashing workers. ``engine`` runs one task per
+    source (None: local); a source whose part is already written is not run again.
     """
-    sources = pd.read_parquet(Path(raw_dir) / SOURCES_TABLE)
-    jobs = [replace(job, holds=holds) for job in jobs_from(sources, Path(raw_dir), params.reader)]
-    outcomes: list[SourceOutcome] = []
-    with progress(total=sum(j.frames for j in jobs), unit="frame", desc="detect_cuts",
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    sources = pd.read_parquet(raw_dir / SOURCES_TABLE)
+    rows = {str(r["name"]): r for r in sources.to_dict("records")}
+    jobs = [replace(job, holds=holds) for job in jobs_from(sources, raw_dir, params.reader)]
+    store = PartStore(out_dir)
+    parts = [CutsPart(j, params, worker, str(store.path(
+        j.name, part_fingerprint(rows[j.name], params, holds, worker)))) for j in jobs]
+    todo = [p for p in parts if not Path(p.dest).is_dir()]
+    lost: dict[str, str] = {}
+    with progress(total=sum(p.job.frames for p in todo), unit="frame", desc="detect_cuts",
                   enabled=show_progress) as bar:
-        for job in jobs:
-            outcomes.append(analyse_one(job, params, worker))
-            bar.update(job.frames)
+        for done in _engine_map(engine, analyse_part, todo):
+            if not done.ok:
+                lost[todo[done.index].job.name] = done.error
+            bar.update(todo[done.index].job.frames)
+    outcomes = [_lost(p.job, lost[p.job.name]) if p.job.name in lost else read_part(Path(p.dest))
+                for p in parts]
     result = CutsResult(
         frames=_concat([o.frames for o in outcomes if o.frames is not None], FRAME_COLUMNS),
         scenes=_concat([o.scenes for o in outcomes if o.scenes is not None], SCENE_COLUMNS),
         decoded=_concat([pd.DataFrame([o.decoded]) for o in outcomes], DECODED_COLUMNS),
     )
-    write_outputs(result, Path(out_dir))
+    write_outputs(result, out_dir)
+    store.prune(Path(p.dest) for p in parts)
     return result
 
 
@@ -453,8 +518,9 @@ def summary(result: CutsResult, top: int = 5) -> str:
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:
-    result = run_detect_cuts(params.cuts, args.raw, args.out, show_progress=True,
-                             holds=params.triplets)
+    with make_engine(params) as engine:
+        result = run_detect_cuts(params.cuts, args.raw, args.out, show_progress=True,
+                                 holds=params.triplets, engine=engine)
     print(summary(result))
     if result.frames.empty:
         for row in result.decoded.itertuples():
@@ -470,4 +536,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The imported module's main, so that engine tasks refer to its functions by their
+    # module name (pipeline.detect_cuts.analyse_part), never __main__, which a Ray
+    # worker (or its guarded child) cannot import.
+    from pipeline.detect_cuts import main as module_main
+
+    sys.exit(module_main())

@@ -38,18 +38,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import webdataset as wds
 
 from pipeline import atomic
 from pipeline.config import Params, ShardParams
+from pipeline.engine import Engine, engine_map, make_engine
+from pipeline.engine.parts import PartStore, PartWriter, fingerprint
+from pipeline.guard import run_guarded
 from pipeline.images import Encoder
 from pipeline.progress import progress
 from pipeline.stage import StageError, run_stage
 from pipeline.manifest import (
     SPLITS,
+    TAR_SETTINGS,
     Placement,
-    ShardSink,
+    RawShardSink,
     clean_output,
     shards_table,
+    tar_span,
     write_tables,
 )
 from pipeline.report import REMOVED_SHEET, wanted_frames, write_removed_sheet, write_report
@@ -65,6 +71,14 @@ TRIPLET_COLUMNS = ("source", "scene", "d0", "d1", "d2", "f0", "f1", "f2", "pts0"
                    "phash2", "dhash0", "dhash1", "dhash2", "keep", "pan", "group", "split")
 OPTIONAL_COLUMNS = ("motion", "motion01", "motion12")  # carried when the filter wrote them
 MAX_INFLIGHT_PER_WORKER = 4  # encodes queued ahead of the decoder, per worker
+# A source's part (pipeline.engine.parts): its samples, where each is, what was skipped.
+PART_TAR, PART_INDEX_TABLE, PART_SKIPPED, PART_CAPTURED = (
+    "samples.tar", "index.parquet", "skipped.json", "captured.parquet")
+PART_INDEX = {"key": "str", "split": "str", "offset": "int64", "length": "int64",
+              "sizes": "str", "license": "str", "attribution": "str", "width": "int32",
+              "height": "int32"}
+# Imported once by the guarded workers' fork server (pipeline.guard).
+PRELOAD = ("numpy", "pandas", "av", "PIL.Image", "webdataset", "pipeline.shard")
 
 
 class ShardError(StageError, ValueError):
@@ -109,7 +123,8 @@ def load_sources(raw_dir: Path) -> dict[str, SourceInfo]:
     if not path.is_file():
         raise ShardError(f"{path}: no such table (run the download stage first)")
     df = pd.read_parquet(path)
-    return {r.name: SourceInfo(r.name, raw_dir / r.path, r.codec, int(r.width), int(r.height),
+    # Absolute: an engine task may run with another working directory.
+    return {r.name: SourceInfo(r.name, (raw_dir / r.path).resolve(), r.codec, int(r.width), int(r.height),
                                int(r.frames), r.license, r.attribution, r.status, r.error)
             for r in df.itertuples(index=False)}
 
@@ -358,38 +373,160 @@ def _pool(workers: int | None) -> Executor:
     return ThreadPoolExecutor(workers, thread_name_prefix="encode")
 
 
+@dataclass(frozen=True)
+class ShardPart:
+    """One source's shard work as an engine item (picklable): its samples go to one
+    part tar under ``dest`` (pipeline.engine.parts), merged into the shards later."""
+
+    job: SourceJob
+    dest: str
+    workers: int | None  # encoding threads (None: one per core)
+    timeout: float
+
+
+def _part_index(meta: dict[str, Any], sample: dict[str, Any], end: int) -> dict[str, Any]:
+    """Where a sample's tar blocks are in the part tar, and the manifest fields it needs."""
+    sizes = {k: len(v) for k, v in sample.items() if not k.startswith("__")}
+    length = tar_span(list(sizes.values()))
+    return {"key": meta["key"], "split": meta["split"], "offset": end - length,
+            "length": length, "sizes": json.dumps(sizes), "license": meta["license"],
+            "attribution": meta["attribution"], "width": meta["width"],
+            "height": meta["height"]}
+
+
+def write_part(part: ShardPart) -> int:
+    """Decode, encode and write one source's samples (f0 order) as its part folder:
+    ``samples.tar``, ``index.parquet`` (one row per sample), ``skipped.json`` and the
+    removed-sheet frames this pass decoded (``captured.parquet``). Runs guarded."""
+    job, skipped, index = part.job, Counter(), []
+    limit = MAX_INFLIGHT_PER_WORKER * max(1, part.workers or os.cpu_count() or 1)
+    with PartWriter(Path(part.dest)) as tmp, _pool(part.workers) as pool:
+        with open(tmp / PART_TAR, "wb") as fh:
+            writer = wds.TarWriter(fh, encoder=False, **TAR_SETTINGS)
+            for meta, sample in source_samples(job, pool, skipped, limit):
+                writer.write(sample)
+                index.append(_part_index(meta, sample, writer.tarstream.offset))
+            writer.close()
+        pd.DataFrame(index, columns=list(PART_INDEX)).astype(PART_INDEX).to_parquet(
+            tmp / PART_INDEX_TABLE, index=False)
+        (tmp / PART_SKIPPED).write_text(json.dumps(dict(sorted(skipped.items()))))
+        frames = sorted(job.captured.items())
+        pd.DataFrame({"frame": [f for f, _ in frames], "shape": [list(a.shape) for _, a in frames],
+                      "rgb": [a.tobytes() for _, a in frames]}).to_parquet(
+            tmp / PART_CAPTURED, index=False)
+    return len(index)
+
+
+def _write_failed_part(part: ShardPart, reason: str) -> None:
+    """A source whose worker hung or crashed: its triplets are recorded as skipped."""
+    log.warning("%s: %d triplet(s) skipped: %s", part.job.src.name, len(part.job.rows), reason)
+    with PartWriter(Path(part.dest)) as tmp:
+        (tmp / PART_TAR).write_bytes(b"")
+        pd.DataFrame(columns=list(PART_INDEX)).astype(PART_INDEX).to_parquet(
+            tmp / PART_INDEX_TABLE, index=False)
+        (tmp / PART_SKIPPED).write_text(json.dumps({reason.split(":")[0]: len(part.job.rows)}
+                                                   if part.job.rows else {}))
+        pd.DataFrame({"frame": [], "shape": [], "rgb": []}).to_parquet(tmp / PART_CAPTURED,
+                                                                       index=False)
+
+
+def shard_source(part: ShardPart) -> str:
+    """Engine task: :func:`write_part` in a guarded worker with ``shard.timeout``; a
+    hang or a crash is written as a part that skips the source's triplets."""
+    got = run_guarded(write_part, (part,), part.timeout, preload=PRELOAD)
+    if not got.ok:
+        _write_failed_part(part, got.error)
+    return got.error
+
+
+def part_fingerprint(job: SourceJob, row: dict[str, Any] | None) -> str:
+    """What a source's samples depend on: its sources.parquet row (file sha256, decode
+    filter), its kept rows (splits, groups, hashes), the frames the report wants, and
+    the encoding params."""
+    return fingerprint("shard", row or {}, job.rows, sorted(job.extra), job.short_side,
+                       job.encoder, job.backend)
+
+
 def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
                   out_dir: Path, *, backend: Backend = "auto", workers: int | None = None,
                   show_progress: bool = False, extra: Mapping[str, list[int]] | None = None,
-                  captured: dict[str, dict[int, np.ndarray]] | None = None
+                  captured: dict[str, dict[int, np.ndarray]] | None = None,
+                  engine: Engine | None = None, rows: Mapping[str, dict] | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
     """Write every kept triplet's sample; returns (manifest, shards table, skipped).
 
-    ``extra`` frames (per source) are decoded in the same pass and put in ``captured``.
+    One engine task per source writes the source's part; the parts are then copied, in
+    source order, into the split shards (``RawShardSink``: the bytes ``ShardSink`` would
+    write). ``extra`` frames (per source) are decoded in the same pass and put in
+    ``captured``. ``rows``: sources.parquet rows by name, for the parts' fingerprints.
     """
-    sinks = {s: ShardSink(out_dir, s, params.maxcount, params.maxsize) for s in SPLITS}
-    metas, placements, skipped = [], [], Counter()
-    bar = progress(total=len(kept), unit="sample", desc="shard", enabled=show_progress)
-    limit = MAX_INFLIGHT_PER_WORKER * max(1, workers or os.cpu_count() or 1)
+    store = PartStore(out_dir)
+    parts = [ShardPart(job, str(store.path(job.src.name, part_fingerprint(
+        job, (rows or {}).get(job.src.name)))), workers, params.timeout)
+        for job in source_jobs(kept, sources, params, backend, extra)]
+    todo = [p for p in parts if not Path(p.dest).is_dir()]
+    lost: dict[str, str] = {}
+    with progress(total=sum(len(p.job.rows) for p in todo), unit="sample", desc="shard",
+                  enabled=show_progress) as bar:
+        for done in engine_map(engine, shard_source, todo):
+            if not done.ok:
+                lost[todo[done.index].job.src.name] = done.error
+            bar.update(len(todo[done.index].job.rows))
+    merged = merge_parts(parts, lost, params, out_dir, captured)
+    store.clear()  # merged: the parts are copies of the shards' bytes (see the module doc)
+    return manifest_frame(kept, merged.metas, merged.placements, params.format), \
+        shards_table(merged.rows), merged.skipped
+
+
+@dataclass
+class _Merged:
+    metas: list[dict[str, Any]] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+
+def merge_parts(parts: list[ShardPart], lost: Mapping[str, str], params: ShardParams,
+                out_dir: Path, captured: dict[str, dict[int, np.ndarray]] | None) -> _Merged:
+    """Copy every part's samples into the split shards, in source then f0 order."""
+    sinks = {s: RawShardSink(out_dir, s, params.maxcount, params.maxsize) for s in SPLITS}
+    out = _Merged()
     try:
-        with _pool(workers) as pool, bar:
-            for job in source_jobs(kept, sources, params, backend, extra):
-                for meta, sample in source_samples(job, pool, skipped, limit):
-                    placements.append(_sink(sinks, meta).write(sample))
-                    metas.append(meta)
-                    bar.update()
-                if captured is not None and job.extra:
-                    captured[job.src.name] = job.captured
-        rows = [row for s in SPLITS for row in sinks[s].close()]
+        for part in parts:
+            name = part.job.src.name
+            if name in lost:
+                log.warning("%s: %d triplet(s) skipped: %s", name, len(part.job.rows), lost[name])
+                out.skipped[lost[name].split(":")[0]] += len(part.job.rows)
+                continue
+            _copy_part(Path(part.dest), sinks, out)
+            if captured is not None and part.job.extra:
+                captured[name] = _read_captured(Path(part.dest) / PART_CAPTURED)
+        out.rows = [row for s in SPLITS for row in sinks[s].close()]
     except BaseException:
         for sink in sinks.values():
             sink.abort()
         raise
-    manifest = manifest_frame(kept, metas, placements, params.format)
-    return manifest, shards_table(rows), skipped
+    return out
 
 
-def _sink(sinks: dict[str, ShardSink], meta: dict[str, Any]) -> ShardSink:
+def _copy_part(dest: Path, sinks: dict[str, RawShardSink], out: _Merged) -> None:
+    index = pd.read_parquet(dest / PART_INDEX_TABLE)
+    out.skipped.update(json.loads((dest / PART_SKIPPED).read_text()))
+    with open(dest / PART_TAR, "rb") as fh:
+        for meta in index.to_dict("records"):
+            fh.seek(int(meta["offset"]))
+            blocks = fh.read(int(meta["length"]))
+            out.placements.append(_sink(sinks, meta).write(blocks, json.loads(meta["sizes"])))
+            out.metas.append(meta)
+
+
+def _read_captured(path: Path) -> dict[int, np.ndarray]:
+    table = pd.read_parquet(path)
+    return {int(f): np.frombuffer(rgb, np.uint8).reshape([int(v) for v in shape])
+            for f, shape, rgb in zip(table["frame"], table["shape"], table["rgb"])}
+
+
+def _sink(sinks: dict[str, RawShardSink], meta: dict[str, Any]) -> RawShardSink:
     if meta["split"] not in sinks:
         raise ShardError(f"{meta['key']}: unknown split {meta['split']!r} "
                          f"(expected one of {', '.join(SPLITS)})")
@@ -409,18 +546,22 @@ def _removed_frames(triplets_dir: Path, params: ShardParams, report_dir: Path | 
 def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, out_dir: Path,
               metrics_path: Path | None = None, report_dir: Path | None = None, *,
               backend: Backend = "auto", workers: int | None = None,
-              show_progress: bool = False) -> ShardResult:
-    """The whole stage; tests call it directly. Stale outputs are removed first."""
+              show_progress: bool = False, engine: Engine | None = None) -> ShardResult:
+    """The whole stage; tests call it directly. Stale outputs are removed first (the
+    parts of sources whose inputs did not change are kept and reused).
+
+    ``engine`` runs one task per source (None: local, in this process's guard)."""
     shard_params = params.shard if isinstance(params, Params) else params
     raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
     sources, kept = load_sources(raw_dir), load_kept(triplets_dir)
+    rows = {str(r["name"]): r for r in pd.read_parquet(raw_dir / SOURCES_TABLE).to_dict("records")}
     clean_output(out_dir)
     removed, extra, captured = _removed_frames(triplets_dir, shard_params, report_dir)
     start = time.perf_counter()
     manifest, shards, skipped = write_samples(kept, sources, shard_params, out_dir,
                                               backend=backend, workers=workers,
                                               show_progress=show_progress, extra=extra,
-                                              captured=captured)
+                                              captured=captured, engine=engine, rows=rows)
     seconds = time.perf_counter() - start
     write_tables(out_dir, manifest, shards)
     metrics = shard_metrics(manifest, shards, skipped)
@@ -451,8 +592,11 @@ def _workers_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:
-    result = run_shard(params, args.raw, args.triplets, args.out, args.metrics, args.report,
-                       workers=args.workers, show_progress=True)
+    with make_engine(params) as engine:
+        workers = args.workers if args.workers is not None or engine.name == "local" \
+            else engine.task_cpus()
+        result = run_shard(params, args.raw, args.triplets, args.out, args.metrics, args.report,
+                           workers=workers, show_progress=True, engine=engine)
     print(summary(result))
     if result.metrics["total"]["samples"] == 0:
         print("shard: no sample written; stopping", file=sys.stderr)
@@ -467,4 +611,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The imported module's main: engine tasks then name pipeline.shard's functions,
+    # never __main__'s, which a Ray worker or a guarded child cannot import.
+    from pipeline.shard import main as module_main
+
+    sys.exit(module_main())

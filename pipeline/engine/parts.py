@@ -1,0 +1,140 @@
+"""Per-source part files under a stage's output: named, published atomically, pruned.
+
+A part is one source's result, written by whoever ran the source (this process, or a
+Ray worker on another node sharing the filesystem), as a directory
+``{stage out}/parts/{source}-{fingerprint}/``. It is filled under a temporary name and
+renamed into place, so a part either exists whole or not at all; a run killed half-way
+leaves finished parts, and the next run skips their sources (resume).
+
+The fingerprint hashes everything the part depends on: what the stage is given for the
+source (its row, its file's sha256 and decode filter), the stage's params, and the
+code of the ``pipeline`` package. Same inputs, same name; anything changed, a new name
+(the stale part is pruned when the stage merges). dvc keeps these outputs between runs
+(``persist: true`` in dvc.yaml) for exactly this reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+PARTS_DIR = "parts"
+_TEMP_PREFIX = "."
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """sha256 of every module of the ``pipeline`` package (path and bytes, sorted).
+
+    Coarse on purpose: any code change makes every part stale, which is never wrong,
+    only slower; a finer rule (the stage's own imports) could miss a change.
+    """
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of params models, dataclasses, paths and numpy scalars."""
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Path):
+        return value.as_posix()
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value
+
+
+def fingerprint(stage: str, *inputs: Any) -> str:
+    """16 hex digits naming a part: the stage, its inputs and the code version."""
+    text = json.dumps([stage, code_version(), *(_plain(v) for v in inputs)], sort_keys=True,
+                      default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PartStore:
+    """The ``parts/`` folder of one stage output."""
+
+    out_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out_dir) / PARTS_DIR
+
+    def path(self, name: str, fp: str) -> Path:
+        return self.root / f"{name}-{fp}"
+
+    def done(self, name: str, fp: str) -> bool:
+        return self.path(name, fp).is_dir()
+
+    def prune(self, keep: Iterable[Path]) -> int:
+        """Delete every entry of ``parts/`` not in ``keep`` (stale parts, temp leftovers
+        of killed runs), so the output holds exactly this run's parts."""
+        wanted = {Path(p).name for p in keep}
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for entry in sorted(self.root.iterdir()):
+            if entry.name not in wanted:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                removed += 1
+        return removed
+
+
+    def clear(self) -> None:
+        """Remove ``parts/`` altogether (a stage whose parts are not worth keeping)."""
+        self.prune(())
+        if self.root.is_dir():
+            self.root.rmdir()
+
+
+class PartWriter:
+    """Fill ``dest``'s temporary sibling, then publish it with one rename.
+
+    Use as a context manager; on an exception the temporary folder is removed and
+    ``dest`` is untouched. If ``dest`` appeared meanwhile (a retried task that both
+    finished), the first one stays: both hold the same bytes by construction.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = Path(dest)
+        self.tmp = self.dest.with_name(f"{_TEMP_PREFIX}{self.dest.name}.{os.getpid()}.tmp")
+
+    def __enter__(self) -> Path:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        return self.tmp
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        for path in self.tmp.iterdir():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        try:
+            os.rename(self.tmp, self.dest)
+        except OSError:
+            if not self.dest.is_dir():
+                raise
+            shutil.rmtree(self.tmp, ignore_errors=True)
