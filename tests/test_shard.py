@@ -18,6 +18,7 @@ from PIL import Image
 
 import pipeline.shard as shard_mod
 from pipeline.config import ShardParams
+from pipeline.engine.local import LocalEngine
 from pipeline.manifest import SPLITS, read_wids_index, sha256_file
 from pipeline.report import REMOVED_SHEET, wanted_frames
 from pipeline.shard import load_kept, load_sources, run_shard, sample_key, write_samples
@@ -166,31 +167,50 @@ def test_rerun_is_byte_identical(inputs: ShardInputs, shards: Path, tmp_path: Pa
     assert tree_bytes(tmp_path) == tree_bytes(shards)
 
 
+class CountingEngine(LocalEngine):
+    """The local engine, remembering which sources it was given to run."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def map(self, fn, items):
+        self.ran += [item.job.src.name for item in items]
+        return super().map(fn, items)
+
+
 def test_interrupted_run_then_rerun(inputs: ShardInputs, shards: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch):
-    """Killed after the first shard: whole tars only; the re-run cleans up and matches."""
-    real = shard_mod.source_samples
+    """Killed while merging the parts: whole tars only, no tables; the re-run merges the
+    parts already written (no source is encoded again) and matches an uninterrupted run."""
+    real = shard_mod._copy_part
+    calls = []
 
     def dying(*args, **kwargs):
-        for n, item in enumerate(real(*args, **kwargs)):
-            if n == 3 * PARAMS.maxcount:
-                raise KeyboardInterrupt("killed")
-            yield item
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
 
     out = tmp_path / "shards"
     with monkeypatch.context() as m:
-        m.setattr(shard_mod, "source_samples", dying)
+        m.setattr(shard_mod, "_copy_part", dying)
         with pytest.raises(KeyboardInterrupt):
             run_shard(PARAMS, inputs.raw_dir, inputs.triplets_dir, out)
     tars = sorted(out.rglob("*.tar"))
-    assert tars, "the first shard was complete before the kill"
+    tars = [t for t in tars if "parts" not in t.parts]
+    assert tars, "the first source's shards were complete before the kill"
     for tar in tars:  # whole tars only, each as the uninterrupted run wrote it
         assert tar.read_bytes() == (shards / "shards" / tar.relative_to(out)).read_bytes()
-    assert not list(out.rglob(".*")) and not (out / "manifest.parquet").exists()
+    assert not [p for p in out.rglob(".*") if "parts" not in p.parts]
+    assert not (out / "manifest.parquet").exists()
+    sources = sorted(inputs.kept["source"].unique())
+    assert len(list((out / "parts").iterdir())) == len(sources)  # every part was written
     (out / "train/train-000042.tar").write_bytes(b"stale")  # a previous run's leftovers
     (out / "val").mkdir(exist_ok=True)
     (out / "val/.val-000000.tar.999.tmp").write_bytes(b"partial")
-    run_shard(PARAMS, inputs.raw_dir, inputs.triplets_dir, out)
+    engine = CountingEngine()
+    run_shard(PARAMS, inputs.raw_dir, inputs.triplets_dir, out, engine=engine)
+    assert engine.ran == []  # resumed: nothing decoded or encoded again
     assert tree_bytes(out) == tree_bytes(shards / "shards")
 
 

@@ -1,0 +1,185 @@
+"""engine: ray gives the same bytes as engine: local, and loses no source.
+
+One embedded Ray cluster (2 CPUs, a small object store) serves the whole module; it is
+started through ``RayEngine`` itself, so the embedded start path is what is tested.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+
+from pipeline.config import CutsParams, RayParams, ShardParams
+from pipeline.detect_cuts import DECODED_TABLE, analyse_source, run_detect_cuts
+from pipeline.engine import Outcome, run_all
+from pipeline.engine.cluster import EngineError, RayEngine, probe_address
+from pipeline.engine.local import LocalEngine
+from pipeline.engine.parts import PARTS_DIR
+from pipeline.shard import run_shard
+from tests.shard_inputs import ShardInputs, build_shard_inputs
+from tests.test_bad_input import CASES, _sources, misbehaving_worker
+
+SHARD = ShardParams(size=48, maxcount=7, contact_sheet=4)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    engine = RayEngine(RayParams(cluster_cpus=2, object_store_mb=128))
+    assert ray.is_initialized() and engine.task_cpus() == 1
+    yield engine
+    engine.close()
+    assert not ray.is_initialized()  # the embedded cluster is this engine's: shut down
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> ShardInputs:
+    return build_shard_inputs(tmp_path_factory.mktemp("engine"), clips=3, width=96,
+                              height=64, seconds=2.0)
+
+
+def test_local_engine_is_default_and_imports_no_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.config import parse_params; "
+            "from pipeline.engine import make_engine; "
+            "e = make_engine(parse_params({'sources': [{'name': 'a', 'kind': 'path', 'path': 'x'}]})); "
+            "print(e.name, 'ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["local", "False"]
+
+
+def test_detect_cuts_same_bytes_on_both_engines(inputs: ShardInputs, cluster: RayEngine,
+                                                tmp_path: Path):
+    params = CutsParams()
+    local = run_detect_cuts(params, inputs.raw_dir, tmp_path / "local")
+    on_ray = run_detect_cuts(params, inputs.raw_dir, tmp_path / "ray", engine=cluster)
+    assert len(local.frames) > 0 and set(local.decoded["status"]) == {"ok"}
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+    parts = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "ray" / PARTS_DIR).iterdir())
+    assert parts == sorted(on_ray.decoded["source"])  # one part per source
+
+
+def test_shard_same_bytes_on_both_engines(inputs: ShardInputs, cluster: RayEngine,
+                                          tmp_path: Path):
+    for name, engine in (("local", None), ("ray", cluster)):
+        run_shard(SHARD, inputs.raw_dir, inputs.triplets_dir, tmp_path / name / "shards",
+                  tmp_path / name / "metrics.json", tmp_path / name / "report", engine=engine,
+                  workers=1)
+    local, on_ray = tree(tmp_path / "local"), tree(tmp_path / "ray")
+    assert sum(k.endswith(".tar") for k in local) >= 3 and "report/removed.png" in local
+    assert on_ray == local
+    assert not (tmp_path / "ray" / "shards" / PARTS_DIR).exists()  # merged, then cleared
+
+
+def test_crashing_and_hanging_sources_under_ray(tmp_path: Path, cluster: RayEngine):
+    """The guard runs inside each Ray task: a hang and a segfault are recorded for their
+    source, exactly as the local engine records them; the good sources are untouched."""
+    names = ["good", "hangs", "segfaults", "raises", "good-after"]
+    (tmp_path / "raw").mkdir()
+    files = {n: CASES[n][0](tmp_path / "raw") for n in names}
+    _sources(tmp_path / "raw", names, files)
+    params = CutsParams(timeout=20.0)
+    out = {}
+    for name, engine in (("local", None), ("ray", cluster)):
+        run_detect_cuts(params, tmp_path / "raw", tmp_path / name, worker=misbehaving_worker,
+                        engine=engine)
+        out[name] = pd.read_parquet(tmp_path / name / DECODED_TABLE)
+    got = dict(zip(out["ray"]["source"], zip(out["ray"]["status"], out["ray"]["error"])))
+    assert got["good"][0] == got["good-after"][0] == "ok"
+    assert got["hangs"] == ("error", "timeout after 20 s")
+    assert got["segfaults"] == ("error", "worker crashed: killed by SIGSEGV")
+    assert got["raises"] == ("error", "RuntimeError: boom")
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+
+
+def _die_on_two(item: int) -> int:
+    """Kills the process running it (a Ray worker) for item 2; squares the others."""
+    if item == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item * item
+
+
+def test_a_dead_ray_worker_is_an_outcome_not_a_lost_item(cluster: RayEngine):
+    outcomes = run_all(cluster, _die_on_two, [0, 1, 2, 3])
+    assert [o.value for o in outcomes if o.ok] == [0, 1, 9]
+    assert outcomes[2].value is None and outcomes[2].error.startswith("engine: ")
+    assert "Crashed" in outcomes[2].error or "died" in outcomes[2].error.lower()
+
+
+class LosingEngine(LocalEngine):
+    """The local engine, except that the named source's task is lost (a dead worker)."""
+
+    def __init__(self, lose: str) -> None:
+        self.lose, self.ran = lose, []
+
+    def map(self, fn, items):
+        for index, item in enumerate(items):
+            self.ran.append(item.job.name)
+            if item.job.name == self.lose:
+                yield Outcome(index, None, "engine: WorkerCrashedError: worker died")
+            else:
+                yield Outcome(index, fn(item))
+
+
+def test_a_lost_source_is_recorded_then_retried(inputs: ShardInputs, tmp_path: Path):
+    """A source the engine lost is an error row, not a part: the next run retries it,
+    and only it, and ends as an uninterrupted run does."""
+    first = LosingEngine("synthetic-01")
+    result = run_detect_cuts(CutsParams(), inputs.raw_dir, tmp_path / "out", engine=first)
+    row = result.decoded.set_index("source").loc["synthetic-01"]
+    assert (row["status"], row["error"]) == ("error", "engine: WorkerCrashedError: worker died")
+    assert "synthetic-01" not in set(result.frames["source"])
+    again = LosingEngine("none")
+    run_detect_cuts(CutsParams(), inputs.raw_dir, tmp_path / "out", engine=again)
+    assert again.ran == ["synthetic-01"]
+    run_detect_cuts(CutsParams(), inputs.raw_dir, tmp_path / "clean")
+    assert tree(tmp_path / "out") == tree(tmp_path / "clean")
+
+
+def test_changed_params_make_new_parts_and_prune_old(inputs: ShardInputs, tmp_path: Path):
+    run_detect_cuts(CutsParams(), inputs.raw_dir, tmp_path)
+    before = {p.name for p in (tmp_path / PARTS_DIR).iterdir()}
+    (tmp_path / PARTS_DIR / ".synthetic-00-0.123.tmp").mkdir()  # a killed run's leftover
+    engine = LosingEngine("none")
+    run_detect_cuts(CutsParams(thumb_size=8), inputs.raw_dir, tmp_path, engine=engine)
+    after = {p.name for p in (tmp_path / PARTS_DIR).iterdir()}
+    assert len(after) == len(before) and not after & before
+    assert engine.ran == sorted(engine.ran) and len(engine.ran) == len(before)
+
+
+def test_unreachable_cluster_fails_fast():
+    start = time.monotonic()
+    with pytest.raises(EngineError, match="not reachable"):
+        probe_address("127.0.0.1:9", timeout=2.0)  # the discard port: nothing listens
+    assert time.monotonic() - start < 10
+
+
+def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast():
+    """``RAY_ADDRESS`` is used when ``ray.address`` is empty; nothing listens there, so
+    the stage stops at once with the address in the message (a fresh process: this
+    one's cluster is already up)."""
+    import subprocess
+    import sys
+
+    code = ("from pipeline.config import parse_params; from pipeline.engine import make_engine\n"
+            "p = parse_params({'sources': [{'name': 'a', 'kind': 'path', 'path': 'x'}], "
+            "'engine': 'ray', 'ray': {'init_timeout': 2.0}})\n"
+            "try:\n    make_engine(p)\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}, timeout=120)
+    assert out.stdout.startswith("EngineError ray cluster at '127.0.0.1:9' not reachable")
+    assert time.monotonic() - start < 60
