@@ -27,7 +27,14 @@ from pydantic import (
 DEFAULT_PARAMS = Path("params.yaml")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-SOURCE_KINDS = ("synthetic", "path", "url")
+SOURCE_KINDS = ("synthetic", "path", "url", "folder", "list", "page")
+# What a ``folder`` entry picks up without a ``glob`` (a file's suffix, any case); the
+# download stage also keeps these suffixes on the files it writes.
+VIDEO_EXTS = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".gif", ".ts",
+                        ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"})
+# A folder or list name prefixes every name derived from it ("<prefix>-<file>"); this
+# cap leaves room for a readable part and an 8-hex disambiguating hash within 64.
+PREFIX_MAX = 48
 
 
 class ConfigError(ValueError):
@@ -173,6 +180,36 @@ class SyntheticSource(_SynthFields, _SourceBase):
         return [f"{self.name}-{i:02d}" for i in range(self.clips)]
 
 
+def check_http_url(value: str) -> str:
+    """Only http(s) is fetched; anything else (file://, ftp://) would bypass the policy."""
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+def check_prefix(value: str) -> str:
+    """A folder or list name is a prefix: it must leave room for the derived part."""
+    if len(value) > PREFIX_MAX:
+        raise ValueError(f"at most {PREFIX_MAX} chars: it prefixes every name derived from it")
+    return value
+
+
+def check_glob(value: str | None) -> str | None:
+    """A folder glob stays inside its folder: relative, no '..' step."""
+    if value is None:
+        return value
+    parts = re.split(r"[/\\]", value)
+    if not value or value.startswith(("/", "\\")) or ".." in parts:
+        raise ValueError("expected a non-empty relative pattern without '..' (e.g. '**/*.mp4')")
+    if any("**" in part and part != "**" for part in parts):
+        raise ValueError("'**' must be a whole path component (e.g. '**/*.mp4')")
+    return value
+
+
+WebUrl = Annotated[str, AfterValidator(check_http_url)]
+PrefixName = Annotated[str, AfterValidator(check_name), AfterValidator(check_prefix)]
+
+
 class PathSource(_SourceBase):
     """A video already on this machine; relative paths are relative to params.yaml."""
 
@@ -185,18 +222,51 @@ class UrlSource(_SourceBase):
     """A video fetched over http(s), ideally pinned by sha256."""
 
     kind: Literal["url"]
-    url: str
+    url: WebUrl
     sha256: Sha256 = None
 
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
+
+class FolderSource(_SourceBase):
+    """Every matching file under a local folder, one source each (``pipeline.sources``).
+
+    ``path`` is relative to params.yaml. ``glob`` (``*.mkv``, ``**/*.mp4``) picks the
+    files; without it every file with a known video suffix (``VIDEO_EXTS``) at any depth.
+    Hidden files and folders (a name starting with '.') are skipped either way. The
+    entry's license, attribution and split apply to every file.
+    """
+
+    kind: Literal["folder"]
+    name: PrefixName
+    path: str = Field(min_length=1)
+    glob: Annotated[str | None, AfterValidator(check_glob)] = None
 
 
-Source = Annotated[SyntheticSource | PathSource | UrlSource, Field(discriminator="kind")]
+class ListSource(_SourceBase):
+    """A CSV of videos, one source per row (``pipeline.sources``).
+
+    ``path`` (relative to params.yaml) names the CSV: columns ``url`` and ``name``
+    required; ``license``, ``attribution``, ``sha256`` and ``split`` optional, an empty
+    value falling back to this entry's. A ``url`` that is not http(s) is a local path
+    relative to the CSV. Each row is named ``<this name>-<row name>``.
+    """
+
+    kind: Literal["list"]
+    name: PrefixName
+    path: str = Field(min_length=1)
+
+
+class PageSource(_SourceBase):
+    """A web page whose video yt-dlp finds (``pipeline.page``), then fetched like a url."""
+
+    kind: Literal["page"]
+    url: WebUrl
+    sha256: Sha256 = None
+
+
+Source = Annotated[
+    SyntheticSource | PathSource | UrlSource | FolderSource | ListSource | PageSource,
+    Field(discriminator="kind"),
+]
 
 
 class DownloadParams(_Section):
@@ -325,6 +395,7 @@ class ShardParams(_Section):
     maxsize: int = Field(1 << 30, ge=1 << 16)       # bytes per tar
     contact_sheet: int = Field(12, ge=0, le=100)    # triplets shown in the report image
     seed: int = Field(0, ge=0)
+    timeout: float = Field(3600.0, gt=0)            # seconds per source (its worker is killed)
 
 
 class ExportParams(_Section):

@@ -1,9 +1,18 @@
 """download stage: bring every source into ``data/raw/`` and probe it.
 
 Sources are synthetic clips (generated here, with their ground truth), local files
-(copied) or http(s) URLs (fetched with retries and resume). Each resulting video gets a
-row in ``sources.parquet`` with its probe and a status; a bad source is recorded and
-skipped so that the others proceed. The stage fails only when no source is usable.
+(copied), http(s) URLs (fetched with retries and resume), video pages (resolved by
+yt-dlp, ``pipeline.page``, then fetched like a URL), and folders and CSV lists of
+those, expanded into one source per file or row first (``pipeline.sources``). Each
+resulting video gets a row in ``sources.parquet`` with its probe and a status; a bad
+source is recorded and skipped so that the others proceed. The stage fails only when
+no source is usable.
+
+The driver expands the entries once (:func:`pipeline.sources.expand_sources`, which
+stops the stage on a name clash before any work) and hands each entry to
+:func:`download_entry`, a module-level function of picklable arguments that never
+raises for a bad source, so an engine can run entries anywhere and in any order and
+the driver still assembles the same tables in entry order.
 
 Each usable video is also scanned (``pipeline.scan``, params ``download.scan``,
 ``download.crop_bars``) for telecine / interlace and constant bars; the verdict is the
@@ -29,24 +38,26 @@ import pandas as pd
 
 from pipeline import atomic
 from pipeline.config import (
+    VIDEO_EXTS,
     DownloadParams,
+    PageSource,
     Params,
     PathSource,
-    Source,
     SyntheticSource,
     UrlSource,
 )
 from pipeline.fetch import FetchError, FetchPolicy, fetch, sha256_file
+from pipeline.page import PageError, resolve
 from pipeline.probe import ProbeError, probe
 from pipeline.progress import progress
 from pipeline.scan import scan_source
+from pipeline.sources import Entry, FailedEntry, Member, expand_sources
 from pipeline.stage import reason_counts, run_stage
 from pipeline.synth import generate, write_telecine_truth, write_truth
 from pipeline.tables import SOURCES_TABLE
 
 log = logging.getLogger("inbetweener.download")
 
-VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".gif", ".ts", ".mpg", ".flv"}
 TRUTH_TABLE = "truth.parquet"
 TELECINE_TABLE = "telecine.parquet"
 PARTIAL_DIR = Path("data/cache/partial")
@@ -94,6 +105,14 @@ class DownloadResult:
     truth: list[pd.DataFrame] = field(default_factory=list)
     telecine: list[pd.DataFrame] = field(default_factory=list)  # field maps of telecined ones
 
+    def add(self, got: EntryResult) -> None:
+        """Append one entry's rows and tables (in entry order: the tables' order)."""
+        self.rows.extend(got.rows)
+        if got.truth is not None:
+            self.truth.append(got.truth)
+        if got.telecine is not None:
+            self.telecine.append(got.telecine)
+
     @property
     def usable(self) -> list[SourceRow]:
         return [r for r in self.rows if r.status == "ok"]
@@ -105,7 +124,18 @@ class DownloadResult:
                           "out_frames": "int64"})
 
 
-def _row(src: Source, name: str, uri: str) -> SourceRow:
+@dataclass
+class EntryResult:
+    """What one entry gave: its rows (one per video, or one error row) and, for a
+    synthetic entry, its ground truth and telecine field map."""
+
+    rows: list[SourceRow] = field(default_factory=list)
+    truth: pd.DataFrame | None = None
+    telecine: pd.DataFrame | None = None
+
+
+def _row(src: SyntheticSource | PathSource | UrlSource | PageSource, name: str,
+         uri: str) -> SourceRow:
     return SourceRow(name=name, origin=src.name, kind=src.kind, uri=uri,
                      license=src.license, attribution=src.attribution, split=src.split)
 
@@ -144,16 +174,13 @@ def finish_file(row: SourceRow, path: Path, raw_dir: Path, sha: str | None = Non
     return row
 
 
-def run_synthetic(src: SyntheticSource, raw_dir: Path, result: DownloadResult,
-                  show_progress: bool = False, params: DownloadParams | None = None) -> None:
-    """Generate the clips of a synthetic source; its truth table joins the result."""
+def run_synthetic(src: SyntheticSource, raw_dir: Path, show_progress: bool = False,
+                  params: DownloadParams | None = None) -> EntryResult:
+    """Generate the clips of a synthetic source, with its truth table."""
     out = generate(src.spec(), raw_dir, name=src.name, show_progress=show_progress)
-    for video in out.videos:
-        row = _row(src, video.stem, f"synthetic:{src.name}?seed={src.seed}")
-        result.rows.append(finish_file(row, video, raw_dir, params=params))
-    result.truth.append(out.truth)
-    if out.telecine is not None:
-        result.telecine.append(out.telecine)
+    rows = [finish_file(_row(src, video.stem, f"synthetic:{src.name}?seed={src.seed}"),
+                        video, raw_dir, params=params) for video in out.videos]
+    return EntryResult(rows, out.truth, out.telecine)
 
 
 def run_path(src: PathSource, raw_dir: Path, root: Path,
@@ -165,7 +192,10 @@ def run_path(src: PathSource, raw_dir: Path, root: Path,
     row = _row(src, src.name, Path(src.path).as_posix())
     if not origin.is_file():
         return _fail(row, f"no such file: {origin}")
-    sha = sha256_file(origin)
+    try:
+        sha = sha256_file(origin)
+    except OSError as exc:  # the source's problem (permissions, a dying disk), not the run's
+        return _fail(row, f"cannot read: {exc.strerror or type(exc).__name__}")
     if src.sha256 and sha != src.sha256:
         return _fail(row, f"sha256 mismatch: expected {src.sha256}, got {sha}")
     dest = raw_dir / f"{src.name}{_extension(origin.name)}"
@@ -177,16 +207,80 @@ def run_path(src: PathSource, raw_dir: Path, root: Path,
 def run_url(src: UrlSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Path,
             params: DownloadParams | None = None) -> SourceRow:
     """Fetch a URL with retries/resume; keep the partial outside ``raw_dir`` for re-runs."""
+    return _fetch_into(_row(src, src.name, src.url), src.url, src.sha256, raw_dir, policy,
+                       partial_dir, params)
+
+
+def run_page(src: PageSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Path,
+             params: DownloadParams | None = None) -> SourceRow:
+    """Resolve a video page with yt-dlp, then fetch its media URL like a ``url`` source.
+
+    The row's ``uri`` is the page (what params say); the media URL is only logged, as
+    it may carry a short-lived token.
+    """
     row = _row(src, src.name, src.url)
-    dest = raw_dir / f"{src.name}{_extension(src.url)}"
-    partial_dir.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(src.url.encode()).hexdigest()[:16]
     try:
-        got = fetch(src.url, dest, policy, sha256=src.sha256,
-                    partial=partial_dir / f"{src.name}-{key}.part")
+        link = resolve(src.url, policy)
+    except PageError as exc:
+        return _fail(row, f"page: {exc.reason}")
+    log.info("page %s: video at %s (format %s)", src.url, link.url, link.format_id or "?")
+    return _fetch_into(row, link.url, src.sha256, raw_dir, policy, partial_dir, params)
+
+
+def _fetch_into(row: SourceRow, url: str, sha256: str | None, raw_dir: Path,
+                policy: FetchPolicy, partial_dir: Path,
+                params: DownloadParams | None) -> SourceRow:
+    """``url`` into ``raw_dir/<name><ext>``; the partial is keyed by the URL, so a
+    re-run resumes it only for the same URL."""
+    dest = raw_dir / f"{row.name}{_extension(url)}"
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    try:
+        got = fetch(url, dest, policy, sha256=sha256,
+                    partial=partial_dir / f"{row.name}-{key}.part")
     except FetchError as exc:
         return _fail(row, exc.reason)
     return finish_file(row, dest, raw_dir, got.sha256, params)
+
+
+def run_failed(entry: FailedEntry) -> SourceRow:
+    """The error row of an entry that could not be expanded (a folder, list or row)."""
+    row = SourceRow(name=entry.name, origin=entry.origin, kind=entry.kind, uri=entry.uri,
+                    license=entry.license, attribution=entry.attribution, split=entry.split)
+    return _fail(row, entry.reason)
+
+
+def _member_row(member: Member, row: SourceRow) -> SourceRow:
+    """A folder file or list row keeps its params entry as origin and kind."""
+    row.origin, row.kind, row.uri = member.origin, member.kind, member.uri
+    return row
+
+
+def download_entry(entry: Entry, raw_dir: Path, root: Path, partial_dir: Path,
+                   params: DownloadParams, show_progress: bool = False) -> EntryResult:
+    """All the work of one expanded entry; a bad source is an error row, never raised.
+
+    Module-level and of picklable arguments, so an engine can run it in a worker.
+    """
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    policy = policy_from(params)
+    if isinstance(entry, SyntheticSource):
+        return run_synthetic(entry, raw_dir, show_progress, params)
+    if isinstance(entry, FailedEntry):
+        return EntryResult([run_failed(entry)])
+    if isinstance(entry, Member):
+        row = _concrete(entry.source, raw_dir, root, policy, partial_dir, params)
+        return EntryResult([_member_row(entry, row)])
+    if isinstance(entry, PageSource):
+        return EntryResult([run_page(entry, raw_dir, policy, partial_dir, params)])
+    return EntryResult([_concrete(entry, raw_dir, root, policy, partial_dir, params)])
+
+
+def _concrete(src: PathSource | UrlSource, raw_dir: Path, root: Path, policy: FetchPolicy,
+              partial_dir: Path, params: DownloadParams) -> SourceRow:
+    if isinstance(src, PathSource):
+        return run_path(src, raw_dir, root, params)
+    return run_url(src, raw_dir, policy, partial_dir, params)
 
 
 def policy_from(params: DownloadParams) -> FetchPolicy:
@@ -195,18 +289,15 @@ def policy_from(params: DownloadParams) -> FetchPolicy:
 
 def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
                  partial_dir: Path | None = None, show_progress: bool = False) -> DownloadResult:
-    """Process every source in order; never lets one bad source stop the others."""
+    """Expand the sources, then process every entry in order; never lets one bad
+    source stop the others (a name clash stops the stage first: StageError)."""
+    entries = expand_sources(params.sources, root)
     raw_dir.mkdir(parents=True, exist_ok=True)
     partial_dir = partial_dir if partial_dir is not None else root / PARTIAL_DIR
-    policy = policy_from(params.download)
     result = DownloadResult()
-    for src in progress(params.sources, desc="download", unit="source", enabled=show_progress):
-        if isinstance(src, SyntheticSource):
-            run_synthetic(src, raw_dir, result, show_progress, params.download)
-        elif isinstance(src, PathSource):
-            result.rows.append(run_path(src, raw_dir, root, params.download))
-        else:
-            result.rows.append(run_url(src, raw_dir, policy, partial_dir, params.download))
+    for entry in progress(entries, desc="download", unit="source", enabled=show_progress):
+        result.add(download_entry(entry, raw_dir, root, partial_dir, params.download,
+                                  show_progress=show_progress))
     return result
 
 

@@ -284,8 +284,11 @@ def _attempt(session: requests.Session, url: str, part: Path, policy: FetchPolic
         raise retry from err
 
 
-def _backoff(policy: FetchPolicy, retry: int, hint: float | None) -> float:
-    """Wait before retry ``retry`` (0-based): exponential, or the server's Retry-After."""
+def backoff_wait(policy: FetchPolicy, retry: int, hint: float | None = None) -> float:
+    """Wait before retry ``retry`` (0-based): exponential, or the server's Retry-After.
+
+    Public so that resolving a video page (``pipeline.page``) waits by the same rule.
+    """
     wait = policy.backoff * 2**retry if hint is None else hint
     return min(wait, MAX_BACKOFF)
 
@@ -310,7 +313,7 @@ def _download(session: requests.Session, url: str, part: Path, policy: FetchPoli
         except _Retry as err:
             if attempt > policy.retries:
                 raise FetchError(err.reason, url, attempt) from err
-            wait = _backoff(policy, attempt - 1, err.wait)
+            wait = backoff_wait(policy, attempt - 1, err.wait)
             if time.monotonic() + wait >= deadline:
                 raise FetchError(f"deadline: over max_seconds {policy.max_seconds:g} "
                                  f"(last error: {err.reason})", url, attempt) from err

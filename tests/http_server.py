@@ -21,6 +21,9 @@ Routes (``name`` is a key of the ``files`` mapping):
     /norange/<name>   first request drops mid-body like /drop; ignores Range (always 200)
     /nolength/<name>  200 without Content-Length (body ends when the connection closes)
     /range416/<name>  first request drops mid-body; answers any Range request with 416
+    /page/<name>      the registered bytes as an HTML page (text/html): video pages for yt-dlp
+    /flakypage/<name> first request 500, then like /page
+    /once404/<name>   first request 404, then like /ok (a 404 is permanent for the fetcher)
 """
 
 from __future__ import annotations
@@ -226,6 +229,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_half(data)
         elif self.headers.get("Range"):
             self.send_body(416, b"", "text/plain", {"Content-Range": f"bytes */{len(data)}"})
+        else:
+            self.send_file(data)
+
+    def route_page(self, data: bytes, seen: int) -> None:
+        self.send_body(200, data, "text/html; charset=utf-8")
+
+    def route_flakypage(self, data: bytes, seen: int) -> None:
+        if seen == 0:
+            self.send_body(500, b"internal error", "text/plain")
+        else:
+            self.route_page(data, seen)
+
+    def route_once404(self, data: bytes, seen: int) -> None:
+        if seen == 0:
+            self.send_body(404, b"not found", "text/plain")
         else:
             self.send_file(data)
 

@@ -82,6 +82,34 @@ def test_bad_local_source_is_recorded_and_skipped(tmp_path: Path, local_video: P
     assert "1 failed" in download.summary(result)
 
 
+def test_unreadable_local_file_is_recorded(tmp_path: Path, local_video: Path, monkeypatch):
+    """A file the stage may not read (root ignores chmod, so the read is made to fail)."""
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(download, "sha256_file", denied)
+    result, table = _run(tmp_path, [{"kind": "path", "name": "locked", "path": "clip.mp4"}])
+    assert table.loc[0, ["status", "error"]].tolist() == ["error", "cannot read: Permission denied"]
+
+
+def test_download_entry_per_kind_matches_run_download(tmp_path: Path, local_video: Path):
+    """run_download is expand + download_entry in order: the same rows, entry by entry."""
+    from pipeline.sources import expand_sources
+
+    sources = [TINY_SYNTH, {"kind": "path", "name": "local", "path": "clip.mp4"},
+               {"kind": "folder", "name": "none", "path": "missing"}]
+    params = parse_params({"sources": sources})
+    whole = download.run_download(params, tmp_path / "a", root=tmp_path, partial_dir=tmp_path / "p")
+    parts = [download.download_entry(e, tmp_path / "b", tmp_path, tmp_path / "p", params.download)
+             for e in expand_sources(params.sources, tmp_path)]
+    assert [len(p.rows) for p in parts] == [2, 1, 1]
+    assert parts[0].truth is not None and parts[1].truth is None
+    assert pd.concat([p.truth for p in parts if p.truth is not None]).equals(
+        pd.concat(whole.truth))
+    assert [r.name for p in parts for r in p.rows] == [r.name for r in whole.rows]
+    assert parts[2].rows[0].error == "folder: no such directory: missing"
+
+
 def test_scan_params_reach_the_scan(tmp_path: Path, local_video: Path, monkeypatch):
     """``download.scan``/``crop_bars``/``scan_frames`` are passed on; off skips the scan."""
     seen = []
