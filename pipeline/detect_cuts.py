@@ -461,19 +461,20 @@ def _lost(job: SourceJob, reason: str) -> SourceOutcome:
 
 def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progress: bool = False,
                     worker: Worker = analyse_source, holds: TripletParams | None = None,
-                    engine: Engine | None = None) -> CutsResult:
+                    engine: Engine | None = None, parts_dir: Path | None = None) -> CutsResult:
     """Analyse every usable source of ``raw_dir/sources.parquet``; write the three tables.
 
     ``holds``: the hold rule's params (``params.triplets``; None: their defaults).
     ``worker`` (a picklable module-level function) replaces :func:`analyse_source`;
     tests use it to inject hanging or crashing workers. ``engine`` runs one task per
-    source (None: local); a source whose part is already written is not run again.
+    source (None: local); a source whose part is already written (in ``parts_dir``,
+    default ``pipeline.engine.parts.default_parts_dir``) is not run again.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     sources = pd.read_parquet(raw_dir / SOURCES_TABLE)
     rows = {str(r["name"]): r for r in sources.to_dict("records")}
     jobs = [replace(job, holds=holds) for job in jobs_from(sources, raw_dir, params.reader)]
-    store = PartStore(out_dir)
+    store = PartStore.beside(out_dir, parts_dir)
     parts = [CutsPart(j, params, worker, str(store.path(
         j.name, part_fingerprint(rows[j.name], params, holds, worker)))) for j in jobs]
     todo = [p for p in parts if not Path(p.dest).is_dir()]

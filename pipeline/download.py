@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
+import pickle
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
@@ -46,6 +48,8 @@ from pipeline.config import (
     SyntheticSource,
     UrlSource,
 )
+from pipeline.engine import Engine, engine_map, make_engine
+from pipeline.engine.parts import PartStore, PartWriter, fingerprint
 from pipeline.fetch import FetchError, FetchPolicy, fetch, sha256_file
 from pipeline.page import PageError, resolve
 from pipeline.probe import ProbeError, probe
@@ -61,6 +65,7 @@ log = logging.getLogger("inbetweener.download")
 TRUTH_TABLE = "truth.parquet"
 TELECINE_TABLE = "telecine.parquet"
 PARTIAL_DIR = Path("data/cache/partial")
+PART_RESULT = "result.pkl"  # an entry's EntryResult in its part folder (pipeline.engine.parts)
 
 
 @dataclass
@@ -287,18 +292,107 @@ def policy_from(params: DownloadParams) -> FetchPolicy:
     return FetchPolicy(**params.fetch_policy())
 
 
+@dataclass(frozen=True)
+class DownloadPart:
+    """One entry's work as an engine item (picklable): download it into its part folder."""
+
+    entry: Entry
+    root: str
+    partial_dir: str
+    params: DownloadParams
+    dest: str
+    show_progress: bool = False
+
+
+def download_part(part: DownloadPart) -> int:
+    """Engine task: :func:`download_entry` into the part folder (its videos and
+    ``result.pkl``, the rows and truth exactly as returned). Returns the row count."""
+    with PartWriter(Path(part.dest)) as tmp:
+        got = download_entry(part.entry, tmp, Path(part.root), Path(part.partial_dir),
+                             part.params, show_progress=part.show_progress)
+        (tmp / PART_RESULT).write_bytes(pickle.dumps(got, protocol=5))
+    return len(got.rows)
+
+
+def _local_file_state(entry: Entry, root: Path) -> list[int]:
+    """Size and mtime of a local source file: an edited file makes its part stale even
+    when params pin no sha256 (empty for other kinds)."""
+    src = entry.source if isinstance(entry, Member) else entry
+    if not isinstance(src, PathSource):
+        return []
+    try:
+        st = (root / src.path).stat()
+    except OSError:
+        return []
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _publish_row_file(row: SourceRow, part_dir: Path, raw_dir: Path) -> None:
+    """Put a part's video at ``raw_dir/row.path``: a hard link (no second copy), or a
+    copy across filesystems; atomic either way."""
+    src, dest = part_dir / row.path, raw_dir / row.path
+    if dest.exists() and dest.samefile(src):
+        return
+    with atomic.atomic_path(dest) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
 def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
-                 partial_dir: Path | None = None, show_progress: bool = False) -> DownloadResult:
-    """Expand the sources, then process every entry in order; never lets one bad
-    source stop the others (a name clash stops the stage first: StageError)."""
+                 partial_dir: Path | None = None, show_progress: bool = False,
+                 engine: Engine | None = None, parts_dir: Path | None = None) -> DownloadResult:
+    """Expand the sources, then run every entry (one engine task each; None: local);
+    never lets one bad source stop the others (a name clash stops the stage first:
+    StageError). Entries whose part is already written are not run again; a part with
+    a failed row is dropped after the merge, so a failure is retried by the next run."""
     entries = expand_sources(params.sources, root)
     raw_dir.mkdir(parents=True, exist_ok=True)
     partial_dir = partial_dir if partial_dir is not None else root / PARTIAL_DIR
-    result = DownloadResult()
-    for entry in progress(entries, desc="download", unit="source", enabled=show_progress):
-        result.add(download_entry(entry, raw_dir, root, partial_dir, params.download,
-                                  show_progress=show_progress))
+    store = PartStore.beside(raw_dir, parts_dir)
+    parts = [DownloadPart(e, str(Path(root).resolve()), str(Path(partial_dir).resolve()),
+                          params.download, str(store.path(e.name, fingerprint(
+                              "download", e, params.download, _local_file_state(e, root)))),
+                          show_progress and (engine is None or engine.name == "local"))
+             for e in entries]
+    todo = [p for p in parts if not Path(p.dest).is_dir()]
+    bar = progress(total=len(todo), desc="download", unit="source", enabled=show_progress)
+    with bar:
+        for done in engine_map(engine, download_part, todo):
+            bar.update()
+            if not done.ok:
+                lost = todo[done.index]
+                log.warning("source %s: %s", lost.entry.name, done.error)
+    result, keep = DownloadResult(), []
+    for part in parts:
+        got = _merge_part(part, raw_dir)
+        result.add(got)
+        if got.rows and all(r.status == "ok" for r in got.rows):
+            keep.append(Path(part.dest))
+    store.prune(keep)
     return result
+
+
+def _merge_part(part: DownloadPart, raw_dir: Path) -> EntryResult:
+    """A part's rows, its videos linked into ``raw_dir``; a part the engine lost is an
+    error row (the next run tries the entry again)."""
+    dest = Path(part.dest)
+    if not (dest / PART_RESULT).is_file():
+        return EntryResult([_lost_row(part.entry)])
+    got: EntryResult = pickle.loads((dest / PART_RESULT).read_bytes())
+    for row in got.rows:
+        if row.status == "ok" and row.path:
+            _publish_row_file(row, dest, raw_dir)
+    return got
+
+
+def _lost_row(entry: Entry) -> SourceRow:
+    name = entry.name
+    row = SourceRow(name=name, origin=getattr(entry, "origin", name),
+                    kind=getattr(entry, "kind", ""), uri="", license=getattr(entry, "license", ""),
+                    attribution=getattr(entry, "attribution", ""), split=getattr(entry, "split", "auto"))
+    return _fail(row, "engine: the task was lost (its worker died); re-run to retry")
 
 
 def write_outputs(result: DownloadResult, raw_dir: Path) -> None:
@@ -322,7 +416,9 @@ def summary(result: DownloadResult, top: int = 5) -> str:
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:
-    result = run_download(params, args.out, root=args.params.parent, show_progress=True)
+    with make_engine(params) as engine:
+        result = run_download(params, args.out, root=args.params.parent, show_progress=True,
+                              engine=engine)
     write_outputs(result, args.out)
     print(summary(result))
     if not result.usable:
@@ -338,4 +434,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The imported module's main: engine tasks then name pipeline.download's functions,
+    # never __main__'s, which a Ray worker cannot import.
+    from pipeline.download import main as module_main
+
+    sys.exit(module_main())

@@ -451,8 +451,8 @@ def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: Sh
                   out_dir: Path, *, backend: Backend = "auto", workers: int | None = None,
                   show_progress: bool = False, extra: Mapping[str, list[int]] | None = None,
                   captured: dict[str, dict[int, np.ndarray]] | None = None,
-                  engine: Engine | None = None, rows: Mapping[str, dict] | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
+                  engine: Engine | None = None, rows: Mapping[str, dict] | None = None,
+                  parts_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
     """Write every kept triplet's sample; returns (manifest, shards table, skipped).
 
     One engine task per source writes the source's part; the parts are then copied, in
@@ -460,7 +460,7 @@ def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: Sh
     write). ``extra`` frames (per source) are decoded in the same pass and put in
     ``captured``. ``rows``: sources.parquet rows by name, for the parts' fingerprints.
     """
-    store = PartStore(out_dir)
+    store = PartStore.beside(out_dir, parts_dir)
     parts = [ShardPart(job, str(store.path(job.src.name, part_fingerprint(
         job, (rows or {}).get(job.src.name)))), workers, params.timeout)
         for job in source_jobs(kept, sources, params, backend, extra)]
@@ -546,11 +546,13 @@ def _removed_frames(triplets_dir: Path, params: ShardParams, report_dir: Path | 
 def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, out_dir: Path,
               metrics_path: Path | None = None, report_dir: Path | None = None, *,
               backend: Backend = "auto", workers: int | None = None,
-              show_progress: bool = False, engine: Engine | None = None) -> ShardResult:
+              show_progress: bool = False, engine: Engine | None = None,
+              parts_dir: Path | None = None) -> ShardResult:
     """The whole stage; tests call it directly. Stale outputs are removed first (the
     parts of sources whose inputs did not change are kept and reused).
 
-    ``engine`` runs one task per source (None: local, in this process's guard)."""
+    ``engine`` runs one task per source (None: local), each writing its source's part
+    in ``parts_dir`` (default ``pipeline.engine.parts.default_parts_dir(out_dir)``)."""
     shard_params = params.shard if isinstance(params, Params) else params
     raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
     sources, kept = load_sources(raw_dir), load_kept(triplets_dir)
@@ -561,7 +563,8 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
     manifest, shards, skipped = write_samples(kept, sources, shard_params, out_dir,
                                               backend=backend, workers=workers,
                                               show_progress=show_progress, extra=extra,
-                                              captured=captured, engine=engine, rows=rows)
+                                              captured=captured, engine=engine, rows=rows,
+                                              parts_dir=parts_dir)
     seconds = time.perf_counter() - start
     write_tables(out_dir, manifest, shards)
     metrics = shard_metrics(manifest, shards, skipped)

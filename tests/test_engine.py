@@ -15,15 +15,17 @@ import pandas as pd
 import pytest
 import ray
 
-from pipeline.config import CutsParams, RayParams, ShardParams
-from pipeline.detect_cuts import DECODED_TABLE, analyse_source, run_detect_cuts
+from pipeline.config import CutsParams, RayParams, ShardParams, parse_params
+from pipeline.detect_cuts import DECODED_TABLE, run_detect_cuts
+from pipeline.download import run_download, write_outputs
 from pipeline.engine import Outcome, run_all
 from pipeline.engine.cluster import EngineError, RayEngine, probe_address
 from pipeline.engine.local import LocalEngine
-from pipeline.engine.parts import PARTS_DIR
+from pipeline.engine.parts import default_parts_dir
 from pipeline.shard import run_shard
 from tests.shard_inputs import ShardInputs, build_shard_inputs
 from tests.test_bad_input import CASES, _sources, misbehaving_worker
+from tests.videos import write_video
 
 SHARD = ShardParams(size=48, maxcount=7, contact_sheet=4)
 
@@ -68,7 +70,9 @@ def test_detect_cuts_same_bytes_on_both_engines(inputs: ShardInputs, cluster: Ra
     on_ray = run_detect_cuts(params, inputs.raw_dir, tmp_path / "ray", engine=cluster)
     assert len(local.frames) > 0 and set(local.decoded["status"]) == {"ok"}
     assert tree(tmp_path / "ray") == tree(tmp_path / "local")
-    parts = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "ray" / PARTS_DIR).iterdir())
+    ray_parts = default_parts_dir(tmp_path / "ray")
+    assert tree(ray_parts) == tree(default_parts_dir(tmp_path / "local"))
+    parts = sorted(p.name.rsplit("-", 1)[0] for p in ray_parts.iterdir())
     assert parts == sorted(on_ray.decoded["source"])  # one part per source
 
 
@@ -81,7 +85,7 @@ def test_shard_same_bytes_on_both_engines(inputs: ShardInputs, cluster: RayEngin
     local, on_ray = tree(tmp_path / "local"), tree(tmp_path / "ray")
     assert sum(k.endswith(".tar") for k in local) >= 3 and "report/removed.png" in local
     assert on_ray == local
-    assert not (tmp_path / "ray" / "shards" / PARTS_DIR).exists()  # merged, then cleared
+    assert not default_parts_dir(tmp_path / "ray" / "shards").exists()  # merged, then cleared
 
 
 def test_crashing_and_hanging_sources_under_ray(tmp_path: Path, cluster: RayEngine):
@@ -150,12 +154,13 @@ def test_a_lost_source_is_recorded_then_retried(inputs: ShardInputs, tmp_path: P
 
 
 def test_changed_params_make_new_parts_and_prune_old(inputs: ShardInputs, tmp_path: Path):
-    run_detect_cuts(CutsParams(), inputs.raw_dir, tmp_path)
-    before = {p.name for p in (tmp_path / PARTS_DIR).iterdir()}
-    (tmp_path / PARTS_DIR / ".synthetic-00-0.123.tmp").mkdir()  # a killed run's leftover
+    out, parts = tmp_path / "out", default_parts_dir(tmp_path / "out")
+    run_detect_cuts(CutsParams(), inputs.raw_dir, out)
+    before = {p.name for p in parts.iterdir()}
+    (parts / ".synthetic-00-0.123.tmp").mkdir()  # a killed run's leftover
     engine = LosingEngine("none")
-    run_detect_cuts(CutsParams(thumb_size=8), inputs.raw_dir, tmp_path, engine=engine)
-    after = {p.name for p in (tmp_path / PARTS_DIR).iterdir()}
+    run_detect_cuts(CutsParams(thumb_size=8), inputs.raw_dir, out, engine=engine)
+    after = {p.name for p in parts.iterdir()}
     assert len(after) == len(before) and not after & before
     assert engine.ran == sorted(engine.ran) and len(engine.ran) == len(before)
 
@@ -183,3 +188,46 @@ def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast():
                          env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}, timeout=120)
     assert out.stdout.startswith("EngineError ray cluster at '127.0.0.1:9' not reachable")
     assert time.monotonic() - start < 60
+
+
+def _download_params(folder: Path) -> object:
+    return parse_params({"sources": [
+        {"name": "synth", "kind": "synthetic", "clips": 2, "width": 64, "height": 48,
+         "seconds": 1.0, "min_shot_seconds": 0.5, "max_shot_seconds": 1.0},
+        {"name": "clip", "kind": "path", "path": "clip.mp4", "license": "CC0-1.0"},
+        {"name": "later", "kind": "path", "path": "later.mp4"},
+        {"name": "shelf", "kind": "folder", "path": "shelf", "license": "CC-BY-4.0"},
+    ]})
+
+
+class CountingEngine(LocalEngine):
+    """The local engine, remembering the names of the items it ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def map(self, fn, items):
+        self.ran += [item.entry.name for item in items]
+        return super().map(fn, items)
+
+
+def test_download_same_bytes_on_both_engines_and_failures_retried(cluster: RayEngine,
+                                                                    tmp_path: Path):
+    """Videos and tables are the same bytes on both engines; a source that failed
+    (a file not there yet) is retried by the next run, and only it."""
+    write_video(tmp_path / "clip.mp4", frames=12)
+    (tmp_path / "shelf").mkdir()
+    for name in ("ep 1.mp4", "ep 2.mkv"):
+        write_video(tmp_path / "shelf" / name, frames=8)
+    params = _download_params(tmp_path)
+    for name, engine in (("local", None), ("ray", cluster)):
+        result = run_download(params, tmp_path / name, root=tmp_path, engine=engine)
+        write_outputs(result, tmp_path / name)
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+    status = {r.name: r.status for r in result.rows}
+    assert status == {"synth-00": "ok", "synth-01": "ok", "clip": "ok", "later": "error",
+                      "shelf-ep-1": "ok", "shelf-ep-2": "ok"}
+    write_video(tmp_path / "later.mp4", frames=8)
+    engine = CountingEngine()
+    again = run_download(params, tmp_path / "local", root=tmp_path, engine=engine)
+    assert engine.ran == ["later"] and {r.status for r in again.rows} == {"ok"}

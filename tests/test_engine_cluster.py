@@ -19,6 +19,7 @@ from pipeline.config import CutsParams, RayParams
 from pipeline.detect_cuts import run_detect_cuts
 from pipeline.engine import run_all
 from pipeline.engine.cluster import RayEngine
+from pipeline.engine.parts import default_parts_dir
 from tests.shard_inputs import synthetic_raw
 from tests.test_engine import tree
 
@@ -59,4 +60,4 @@ def test_two_node_cluster_runs_sources_on_both_and_matches_local(two_nodes: Clus
     assert ray.is_initialized()  # a joined cluster is not ours to shut down
     run_detect_cuts(CutsParams(), tmp_path / "raw", tmp_path / "local")
     assert tree(tmp_path / "ray") == tree(tmp_path / "local")
-    assert len(list((tmp_path / "ray" / "parts").iterdir())) == 4
+    assert len(list(default_parts_dir(tmp_path / "ray").iterdir())) == 4

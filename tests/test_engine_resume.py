@@ -26,7 +26,7 @@ from pipeline.detect_cuts import (
     analyse_source,
     run_detect_cuts,
 )
-from pipeline.engine.parts import PARTS_DIR
+from pipeline.engine.parts import default_parts_dir
 from tests.shard_inputs import synthetic_raw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def _run(script: Path, raw: Path, out: Path, kind: str, marks: Path, slow: float
 
 
 def _parts(out: Path) -> set[str]:
-    folder = out / PARTS_DIR
+    folder = default_parts_dir(out)
     found = folder.iterdir() if folder.is_dir() else ()
     return {p.name.rsplit("-", 1)[0] for p in found if not p.name.startswith(".")}
 

@@ -1,16 +1,22 @@
-"""Per-source part files under a stage's output: named, published atomically, pruned.
+"""Per-source part files beside a stage's output: named, published atomically, pruned.
 
 A part is one source's result, written by whoever ran the source (this process, or a
-Ray worker on another node sharing the filesystem), as a directory
-``{stage out}/parts/{source}-{fingerprint}/``. It is filled under a temporary name and
-renamed into place, so a part either exists whole or not at all; a run killed half-way
-leaves finished parts, and the next run skips their sources (resume).
+Ray worker on another node sharing the filesystem), as a folder
+``{parts}/{source}-{fingerprint}/``. It is filled under a temporary name and renamed
+into place, so a part either exists whole or not at all; a run killed half-way leaves
+finished parts, and the next run skips their sources (resume). The stage then merges
+the parts, in source order, into its usual tables, so the outputs are the same bytes
+whichever engine wrote the parts and however many runs it took.
+
+Parts live in ``data/cache/parts/{output name}/`` (:func:`default_parts_dir`), not
+inside the output: dvc deletes a stage's outputs before it runs the stage, which would
+throw the finished parts away, and the outputs stay exactly what the stage wrote before
+there were parts (dvc.lock does not change with the engine).
 
 The fingerprint hashes everything the part depends on: what the stage is given for the
 source (its row, its file's sha256 and decode filter), the stage's params, and the
 code of the ``pipeline`` package. Same inputs, same name; anything changed, a new name
-(the stale part is pruned when the stage merges). dvc keeps these outputs between runs
-(``persist: true`` in dvc.yaml) for exactly this reason.
+(the stale part is pruned when the stage merges).
 """
 
 from __future__ import annotations
@@ -27,8 +33,14 @@ from typing import Any
 
 import pydantic
 
-PARTS_DIR = "parts"
+CACHE_DIR = Path("cache") / "parts"
 _TEMP_PREFIX = "."
+
+
+def default_parts_dir(out_dir: Path) -> Path:
+    """``data/analysis`` -> ``data/cache/parts/analysis``: beside the output, not in it."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / CACHE_DIR / out_dir.name
 
 
 @lru_cache(maxsize=1)
@@ -73,13 +85,14 @@ def fingerprint(stage: str, *inputs: Any) -> str:
 
 @dataclass(frozen=True)
 class PartStore:
-    """The ``parts/`` folder of one stage output."""
+    """The parts folder of one stage output (``root``)."""
 
-    out_dir: Path
+    root: Path
 
-    @property
-    def root(self) -> Path:
-        return Path(self.out_dir) / PARTS_DIR
+    @classmethod
+    def beside(cls, out_dir: Path, parts_dir: Path | None = None) -> PartStore:
+        """The store of ``out_dir`` (``parts_dir`` given: that folder instead)."""
+        return cls(Path(parts_dir) if parts_dir is not None else default_parts_dir(out_dir))
 
     def path(self, name: str, fp: str) -> Path:
         return self.root / f"{name}-{fp}"
@@ -88,8 +101,8 @@ class PartStore:
         return self.path(name, fp).is_dir()
 
     def prune(self, keep: Iterable[Path]) -> int:
-        """Delete every entry of ``parts/`` not in ``keep`` (stale parts, temp leftovers
-        of killed runs), so the output holds exactly this run's parts."""
+        """Delete every entry of the parts folder not in ``keep`` (stale parts, temp
+        leftovers of killed runs): the cache holds this run's parts only."""
         wanted = {Path(p).name for p in keep}
         removed = 0
         if not self.root.is_dir():
@@ -102,7 +115,7 @@ class PartStore:
 
 
     def clear(self) -> None:
-        """Remove ``parts/`` altogether (a stage whose parts are not worth keeping)."""
+        """Remove the parts folder altogether (once merged, when parts are big)."""
         self.prune(())
         if self.root.is_dir():
             self.root.rmdir()
@@ -129,9 +142,10 @@ class PartWriter:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
-        for path in self.tmp.iterdir():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
+        for path in self.tmp.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
         try:
             os.rename(self.tmp, self.dest)
         except OSError:
