@@ -591,9 +591,9 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
-        return f"unknown kind {err['input'].get('kind')!r}: expected one of synthetic, path, url"
+        return f"unknown kind {err['input'].get('kind')!r}: expected one of {', '.join(SOURCE_KINDS)}"
     if kind == "union_tag_not_found":
-        return "missing 'kind': expected one of synthetic, path, url"
+        return f"missing 'kind': expected one of {', '.join(SOURCE_KINDS)}"
     return msg.removeprefix("Value error, ")
 
 
