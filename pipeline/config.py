@@ -359,7 +359,9 @@ class FilterParams(_Section):
     static_distance: int = Field(2, ge=0, le=64)     # f0/f2 phash and dhash this close = static
     near_dup_distance: int = Field(6, ge=0, le=191)  # bits over the 192-bit key (3 phashes)
     repeat_frame_distance: int = Field(6, ge=0, le=63)  # bits per frame: a linked scene's frame repeated
-    mih_blocks: int = Field(8, ge=3, le=192)         # multi-index blocks of the 192-bit key
+    # Multi-index blocks of the 192-bit key: any value over near_dup_distance finds the
+    # same pairs; the fewest (widest blocks) is fastest at scale (bench_near_dup_scale).
+    mih_blocks: int = Field(7, ge=3, le=192)
     min_motion: float = Field(1.0, ge=0)             # grey levels: mean abs change per drawing
     max_motion: float = Field(60.0, gt=0)            #   step (analysis size), minus noise floor
     transition_tolerance: float = Field(0.15, gt=0, le=1)  # fade fit residual / ends' RMS diff
