@@ -13,6 +13,11 @@ near-duplicates) is then table work on these outputs, in ``--out`` (data/analysi
 - ``scenes.parquet``  one row per scene (see ``SCENE_COLUMNS``)
 - ``decoded.parquet`` one row per source: reader, frames, time, status, error
 
+Each source is one engine item (``pipeline.engine``, params ``engine``): local, or one
+Ray task; either way the guarded worker runs inside it, and the source's tables are
+written as a part in ``data/cache/parts/analysis/`` and then merged in source order, so
+a killed run resumes with the sources it had not finished.
+
 Status of a source (``decoded.parquet``):
 
 - ``ok``: decoded to the end; ``error`` may carry a note (e.g. a reader fallback).

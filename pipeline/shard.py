@@ -14,6 +14,12 @@ still open. Encoding costs about as much
 as decoding; it runs on a thread pool (see :func:`_pool`) while the main thread
 decodes.
 
+Each source is one engine item (``pipeline.engine``, params ``engine``): a guarded
+worker with ``shard.timeout`` (a decoder that hangs or crashes costs that source's
+triplets, counted in ``skipped``) writes the source's samples to a part tar in
+``data/cache/parts/shards/``; the parts are then copied in source order into the split
+shards, byte for byte what one sequential writer would give, and removed.
+
 Sample: key ``{source}_{scene:04d}_{f0:06d}``; members ``f0.{ext}``, ``f1.{ext}``,
 ``f2.{ext}`` and ``json`` (see :func:`sample_meta`). Samples are written in source then
 f0 order, each split to its own writer, so the same inputs and params give the same
