@@ -172,22 +172,23 @@ def test_unreachable_cluster_fails_fast():
     assert time.monotonic() - start < 10
 
 
-def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast():
+def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast(tmp_path: Path):
     """``RAY_ADDRESS`` is used when ``ray.address`` is empty; nothing listens there, so
-    the stage stops at once with the address in the message (a fresh process: this
-    one's cluster is already up)."""
+    the stage exits 2 at once with the address in the message, having run nothing (a
+    fresh process: this one's cluster is already up)."""
     import subprocess
     import sys
 
-    code = ("from pipeline.config import parse_params; from pipeline.engine import make_engine\n"
-            "p = parse_params({'sources': [{'name': 'a', 'kind': 'path', 'path': 'x'}], "
-            "'engine': 'ray', 'ray': {'init_timeout': 2.0}})\n"
-            "try:\n    make_engine(p)\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    (tmp_path / "params.yaml").write_text(
+        "sources: [{name: a, kind: path, path: a.mp4}]\nengine: ray\nray: {init_timeout: 2.0}\n")
     start = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "pipeline.detect_cuts", "--params",
+                          str(tmp_path / "params.yaml"), "--raw", str(tmp_path / "raw"),
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True,
                          env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}, timeout=120)
-    assert out.stdout.startswith("EngineError ray cluster at '127.0.0.1:9' not reachable")
-    assert time.monotonic() - start < 60
+    assert out.returncode == 2
+    assert "ray cluster at '127.0.0.1:9' not reachable within 2 s" in out.stderr
+    assert time.monotonic() - start < 60 and not (tmp_path / "out").exists()
 
 
 def _download_params(folder: Path) -> object:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from pipeline.config import RayParams
 from pipeline.engine import Outcome
+from pipeline.stage import StageError
 
 log = logging.getLogger("inbetweener.engine")
 
@@ -33,8 +34,9 @@ R = TypeVar("R")
 DEFAULT_GCS_PORT = 6379
 
 
-class EngineError(RuntimeError):
-    """The cluster cannot be started or reached; nothing was run."""
+class EngineError(StageError):
+    """The cluster cannot be started or reached; nothing was run (the stage exits 2
+    with this message, like a config error)."""
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
