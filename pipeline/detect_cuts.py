@@ -423,12 +423,18 @@ class CutsPart:
     dest: str  # the part folder (pipeline.engine.parts)
 
 
+# sources.parquet columns that say where a video came from and may be used, not what
+# its frames are: a corrected attribution must not re-analyse the source.
+PROVENANCE = ("origin", "kind", "uri", "license", "attribution", "split")
+
+
 def part_fingerprint(row: dict, params: CutsParams, holds: TripletParams | None,
                      worker: Worker) -> str:
-    """What a source's analysis depends on: its sources.parquet row (file sha256, probe,
-    decode filter; paths relative to data/raw, so not the checkout's location), the
-    params, the hold rule and the worker function."""
-    return fingerprint("detect_cuts", row, params, holds or TripletParams(),
+    """What a source's analysis depends on: its sources.parquet row but its provenance
+    (file sha256, probe, decode filter; paths relative to data/raw, so not the
+    checkout's location), the params, the hold rule and the worker function."""
+    video = {k: v for k, v in row.items() if k not in PROVENANCE}
+    return fingerprint("detect_cuts", video, params, holds or TripletParams(),
                        f"{worker.__module__}.{worker.__qualname__}")
 
 

@@ -165,6 +165,26 @@ def test_changed_params_make_new_parts_and_prune_old(inputs: ShardInputs, tmp_pa
     assert engine.ran == sorted(engine.ran) and len(engine.ran) == len(before)
 
 
+def test_a_provenance_edit_reanalyses_nothing(inputs: ShardInputs, tmp_path: Path):
+    """A corrected licence or attribution in sources.parquet keeps every analysis part;
+    a changed file checksum does not."""
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(inputs.raw_dir, raw)
+    run_detect_cuts(CutsParams(), raw, tmp_path / "out")
+    table = pd.read_parquet(raw / "sources.parquet")
+    table["attribution"], table["license"] = "corrected credit", "CC-BY-4.0"
+    table.to_parquet(raw / "sources.parquet", index=False)
+    engine = LosingEngine("none")
+    run_detect_cuts(CutsParams(), raw, tmp_path / "out", engine=engine)
+    assert engine.ran == []
+    table.loc[0, "sha256"] = "0" * 64
+    table.to_parquet(raw / "sources.parquet", index=False)
+    run_detect_cuts(CutsParams(), raw, tmp_path / "out", engine=engine)
+    assert engine.ran == [table.loc[0, "name"]]
+
+
 def test_unreachable_cluster_fails_fast():
     start = time.monotonic()
     with pytest.raises(EngineError, match="not reachable"):
