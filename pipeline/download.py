@@ -32,7 +32,7 @@ import os
 import pickle
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -357,16 +357,18 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
                           show_progress and (engine is None or engine.name == "local"))
              for e in entries]
     todo = [p for p in parts if not Path(p.dest).is_dir()]
+    lost: dict[str, str] = {}
     bar = progress(total=len(todo), desc="download", unit="source", enabled=show_progress)
     with bar:
         for done in engine_map(engine, download_part, todo):
             bar.update()
             if not done.ok:
-                lost = todo[done.index]
-                log.warning("source %s: %s", lost.entry.name, done.error)
+                lost[todo[done.index].entry.name] = done.error
     result, keep = DownloadResult(), []
     for part in parts:
-        got = _merge_part(part, raw_dir)
+        name = part.entry.name
+        got = EntryResult([_lost_row(part.entry, lost[name])]) if name in lost \
+            else _merge_part(part, raw_dir)
         result.add(got)
         if got.rows and all(r.status == "ok" for r in got.rows):
             keep.append(Path(part.dest))
@@ -375,11 +377,8 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
 
 
 def _merge_part(part: DownloadPart, raw_dir: Path) -> EntryResult:
-    """A part's rows, its videos linked into ``raw_dir``; a part the engine lost is an
-    error row (the next run tries the entry again)."""
+    """A part's rows, its videos linked into ``raw_dir``."""
     dest = Path(part.dest)
-    if not (dest / PART_RESULT).is_file():
-        return EntryResult([_lost_row(part.entry)])
     got: EntryResult = pickle.loads((dest / PART_RESULT).read_bytes())
     for row in got.rows:
         if row.status == "ok" and row.path:
@@ -387,12 +386,16 @@ def _merge_part(part: DownloadPart, raw_dir: Path) -> EntryResult:
     return got
 
 
-def _lost_row(entry: Entry) -> SourceRow:
-    name = entry.name
-    row = SourceRow(name=name, origin=getattr(entry, "origin", name),
-                    kind=getattr(entry, "kind", ""), uri="", license=getattr(entry, "license", ""),
-                    attribution=getattr(entry, "attribution", ""), split=getattr(entry, "split", "auto"))
-    return _fail(row, "engine: the task was lost (its worker died); re-run to retry")
+def _lost_row(entry: Entry, reason: str) -> SourceRow:
+    """The error row of an entry whose task the engine lost (its worker died), with the
+    entry's own provenance; no part is kept, so the next run tries it again."""
+    if isinstance(entry, FailedEntry):
+        return run_failed(replace(entry, reason=reason))
+    src = entry.source if isinstance(entry, Member) else entry
+    row = _row(src, entry.name, "")
+    if isinstance(entry, Member):
+        row = _member_row(entry, row)
+    return _fail(row, reason)
 
 
 def write_outputs(result: DownloadResult, raw_dir: Path) -> None:

@@ -252,3 +252,36 @@ def test_download_same_bytes_on_both_engines_and_failures_retried(cluster: RayEn
     engine = CountingEngine()
     again = run_download(params, tmp_path / "local", root=tmp_path, engine=engine)
     assert engine.ran == ["later"] and {r.status for r in again.rows} == {"ok"}
+
+
+class DroppingEngine(LocalEngine):
+    """The local engine, except that the named entry's task is lost (a dead worker)."""
+
+    def __init__(self, lose: str) -> None:
+        self.lose = lose
+
+    def map(self, fn, items):
+        for index, item in enumerate(items):
+            if item.entry.name == self.lose:
+                yield Outcome(index, None, "engine: WorkerCrashedError: worker died")
+            else:
+                yield Outcome(index, fn(item))
+
+
+def test_a_lost_download_keeps_its_provenance_and_is_retried(tmp_path: Path):
+    """A folder file whose task was lost is an error row with the folder's licence and
+    the engine's reason; the next run downloads it, and only it."""
+    write_video(tmp_path / "clip.mp4", frames=12)
+    write_video(tmp_path / "later.mp4", frames=8)
+    (tmp_path / "shelf").mkdir()
+    for name in ("ep 1.mp4", "ep 2.mkv"):
+        write_video(tmp_path / "shelf" / name, frames=8)
+    params = _download_params(tmp_path)
+    first = run_download(params, tmp_path / "raw", root=tmp_path,
+                         engine=DroppingEngine("shelf-ep-2"))
+    row = {r.name: r for r in first.rows}["shelf-ep-2"]
+    assert (row.status, row.error) == ("error", "engine: WorkerCrashedError: worker died")
+    assert (row.origin, row.kind, row.license) == ("shelf", "folder", "CC-BY-4.0")
+    engine = CountingEngine()
+    again = run_download(params, tmp_path / "raw", root=tmp_path, engine=engine)
+    assert engine.ran == ["shelf-ep-2"] and {r.status for r in again.rows} == {"ok"}
