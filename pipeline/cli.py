@@ -186,7 +186,9 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
                    help="model checkpoint (default models/model.pt, written by dvc repro)")
     _add_scale(p)
     p.add_argument("--params", type=Path, default=None,
-                   help="params file for cut and hold detection (default params.yaml if present)")
+                   help="params file whose cuts and triplets sections set cut and hold "
+                        "detection (default: the built-in defaults, which the shipped "
+                        "params.yaml holds; ./params.yaml is never read implicitly)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for the model (default 1; 0: torch's default)")

@@ -167,7 +167,6 @@ class Clip:
     path: Path
     truth: pd.DataFrame
     frames: np.ndarray  # decoded source frames, int16
-    params: Path
 
 
 def decode(path: Path) -> tuple[np.ndarray, Fraction]:
@@ -186,14 +185,12 @@ def diff(a: np.ndarray, b: np.ndarray) -> float:
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     root = tmp_path_factory.mktemp("clip")
     out = generate(SPEC, root)
-    params = root / "params.yaml"  # the defaults, whatever the working folder holds
-    params.write_text("sources: [{name: synthetic, kind: synthetic}]\n")
-    return Clip(out.videos[0], out.truth, decode(out.videos[0])[0], params)
+    return Clip(out.videos[0], out.truth, decode(out.videos[0])[0])
 
 
 def interpolate(clip: Clip, out: Path, **kwargs) -> tuple[Result, np.ndarray, Fraction]:
     kwargs.setdefault("method", "blend")
-    result = run_interpolate(Options(src=clip.path, out=out, params=clip.params, **kwargs))
+    result = run_interpolate(Options(src=clip.path, out=out, **kwargs))
     return (result, *decode(out))
 
 
@@ -291,7 +288,7 @@ def test_model_path_with_a_tiny_checkpoint(clip: Clip, plain, tmp_path: Path) ->
                checkpoint)
     out_path = tmp_path / "out.mp4"
     assert main(["interpolate", str(clip.path), str(out_path), "--checkpoint", str(checkpoint),
-                 "--params", str(clip.params), "--quiet"]) == 0
+                 "--quiet"]) == 0
     out, rate = decode(out_path)
     assert (len(out), rate) == (144, 48)
     assert max(diff(a, b) for a, b in zip(out, plain[1])) < SAME  # x264 drift, no more
@@ -304,9 +301,7 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     spec = SPEC.model_copy(update={"width": 96, "height": 64, "seconds": 0.5,
                                    "min_shot_seconds": 0.5, "max_shot_seconds": 0.5})
     out = generate(spec, root)
-    params = root / "params.yaml"
-    params.write_text("sources: [{name: synthetic, kind: synthetic}]\n")
-    return Clip(out.videos[0], out.truth, decode(out.videos[0])[0], params)
+    return Clip(out.videos[0], out.truth, decode(out.videos[0])[0])
 
 
 def test_no_checkpoint_falls_back_to_pretrained_rife(
@@ -316,8 +311,7 @@ def test_no_checkpoint_falls_back_to_pretrained_rife(
     monkeypatch.chdir(tmp_path)  # no models/ here, whatever the repo holds
     out = tmp_path / "out.mp4"
     with caplog.at_level(logging.INFO, logger="inbetweener"):
-        assert main(["interpolate", str(short_clip.path), str(out),
-                     "--params", str(short_clip.params), "--quiet"]) == 0
+        assert main(["interpolate", str(short_clip.path), str(out), "--quiet"]) == 0
     fallback = [r.getMessage() for r in caplog.records if "using rife" in r.getMessage()]
     assert len(fallback) == 1 and "models/model.pt" in fallback[0]
     summary = capsys.readouterr().out
@@ -336,7 +330,7 @@ def test_scale_reaches_rife(short_clip: Clip, tmp_path: Path,
     monkeypatch.setattr(app, "make_method", lambda *a: built.append(real(*a)) or built[-1])
     out = tmp_path / "out.mkv"
     assert main(["interpolate", str(short_clip.path), str(out), "--method", "rife",
-                 "--scale", "0.5", "--params", str(short_clip.params), "--quiet"]) == 0
+                 "--scale", "0.5", "--quiet"]) == 0
     assert [(m.name, m.model.scale, m.model.multiple) for m in built] == [("rife", 0.5, 128)]
     assert len(decode(out)[0]) == 24
 
@@ -378,8 +372,7 @@ def audio_of(path: Path) -> tuple[str, list[bytes], float]:
 
 def test_audio_is_copied(clip: Clip, tmp_path: Path) -> None:
     src = with_audio(clip.path, tmp_path / "talk.mp4", "aac")
-    result = run_interpolate(Options(src=src, out=tmp_path / "out.mp4", method="blend",
-                                     params=clip.params))
+    result = run_interpolate(Options(src=src, out=tmp_path / "out.mp4", method="blend"))
     assert result.audio and result.frames_out == 144
     codec, packets, seconds = audio_of(tmp_path / "out.mp4")
     assert (codec, packets) == audio_of(src)[:2]  # the same packets: not re-encoded
@@ -388,7 +381,7 @@ def test_audio_is_copied(clip: Clip, tmp_path: Path) -> None:
 
 def test_audio_mp4_players_cannot_play_is_re_encoded(clip: Clip, tmp_path: Path) -> None:
     src = with_audio(clip.path, tmp_path / "talk.mkv", "pcm_s16le")
-    run_interpolate(Options(src=src, out=tmp_path / "out.mp4", method="blend", params=clip.params))
+    run_interpolate(Options(src=src, out=tmp_path / "out.mp4", method="blend"))
     codec, _, seconds = audio_of(tmp_path / "out.mp4")
     assert codec == "aac" and seconds == pytest.approx(3.0, abs=0.1)
 
@@ -436,23 +429,23 @@ def test_bad_input_is_refused(capsys, tmp_path: Path, make, message: str) -> Non
 ], ids=["factor-1", "factor-0", "negative-fps", "no-checkpoint", "scale-0", "scale-1.5",
         "scale-nan"])
 def test_bad_options_are_refused(clip: Clip, capsys, tmp_path: Path, args, message) -> None:
-    code, err = run_cli(capsys, clip.path, tmp_path / "out.mp4", "--params", str(clip.params), *args)
+    code, err = run_cli(capsys, clip.path, tmp_path / "out.mp4", *args)
     assert code == 2 and message in err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_checkpoint_suggests_what_to_do(clip: Clip, capsys, tmp_path: Path) -> None:
     _, err = run_cli(capsys, clip.path, tmp_path / "o.mp4", "--method", "model",
-                     "--checkpoint", str(tmp_path / "none.pt"), "--params", str(clip.params))
+                     "--checkpoint", str(tmp_path / "none.pt"))
     assert "dvc repro" in err and "--method blend" in err
 
 
 def test_existing_output_needs_overwrite(clip: Clip, capsys, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     out.write_bytes(b"keep me")
-    code, err = run_cli(capsys, clip.path, out, "--params", str(clip.params))
+    code, err = run_cli(capsys, clip.path, out)
     assert code == 2 and "--overwrite" in err and out.read_bytes() == b"keep me"
-    code, _ = run_cli(capsys, clip.path, out, "--params", str(clip.params), "--overwrite")
+    code, _ = run_cli(capsys, clip.path, out, "--overwrite")
     assert code == 0 and len(decode(out)[0]) == 144 and leftovers(tmp_path) == []
 
 
@@ -462,15 +455,15 @@ def test_unwritable_output_is_refused(clip: Clip, capsys, tmp_path: Path) -> Non
     for out, message in ((tmp_path / "no" / "out.mp4", "does not exist"),
                          (a_file / "out.mp4", "is not a folder"),
                          (tmp_path / "out.avi", "unsupported output suffix")):
-        code, err = run_cli(capsys, clip.path, out, "--params", str(clip.params))
+        code, err = run_cli(capsys, clip.path, out)
         assert code == 2 and message in err, (out, err)
     if os.geteuid() != 0:  # root writes anywhere: a read-only folder stops only others
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
-        code, err = run_cli(capsys, clip.path, locked / "out.mp4", "--params", str(clip.params))
+        code, err = run_cli(capsys, clip.path, locked / "out.mp4")
         assert code == 2 and "not writable" in err
     if Path("/proc/self").is_dir():  # where nobody, not even root, can create a file
-        code, err = run_cli(capsys, clip.path, Path("/proc/out.mp4"), "--params", str(clip.params))
+        code, err = run_cli(capsys, clip.path, Path("/proc/out.mp4"))
         assert code == 2 and "/proc/out.mp4" in err and not Path("/proc/out.mp4").exists()
 
 
@@ -479,8 +472,7 @@ def test_failure_midway_leaves_nothing(clip: Clip, tmp_path: Path) -> None:
         raise RuntimeError("method failed")
 
     with pytest.raises(RuntimeError, match="method failed"):
-        run_interpolate(Options(src=clip.path, out=tmp_path / "out.mp4", params=clip.params),
-                        method=broken)
+        run_interpolate(Options(src=clip.path, out=tmp_path / "out.mp4"), method=broken)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -490,6 +482,38 @@ def test_bad_params_file_names_the_key(clip: Clip, tmp_path: Path) -> None:
     with pytest.raises(InterpolateError, match="cuts.treshold"):
         run_interpolate(Options(src=clip.path, out=tmp_path / "out.mp4", method="blend",
                                 params=params))
+
+
+# --- which settings: the defaults wherever it runs, or --params FILE --------------------
+
+
+@pytest.fixture
+def other_params(tmp_path: Path) -> Path:
+    """A params.yaml whose cut detector finds no cut of the clip (the defaults find 3)."""
+    path = tmp_path / "params.yaml"
+    path.write_text("sources: [{name: s, kind: synthetic}]\n"
+                    "cuts: {detector: content, threshold: 255.0}\n")
+    return path
+
+
+def summary_of(capsys: pytest.CaptureFixture, clip: Clip, out: Path, *args: str) -> str:
+    assert main(["interpolate", str(clip.path), str(out), "--method", "blend", "--quiet",
+                 *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_params_yaml_in_the_working_folder_is_not_read(
+        clip: Clip, other_params: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The same command cuts a film the same way from any folder (issue 20)."""
+    monkeypatch.chdir(other_params.parent)
+    line = summary_of(capsys, clip, Path("out.mp4"))
+    assert "settings: defaults (= params.yaml)" in line and "; 3 cuts," in line
+
+
+def test_params_option_uses_that_file(clip: Clip, other_params: Path, tmp_path: Path,
+                                      capsys) -> None:
+    line = summary_of(capsys, clip, tmp_path / "out.mp4", "--params", str(other_params))
+    assert f"settings: {other_params};" in line and "; 0 cuts," in line
 
 
 def test_cli_parser_does_not_import_torch() -> None:
@@ -504,10 +528,7 @@ def test_telecined_input_is_inverse_telecined(tmp_path: Path) -> None:
     spec = SynthSpec(clips=1, seed=4, width=160, height=120, seconds=2, min_shot_seconds=0.5,
                      max_shot_seconds=1.0, static_prob=0.0, repeat_prob=0.0, telecine=True)
     gen = generate(spec, tmp_path)
-    params = tmp_path / "params.yaml"
-    params.write_text("sources: [{name: synthetic, kind: synthetic}]\n")
-    result = run_interpolate(Options(src=gen.videos[0], out=tmp_path / "out.mp4", params=params,
-                                     method="blend"))
+    result = run_interpolate(Options(src=gen.videos[0], out=tmp_path / "out.mp4", method="blend"))
     out, rate = decode(tmp_path / "out.mp4")
     assert result.scan == "telecine" and rate == 48
     assert result.frames_in == len(gen.truth) == 48 and len(out) == 96

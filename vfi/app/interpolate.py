@@ -45,6 +45,9 @@ log = logging.getLogger("inbetweener.vfi.interpolate")
 Inbetween = Callable[[np.ndarray, np.ndarray, Sequence[float]], list[np.ndarray]]
 
 MAX_FACTOR = 16
+# What the summary calls the built-in cut and hold settings; tests/test_default_params.py
+# keeps them equal to the shipped params.yaml.
+DEFAULT_SETTINGS = "defaults (= params.yaml)"
 RATE_DENOMINATOR = 1001  # NTSC rates: 23.976... -> 24000/1001
 
 
@@ -65,7 +68,7 @@ class Options:
     method: str = "model"  # without a checkpoint anywhere: rife (see choose_method)
     checkpoint: Path | None = None  # None: the train stage's DEFAULT_CHECKPOINT
     scale: float = 1.0  # flow resolution of RIFE models: 0.5 for 1080p and larger
-    params: Path | None = None  # None: params.yaml when present, else the defaults
+    params: Path | None = None  # None: the built-in defaults, wherever the command runs
     overwrite: bool = False
     crf: int = 18
     threads: int = 1  # torch threads; 0 keeps torch's default (see run_interpolate)
@@ -93,6 +96,7 @@ class Result:
     scan: str = "progressive"  # how the input was decoded (pipeline.scan): telecine -> IVTC
     cut_frames: list[int] = field(default_factory=list)  # first frames of new scenes
     peak_frames: int = 0  # most input frames in memory at once
+    settings: str = DEFAULT_SETTINGS  # where cuts and triplets came from: --params FILE or not
 
 
 def check_options(opts: Options) -> str:
@@ -145,17 +149,20 @@ def choose_method(opts: Options) -> str:
     return opts.method
 
 
-def analysis_params(path: Path | None) -> tuple[CutsParams, TripletParams]:
-    """``cuts`` and ``triplets`` from the params file, or their defaults without one."""
+def analysis_params(path: Path | None) -> tuple[CutsParams, TripletParams, str]:
+    """``cuts``, ``triplets`` and the summary's name for them: from ``path`` when given,
+    else the built-in defaults.
+
+    Never an implicit ``./params.yaml``: the same command cuts a film the same way from
+    any folder. Nothing is lost inside the repo, where the file holds the defaults.
+    """
     if path is None:
-        path = Path("params.yaml")
-        if not path.is_file():
-            return CutsParams(), TripletParams()
+        return CutsParams(), TripletParams(), DEFAULT_SETTINGS
     try:
         params = load_params(path)
     except ConfigError as err:
         raise InterpolateError(str(err)) from None
-    return params.cuts, params.triplets
+    return params.cuts, params.triplets, str(path)
 
 
 def probe_input(src: Path) -> ProbeInfo:
@@ -301,7 +308,7 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
         # each other ran the model ~20x slower under load than one (measured: 31 s
         # vs 1.3 s for the tiny-checkpoint test clip, with other jobs running).
         torch.set_num_threads(opts.threads)
-    cuts, triplets = analysis_params(opts.params)
+    cuts, triplets, settings = analysis_params(opts.params)
     name = opts.method
     if method is None:  # a MethodError or CheckpointError says what to do (exit 2)
         name = choose_method(opts)
@@ -311,7 +318,8 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
     decode = input_scan(opts.src, info)
     rate = output_rate(input_rate(info, decode), opts.factor, opts.fps)
     offset = audio_offset(opts.src)
-    result = Result(opts.out, rate, name, opts.retime, audio=offset is not None, scan=decode.scan)
+    result = Result(opts.out, rate, name, opts.retime, audio=offset is not None, scan=decode.scan,
+                    settings=settings)
     try:
         with atomic_path(opts.out) as tmp:
             def writer_for(size: tuple[int, int]) -> VideoWriter:
@@ -326,14 +334,16 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
 
 
 def summary(result: Result) -> str:
-    """One line: frames in and out, rate, cuts, holds, in-betweens, time, speed."""
+    """One line: frames in and out, rate, cuts, holds, in-betweens, the cut and hold
+    settings used (a different params file cuts differently), time, speed."""
     speed = result.frames_out / result.seconds if result.seconds > 0 else 0.0
     how = result.method + (", retimed" if result.retime else "")
     scan = {"telecine": " (inverse telecined)", "interlaced": " (deinterlaced)"}.get(result.scan, "")
     line = (f"interpolate: {result.frames_in} frames in{scan} -> {result.frames_out} out at "
             f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts, {result.held} held "
             f"frames in {result.drawings} drawings, {result.inbetweens} in-betweens"
-            f"{', audio kept' if result.audio else ''}; {result.seconds:.1f} s "
+            f"{', audio kept' if result.audio else ''}; settings: {result.settings}; "
+            f"{result.seconds:.1f} s "
             f"({speed:.1f} frames/s) -> {result.out}")
     if result.note:
         line += f"\n  note: the input ended early: {result.note}"
