@@ -300,6 +300,8 @@ class CutsParams(_Section):
     spike_ratio: float = Field(1.5, ge=1)           # combined: ... and this x every score 2-4 frames away
     cut_correlation: float = Field(0.5, ge=-1, le=1)  # combined: grey correlation under this: a cut
     same_picture: float = Field(0.75, ge=-1, le=1)  # combined: at or over this: no cut (between: the net)
+    same_shot_share: float = Field(0.2, gt=0, le=1)  # combined: share of structure kept in place at or over this: no cut
+    related_share: float = Field(0.03, ge=0, le=1)  # combined: ... at or over this: a spike needs the net's word
     doubtful_threshold: float = Field(12.0, gt=0)   # combined: least score (48x27) the net is asked about
     net_threshold: float = Field(0.5, gt=0, lt=1)   # transnet: TransNetV2 cut probability
     confirm_threshold: float = Field(0.15, gt=0, lt=1)  # combined: ... that confirms a doubtful frame
@@ -330,6 +332,9 @@ class TripletParams(_Section):
     hold_noise_quantile: float = Field(0.1, gt=0, lt=1)  # of held frames' changes: the noise level
     hold_noise_factor: float = Field(2.2, ge=0)     # gate = factor x noise level (0: the floor alone)
     hold_min_change: float = Field(12.0, ge=0)       # grey levels: the local gate never goes below this
+    hold_local_cells: int = Field(2, ge=1, le=16)   # local measure: largest mean over n x n blocks
+    hold_max_weave: float = Field(1.5, ge=-1)       # px: a whole-frame shift up to this is gate weave
+    #                                                 (removed with flicker before measuring; -1: off)
     hold_spread_cells: int = Field(4, ge=1, le=64)  # spread measure: RMS over blocks of n x n blocks
     hold_min_spread: float = Field(1.0, ge=0)       # grey levels: the spread gate never goes below this
     hold_drift: float = Field(0.7, ge=0, le=1)      # last step < this x change: a slow move (0: off)
@@ -371,6 +376,8 @@ class FilterParams(_Section):
     blank_std: float = Field(4.0, ge=0)              # luma std (grey levels) of a blank frame
     flash_jump: float = Field(50.0, gt=0)            # luma mean jump vs neighbours = flash
     pan_uniformity: float = Field(0.8, ge=0, le=1)   # share of the ends' change one shift explains
+    unexplained_limit: float = Field(0.55, gt=0)     # unexplained score (contrast units) at or over
+    #                                                  which one end is another picture: a missed cut
     split: SplitFractions = SplitFractions()
     seed: int = Field(0, ge=0)
 
@@ -403,7 +410,7 @@ class ShardParams(_Section):
 class ExportParams(_Section):
     """export stage: a curated subset of the shards, rebuilt by dvc repro."""
 
-    where: str = "t == 0.5"                          # pandas query over manifest columns
+    where: str = "t == 0.5 and not pan"              # pandas query over manifest columns
     splits: list[Literal["train", "val", "test"]] = ["train", "val", "test"]
     out: str = "data/export"
     maxcount: int = Field(1000, ge=1)
@@ -457,7 +464,7 @@ class TrainParams(_Section):
     triplets: Literal["curated", "naive"] = "curated"
     batch_size: int = Field(4, ge=1)
     accumulate: int = Field(1, ge=1)
-    crop: int = Field(96, ge=16, multiple_of=8)
+    crop: int = Field(128, ge=16, multiple_of=8)
     crop_tries: int = Field(8, ge=1, le=64)  # keep the most moving of n random crops
     min_lr: float = Field(1e-6, ge=0)         # the schedule's floor; its peak is model.lr
     warmup: int = Field(20, ge=0)

@@ -11,11 +11,16 @@ motion from ``frames.parquet``, each source's split pin from ``sources.parquet``
                          cross-fade of its neighbours that explains it clearly better
                          than motion: ``transition_motion_ratio``) or is a flash or
                          blank frame (``pipeline.transitions``)
-4. ``too_little_motion`` the smaller drawing change (``motion01``, ``motion12``) is
+4. ``unexplained``       the three frames are not one picture: one end matches neither
+                         the middle nor the other end (16x16 thumbnails; flicker, a pan
+                         and local motion allowed for), as across a cut the detector
+                         missed: score ``unexplained`` at least ``unexplained_limit``
+                         (``pipeline.explained``)
+5. ``too_little_motion`` the smaller drawing change (``motion01``, ``motion12``) is
                          below ``min_motion``: the middle is (almost) an end, e.g. a
                          held drawing split in two by hash noise
    ``too_much_motion``   the larger drawing change is above ``max_motion``
-5. ``near_duplicate``    the triplet repeats an earlier kept triplet (reused footage)
+6. ``near_duplicate``    the triplet repeats an earlier kept triplet (reused footage)
 
 Motion unit. ``motion01`` / ``motion12`` (written as columns) are the analysis-size
 ``motion`` of f1 and f2: the mean absolute grey-level change (0-255) at the drawing
@@ -28,7 +33,7 @@ Near-duplicates. The key of a triplet is its three phashes (f0, f1, f2) read as 
 ``near_dup_distance`` bits in total. Rows are taken in order source -> f0; a row is
 dropped when an earlier *kept* row is that close. The search is multi-index hashing
 (``pipeline.near_dup``), so it grows ~linearly. Drops are decided among the rows still
-kept after steps 1-4; the links that form scene groups come from all rows.
+kept after steps 1-5; the links that form scene groups come from all rows.
 
 Repeated footage. Reused footage under film grain is not decoded into the same
 drawings twice: the hold rule places the drawing changes of a slow shot a frame apart
@@ -44,6 +49,8 @@ within 4 bits of its original, an unrelated shot's at least 18.
 ``transition``: fade residual over motion residual of the deciding drawing (at most
 ``transition_motion_ratio`` on a fade removal; above it where a fade fit was tried but
 motion explained the drawing; NaN where no fade was fitted, e.g. a flash).
+``unexplained`` is the score behind that reason, on every row: near 0 for three frames
+of one picture, above ``unexplained_limit`` on a removal.
 
 Groups and splits (``pipeline.splits``): the near-duplicate links join scenes into
 groups; every row, kept or not, gets its scene's group and the group's split. A source's
@@ -70,6 +77,7 @@ from pipeline.config import FilterParams, Params
 from pipeline.data_metrics import data_metrics, write_metrics
 from pipeline.progress import progress
 from pipeline.stage import run_stage
+from pipeline.explained import triplet_scores
 from pipeline.hashing import hamming
 from pipeline.near_dup import chunk_spans, dedup, expand
 from pipeline.splits import SPLITS, group_splits, scene_groups
@@ -95,6 +103,7 @@ FILTERED_COLUMNS = {
     "motion12": np.float32,
     "pan": bool,
     "fade_ratio": np.float32,
+    "unexplained": np.float32,
     "group": np.int64,
     "split": object,
 }
@@ -118,6 +127,7 @@ class Features:
     motion12: np.ndarray
     pan: np.ndarray
     fade_ratio: np.ndarray
+    unexplained: np.ndarray
 
 
 def frame_positions(frames: pd.DataFrame, frame_numbers: np.ndarray) -> np.ndarray:
@@ -143,7 +153,7 @@ def noise_floor(frames: pd.DataFrame) -> float:
 
 def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.DataFrame,
                     params: FilterParams) -> Features:
-    """Transition flags, motion and pan tags of one source's candidates.
+    """Transition flags, unexplained scores, motion and pan tags of one source's candidates.
 
     Every triplet frame is the first frame of its drawing, so everything is measured
     once per drawing and picked by the triplet's drawing ids.
@@ -171,6 +181,7 @@ def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.Data
         motion12=change[d2],
         pan=is_pan(thumbs[d0], thumbs[d2], params.pan_uniformity),
         fade_ratio=np.fmin(np.fmin(ratio[d0], ratio[d1]), ratio[d2]).astype(np.float32),
+        unexplained=triplet_scores(thumbs, d0, d1, d2).astype(np.float32),
     )
 
 
@@ -378,7 +389,7 @@ def measure(cands: pd.DataFrame, drawings: pd.DataFrame, frames_path: Path, para
         parts.append(source_features(rows, mine, frames, params))
     if not parts:
         return Features(np.zeros(0, bool), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, bool),
-                        np.zeros(0, np.float32))
+                        np.zeros(0, np.float32), np.zeros(0, np.float32))
     return Features(*(np.concatenate([getattr(p, name) for p in parts]) for name in Features.__dataclass_fields__))
 
 
@@ -395,13 +406,14 @@ def run_filter(analysis_dir: Path, triplets_dir: Path, params: FilterParams,
     table = assign_reasons(cands, {
         "static": is_static(cands, params.static_distance),
         "transition": feats.transition,
+        "unexplained": feats.unexplained >= params.unexplained_limit,
         "too_little_motion": np.minimum(feats.motion01, feats.motion12) < params.min_motion,
         "too_much_motion": np.maximum(feats.motion01, feats.motion12) > params.max_motion,
     })
     dropped, links = near_duplicates(table, params)
     table = assign_reasons(table, {"near_duplicate": dropped})
     table["motion01"], table["motion12"], table["pan"] = feats.motion01, feats.motion12, feats.pan
-    table["fade_ratio"] = feats.fade_ratio
+    table["fade_ratio"], table["unexplained"] = feats.fade_ratio, feats.unexplained
     table = add_groups(table, links, params, pins)[list(FILTERED_COLUMNS)].astype(FILTERED_COLUMNS)
     scenes = pd.read_parquet(analysis_dir / SCENES_TABLE, columns=["source", "scene"])
     metrics = data_metrics(frames=pq.ParquetFile(frames_path).metadata.num_rows, scenes=len(scenes),

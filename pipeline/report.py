@@ -285,6 +285,8 @@ def decided_by(row: pd.Series) -> str:
     if reason == "transition":
         ratio = float(row.get("fade_ratio", np.nan))
         return f"fade/motion residual {ratio:.2f}" if np.isfinite(ratio) else "flash or blank frame"
+    if reason == "unexplained":
+        return f"middle unexplained by its ends {float(row['unexplained']):.2f}"
     if reason == "too_little_motion":
         return f"motion {min(row['motion01'], row['motion12']):.2f} (smaller step)"
     if reason == "too_much_motion":

@@ -57,7 +57,7 @@ FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash", "drawing")
 TOO_LONG_SPAN = "too_long_span"
 # Every reason a candidate can be dropped for, in the order they are tested (here, then
 # in the filter stage); the first that applies is recorded.
-REASONS = (TOO_LONG_SPAN, "static", "transition", "too_little_motion", "too_much_motion", "near_duplicate")
+REASONS = (TOO_LONG_SPAN, "static", "transition", "unexplained", "too_little_motion", "too_much_motion", "near_duplicate")
 
 
 def held_pair_motion(frames: pd.DataFrame) -> np.ndarray:

@@ -23,11 +23,7 @@ SECTIONS = [name for name in Params.model_fields if name != "sources"]  # source
 # Key path -> why params.yaml keeps a value that is not the schema's default. Each entry
 # is pending a change of the code default (issue 20), after which it must go: an entry
 # whose key no longer differs fails test_allowed_differences_still_differ.
-ALLOWED: dict[str, str] = {
-    "export.where": "the shipped export leaves pans out; the code default should follow",
-    "train.crop": "128 px crops suit the default rife arch (multiples of 64) and the repro "
-                  "budget (docs/MODEL.md); the code default, 96, predates rife",
-}
+ALLOWED: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

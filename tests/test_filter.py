@@ -433,7 +433,7 @@ def removed_table() -> pd.DataFrame:
                          "keep": reason == "", "reason": reason,
                          "phash0": 0b1011, "phash2": 0b0001, "dhash0": 7, "dhash2": 7,
                          "motion01": 0.5 + i, "motion12": 3.0 + i,
-                         "fade_ratio": 0.12 if i < 2 else np.nan})
+                         "fade_ratio": 0.12 if i < 2 else np.nan, "unexplained": 0.8})
     return pd.DataFrame(rows).astype({f"{h}{k}": np.uint64 for h in ("phash", "dhash") for k in (0, 2)})
 
 
@@ -467,6 +467,7 @@ def test_decided_by_names_the_measure_of_each_reason():
     assert got == {"too_long_span": "span 4 frames",
                    "static": "f0-f2 phash 2 / dhash 0 bits",
                    "transition": "fade/motion residual 0.12",
+                   "unexplained": "middle unexplained by its ends 0.80",
                    "too_little_motion": "motion 0.50 (smaller step)",
                    "too_much_motion": "motion 3.0 (larger step)",
                    "near_duplicate": "phash key near an earlier kept triplet"}
