@@ -300,8 +300,8 @@ class CutsParams(_Section):
     spike_ratio: float = Field(1.5, ge=1)           # combined: ... and this x every score 2-4 frames away
     cut_correlation: float = Field(0.5, ge=-1, le=1)  # combined: grey correlation under this: a cut
     same_picture: float = Field(0.75, ge=-1, le=1)  # combined: at or over this: no cut (between: the net)
-    same_shot_share: float = Field(0.2, gt=0, le=1)  # combined: share of structure kept in place at or over this: no cut
-    related_share: float = Field(0.03, ge=0, le=1)  # combined: ... at or over this: a spike needs the net's word
+    same_shot_share: float = Field(0.15, gt=0, le=1)  # combined: kept_share (structure kept in place) at or over this: no cut
+    related_share: float = Field(0.03, ge=0, le=1)  # combined: ... at or over this: a spike needs the net to confirm
     doubtful_threshold: float = Field(12.0, gt=0)   # combined: least score (48x27) the net is asked about
     net_threshold: float = Field(0.5, gt=0, lt=1)   # transnet: TransNetV2 cut probability
     confirm_threshold: float = Field(0.15, gt=0, lt=1)  # combined: ... that confirms a doubtful frame
