@@ -332,9 +332,10 @@ class TripletParams(_Section):
     hold_noise_quantile: float = Field(0.1, gt=0, lt=1)  # of held frames' changes: the noise level
     hold_noise_factor: float = Field(2.2, ge=0)     # gate = factor x noise level (0: the floor alone)
     hold_min_change: float = Field(12.0, ge=0)       # grey levels: the local gate never goes below this
-    hold_local_cells: int = Field(2, ge=1, le=16)   # local measure: largest mean over n x n blocks
-    hold_max_weave: float = Field(1.5, ge=-1)       # px: a whole-frame shift up to this is gate weave
-    #                                                 (removed with flicker before measuring; -1: off)
+    # film (a source whose held frames weave and flicker): the noise removed before measuring
+    hold_max_weave: float = Field(1.5, ge=-1)       # px: a whole-frame shift up to this is weave (-1: no film mode)
+    hold_film_local_cells: int = Field(2, ge=1, le=16)  # local measure over n x n blocks (dust specks are 1)
+    hold_film_factor: float = Field(3.0, ge=0)      # gate factor on film (its noise has longer tails)
     hold_spread_cells: int = Field(4, ge=1, le=64)  # spread measure: RMS over blocks of n x n blocks
     hold_min_spread: float = Field(1.0, ge=0)       # grey levels: the spread gate never goes below this
     hold_drift: float = Field(0.7, ge=0, le=1)      # last step < this x change: a slow move (0: off)

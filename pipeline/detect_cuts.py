@@ -52,6 +52,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline import atomic
+from pipeline.cadence import find_cadence, hold_repeats
 from pipeline.config import CutsParams, Params, TripletParams
 from pipeline.detectors import DEFAULT_RATE, CutStream, make_cut_stream
 from pipeline.engine import Engine, engine_map as _engine_map, make_engine
@@ -93,6 +94,9 @@ SCENE_COLUMNS = {
 DECODED_COLUMNS = {
     "source": "str", "reader": "str", "frames": np.int64, "header_frames": np.int64,
     "status": "str", "error": "str",
+    # conversion repeats (pipeline.cadence): frame % period == phase repeats the frame
+    # before (period 0: none found); share: of that phase's frames, the motion minima
+    "repeat_period": np.int64, "repeat_phase": np.int64, "repeat_share": np.float64,
 }  # no wall-clock column: the stage's outputs must be byte-identical on a re-run
 
 
@@ -385,7 +389,8 @@ def analyse_one(job: SourceJob, params: CutsParams, worker: Worker) -> SourceOut
     status, error = _status(job, analysis, note)
     decoded = {"source": job.name, "reader": analysis.reader if analysis else "",
                "frames": analysis.frames if analysis else 0, "header_frames": job.frames,
-               "status": status, "error": error}
+               "status": status, "error": error,
+               "repeat_period": 0, "repeat_phase": 0, "repeat_share": 0.0}
     log.debug("source %s analysed in %.1f s", job.name, time.perf_counter() - start)
     if status != "ok":
         log.warning("source %s: %s: %s", job.name, status, error)
@@ -394,6 +399,13 @@ def analyse_one(job: SourceJob, params: CutsParams, worker: Worker) -> SourceOut
     if status == "error":
         return SourceOutcome(decoded)
     frames = frames_table(job.name, analysis)
+    cadence = find_cadence(frames["motion"].to_numpy(), frames["scene"].diff().fillna(1).ne(0).to_numpy())
+    if cadence is not None:
+        frames["drawing"] = hold_repeats(frames["drawing"].to_numpy(), frames["change"].to_numpy(), cadence)
+        decoded |= {"repeat_period": cadence.period, "repeat_phase": cadence.phase,
+                    "repeat_share": cadence.share}
+        log.info("source %s: a conversion repeats every frame %% %d == %d (%.2f of them)",
+                 job.name, cadence.period, cadence.phase, cadence.share)
     return SourceOutcome(decoded, frames, scenes_table(frames, job.fps))
 
 

@@ -9,8 +9,9 @@ motion from ``frames.parquet``, each source's split pin from ``sources.parquet``
                          ``static_distance`` bits (also catches a cycle returning to f0)
 3. ``transition``        one of the three drawings belongs to a dissolve/fade (a
                          cross-fade of its neighbours that explains it clearly better
-                         than motion: ``transition_motion_ratio``) or is a flash or
-                         blank frame (``pipeline.transitions``)
+                         than motion: ``transition_motion_ratio``; or in the span of a
+                         slow dissolve such fades seed, judged against the span's ends)
+                         or is a flash or blank frame (``pipeline.transitions``)
 4. ``unexplained``       the three frames are not one picture: one end matches neither
                          the middle nor the other end (16x16 thumbnails; flicker, a pan
                          and local motion allowed for), as across a cut the detector
@@ -46,9 +47,10 @@ within 4 bits of its original, an unrelated shot's at least 18.
 
 ``pan`` is a tag, not a reason: the ends differ by one whole-frame shift
 (``pipeline.transitions.is_pan``). ``fade_ratio`` is the measure behind a fade
-``transition``: fade residual over motion residual of the deciding drawing (at most
-``transition_motion_ratio`` on a fade removal; above it where a fade fit was tried but
-motion explained the drawing; NaN where no fade was fitted, e.g. a flash).
+``transition``: fade residual over motion residual of the deciding drawing (for a
+drawing of a dissolve span, the span's; at most ``transition_motion_ratio`` on a fade
+removal; above it where a fade fit was tried but motion explained the drawing; NaN
+where no fade was fitted, e.g. a flash).
 ``unexplained`` is the score behind that reason, on every row: near 0 for three frames
 of one picture, above ``unexplained_limit`` on a removal.
 
@@ -91,7 +93,7 @@ from pipeline.tables import (
     read_source,
     source_splits,
 )
-from pipeline.transitions import dilate, fade_evidence, is_flash, is_pan, thumb_array
+from pipeline.transitions import faded_drawings, is_flash, is_pan, thumb_array, transition_evidence
 from pipeline.triplets import CANDIDATE_COLUMNS, held_pair_motion
 
 log = logging.getLogger("inbetweener.filter")
@@ -161,12 +163,13 @@ def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.Data
     firsts = frame_positions(frames, drawings["first_frame"].to_numpy(np.int64))
     thumbs = thumb_array(frames["thumb"].to_numpy()[firsts].tolist())
     scene = drawings["scene"].to_numpy()
-    fades = fade_evidence(thumbs, scene, params.transition_tolerance, params.transition_motion_ratio)
+    fades = transition_evidence(thumbs, scene, params.transition_tolerance,
+                                params.transition_motion_ratio)
     flashes = is_flash(frames["luma_mean"].to_numpy(np.float64)[firsts], frames["luma_std"].to_numpy(np.float64)[firsts],
                        scene, params.blank_std, params.flash_jump)
-    faded = dilate(fades.flags, scene, params.transition_margin, fades.loose)
+    faded = faded_drawings(fades, scene, params.transition_margin)
     flags = faded | flashes
-    ratio = fade_window_ratio(fades.ratio, fades.flags, faded, scene, params.transition_margin)
+    ratio = fade_window_ratio(fades.ratio, fades.flags | fades.span, faded, scene, params.transition_margin)
     floor = noise_floor(frames)
     change = np.maximum(frames["motion"].to_numpy(np.float64)[firsts] - floor, 0.0).astype(np.float32)
     d0, d1, d2 = (cands[f"d{k}"].to_numpy(np.int64) for k in range(3))

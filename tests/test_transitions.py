@@ -23,11 +23,16 @@ from pipeline.filter import run_filter
 from pipeline.synth.render import smooth_noise
 from pipeline.transitions import (
     MOTION_RATIO,
+    dilate,
     fade_evidence,
     fade_fit,
+    faded_drawings,
     is_fade,
     motion_residual,
+    ramp_extent,
+    span_residuals,
     thumb_array,
+    transition_evidence,
 )
 from pipeline.video import read_frames
 from tests.analysis_tables import frames_from_images, synthetic_analysis, with_truth
@@ -145,6 +150,72 @@ def test_real_frames_cross_faded_are_a_transition_and_their_motion_is_not():
     faded = evidence([f116] + [mix(f116, f300, w) for w in (0.25, 0.5, 0.75)] + [f300])
     assert not moving.flags.any(), moving.ratio
     assert faded.flags[1:-1].all(), faded.ratio
+
+
+# --- dissolve spans (issue 20) ---------------------------------------------------------
+
+def test_ramp_extent_walks_to_where_the_picture_settles():
+    position = np.array([0, 0, 0, 2, 4, 6, 8, 10, 12, 12, 12], float)
+    assert ramp_extent(position, 5, 5) == (3, 8)                   # blends 3-7, 8 arrives
+    assert ramp_extent(position[:8], 5, 5) == (3, 7)               # the scene ends on the ramp
+    assert ramp_extent(np.r_[position[:6], 7, 7.5, 7.5, 7.5, 7.5], 5, 5) == (3, 6)   # eases out
+
+
+@pytest.mark.parametrize("name", sorted(MOTION) + ["wing"])
+def test_a_span_of_motion_is_no_dissolve(name):
+    th = thumbs([wing(k) for k in range(6)] if name == "wing" else MOTION[name])
+    for end in range(2, 6):
+        fade, moved = span_residuals(th, 0, end)
+        assert fade > MOTION_RATIO * moved, (end, fade, moved)
+
+
+@pytest.mark.parametrize("name", sorted(FADES))
+def test_a_span_of_a_fade_is_one(name):
+    fade, moved = span_residuals(thumbs(FADES[name]), 0, 5)
+    assert fade < 0.5 * MOTION_RATIO * moved, (fade, moved)
+
+
+def slow_dissolve(step: float = 3.0) -> list[np.ndarray]:
+    """4 frames of A, a 20-frame dissolve A -> B, 4 frames of B; a disc over it all, still
+    until frame 12, then moving ``step`` px a frame (animation under the dissolve)."""
+    weights = np.r_[np.zeros(4), np.arange(1, 21) / 21, np.ones(4)]
+    frames = []
+    for k, w in enumerate(weights):
+        img = mix(A, B, w)
+        centre = (int(20 + step * max(0, k - 12)), 48)
+        cv2.circle(img, centre, 6, 250, -1)
+        cv2.circle(img, centre, 6, 0, 2)
+        frames.append(img)
+    return frames
+
+
+def flagged(th: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-drawing fades with their margin, fades and dissolve spans) of one scene."""
+    scene, p = np.zeros(len(th), int), FilterParams()
+    seeds = fade_evidence(th, scene, p.transition_tolerance, p.transition_motion_ratio)
+    spans = transition_evidence(th, scene, p.transition_tolerance, p.transition_motion_ratio)
+    return (dilate(seeds.flags, scene, p.transition_margin, seeds.loose),
+            faded_drawings(spans, scene, p.transition_margin))
+
+
+def test_a_slow_dissolve_under_animation_is_one_span():
+    old, new = flagged(thumbs(slow_dissolve()))
+    assert not old[12:24].any(), np.flatnonzero(old)     # the disc moves: no step fits alone
+    assert np.flatnonzero(new).tolist() == list(range(4, 25))   # the dissolve, and 24 arrives
+
+
+def test_real_dissolves_are_marked_whole():
+    """Copying Is Not Theft, the pipeline's drawings (first frames) around its two
+    hand-checked dissolves: 19-25 (the card dims; the title animates in from 25) and
+    102-124 (title card -> the characters, who animate under it; 125 is clean)."""
+    clip, total = "copying_is_not_theft_excerpt.mp4", 782
+    cases = [([0, *range(19, 31)], range(19, 26)),
+             ([89, 90, 91, 94, 95, 100, 101, *range(102, 126), *range(130, 136)], range(102, 126))]
+    for frames, truth in cases:
+        old, new = flagged(thumbs(real_frames(clip, frames, total)))
+        got = [f for f, flag in zip(frames, new) if flag]
+        assert got == list(truth), got
+        assert not all(old[frames.index(f)] for f in truth)
 
 
 # --- the stage on the real-like synthetic truth ----------------------------------------
