@@ -13,13 +13,17 @@ seconds: 4 clips x 10 s at 256 x 192.
 ``LETTERBOX_SPEC`` and ``TELECINE_SPEC`` are small separate sets for bar detection and
 inverse telecine: the bars and the 3:2 pulldown change every frame of a source, so
 they get their own sources rather than being mixed into the accuracy set.
+
+``FILM_SPEC`` is what hand-checked old film (``data/real/truth/README.md``) adds on top of
+grain: brightness flicker, gate weave, dust specks and, on its last clip, an old
+frame-rate conversion's periodic repeats (``pipeline.synth.film``).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.synth import SynthSpec
+from pipeline.synth import FilmSpec, SynthSpec
 
 REAL_LIKE_SPEC = SynthSpec(
     clips=4, seed=0, width=256, height=192, fps=24, seconds=10.0, crf=23,
@@ -41,6 +45,17 @@ TELECINE_SPEC = SynthSpec(
     clips=2, seed=4, width=256, height=192, fps=24, seconds=4.0, crf=18,
     min_shot_seconds=0.75, max_shot_seconds=2.0, static_prob=0.2, repeat_prob=0.0,
     telecine=True,
+)
+
+# 3 clips of 6 s: shots on twos, threes, mixed (and, as every plan has, ones and a static
+# shot), grain 4, flicker up to 16 grey levels a jump, weave up to 0.6 px a frame per axis
+# (frame-to-frame jumps up to ~1.2 px: Steamboat's measured at analysis size, median 0.5,
+# largest 1.4), 1.5 specks a frame;
+# the last clip repeats every frame i % 4 == 0 (Popeye part 2's cadence).
+FILM_SPEC = FilmSpec(
+    clips=3, seed=0, width=256, height=192, fps=24, seconds=6.0, crf=23,
+    min_shot_seconds=0.75, max_shot_seconds=2.0, static_prob=0.2, repeat_prob=0.0,
+    grain=4.0, flicker=16.0, weave=0.6, dust=1.5, repeat_every=4, repeat_from_clip=2,
 )
 
 

@@ -40,6 +40,10 @@ Truth semantics (one row per frame of every clip):
   table as it is: grain changes pixels, not drawings; the bars only frame the picture;
   a telecined clip's rows stay the progressive frames at ``fps``, and ``SynthOutput.
   telecine`` maps each encoded frame's fields to them (``TELECINE_COLUMNS``).
+- Film noise (a ``FilmSpec``'s ``flicker``, ``weave``, ``dust``) leaves the table as it
+  is too; its conversion repeats (``repeat_every``) make a clip's rows those of the film
+  frames shown, and any film option adds ``repeat`` and ``film_frame``
+  (``pipeline.synth.film.FILM_COLUMNS``; see that module for the exact rules).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from pipeline.atomic import atomic_path, write_parquet
 from pipeline.progress import Progress, progress
 from pipeline.synth.effects import grained, pulldown_fields, telecine_rate, telecined, with_bars
 from pipeline.synth.encode import H264Writer
+from pipeline.synth.film import FILM_COLUMNS, converted, converts, film_columns, film_frames, film_of, filmed
 from pipeline.synth.plan import ClipPlan, SetPlan, ShotSlot, Transition, picture_size, plan_set
 from pipeline.synth.render import clip_frames
 from pipeline.config import SynthSpec
@@ -130,14 +135,20 @@ def progressive_frames(spec: SynthSpec, clip: ClipPlan, index: int) -> Iterator[
     """The clip as the encoder (or the telecine filter) gets it: rendered, grained, barred.
 
     With every transfer effect off this is ``clip_frames`` itself, untouched, so the
-    default output and its cost are what they were.
+    default output and its cost are what they were. Film noise (``pipeline.synth.film``)
+    comes after the grain, on the film; its conversion repeats just before the encoder.
     """
     width, height = picture_size(spec)
+    film = film_of(spec)
     frames = clip_frames(clip, width, height)
     if spec.grain > 0:
         frames = grained(frames, spec.grain, spec.seed, index)
+    if film is not None:
+        frames = filmed(frames, film, spec.seed, index)
     if spec.letterbox or spec.pillarbox:
         frames = with_bars(frames, spec.letterbox, spec.pillarbox)
+    if every := converts(film, index):
+        frames = converted(frames, film_frames(clip.frames, every))
     return frames
 
 
@@ -195,11 +206,16 @@ def telecine_table(plan: SetPlan, source: str) -> pd.DataFrame:
 
 
 def truth_table(plan: SetPlan, source: str) -> pd.DataFrame:
-    """One row per frame of every clip, in clip then frame order (see module doc)."""
+    """One row per frame of every clip, in clip then frame order (see module doc); with
+    any film option on, as the conversion shows the frames, plus ``FILM_COLUMNS``."""
     parts: list[pd.DataFrame] = []
     next_drawing = 0
+    film = film_of(plan.spec)
+    columns = TRUTH_COLUMNS if film is None else TRUTH_COLUMNS | FILM_COLUMNS
     for index, clip in enumerate(plan.clips):
         cols, next_drawing = _clip_columns(clip, next_drawing)
+        if film is not None:
+            cols = film_columns(cols, converts(film, index))
         n = len(cols["shot"])
         frame = np.arange(n, dtype=np.int32)
         cols.update(
@@ -209,8 +225,8 @@ def truth_table(plan: SetPlan, source: str) -> pd.DataFrame:
             pts=frame / float(plan.spec.fps),
         )
         parts.append(pd.DataFrame(cols))
-    df = pd.concat(parts, ignore_index=True)[list(TRUTH_COLUMNS)]
-    return df.astype(TRUTH_COLUMNS)
+    df = pd.concat(parts, ignore_index=True)[list(columns)]
+    return df.astype(columns)
 
 
 def _clip_columns(clip: ClipPlan, next_drawing: int) -> tuple[dict[str, np.ndarray], int]:

@@ -1,0 +1,255 @@
+"""The result tables of README.md and docs/MODEL.md, generated from the run's own files.
+
+Hand-copied figures go stale as soon as ``dvc repro`` rewrites ``metrics/eval.json``, so
+each table (and each sentence quoting its figures) sits between marker comments,
+``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->``, and is rendered here from
+``metrics/eval.json`` and ``reports/curation/{summary.json,runs.csv}``. Only the text
+between the markers is rewritten (atomically); everything else stays byte-identical.
+``--check`` writes nothing and exits 1 naming every stale block, so CI and the tests can
+tell when the docs and the metrics disagree::
+
+    python -m vfi.evaluation.doc_tables [--root .] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import write_bytes
+
+# Column order and headers; methods eval.json has beyond these are appended by name.
+METHODS = {"model": "model", "rife": "rife (start)", "dis": "DIS", "blend": "blend",
+           "repeat": "repeat"}
+# Display names of the held-out works (eval.json knows them by source name only).
+WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
+         "steamboat-willie": ("Steamboat Willie", "2D film scan")}
+TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
+DOCS = {"README.md": ("eval-summary", "curation-summary"),
+        "docs/MODEL.md": ("eval", "eval-gain", "curation", "curation-gain")}
+MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+Group = dict[str, Any]  # one of eval.json's {"n", "psnr": {method: dB}, "ssim": {...}}
+
+
+@dataclass(frozen=True)
+class Results:
+    """What the blocks are rendered from: eval.json, and the curation summary and runs."""
+    eval: dict[str, Any]
+    curation: dict[str, Any]
+    runs: list[dict[str, str]]
+
+    @classmethod
+    def load(cls, root: Path) -> Results:
+        with open(root / "reports/curation/runs.csv", newline="") as fh:
+            runs = list(csv.DictReader(fh))
+        return cls(json.loads((root / "metrics/eval.json").read_text()),
+                   json.loads((root / "reports/curation/summary.json").read_text()), runs)
+
+
+def _bold_best(values: dict[str, float], fmt: str) -> dict[str, str]:
+    """Each value formatted, the best (highest as shown; ties all) in bold."""
+    shown = {m: format(v, fmt) for m, v in values.items()}
+    best = max((float(s) for s in shown.values()), default=None)
+    return {m: f"**{s}**" if float(s) == best else s for m, s in shown.items()}
+
+
+def eval_table(rows: Sequence[tuple[str, Group]], methods: Sequence[str]) -> str:
+    """A Markdown table, one ``PSNR / SSIM`` cell per method, the best of each bold per
+    row; a method a row lacks shows as a dash."""
+    lines = ["| test triplets | " + " | ".join(METHODS.get(m, m) for m in methods) + " |",
+             "|---" * (len(methods) + 1) + "|"]
+    for label, group in rows:
+        shown = [m for m in methods if m in group["psnr"] and m in group["ssim"]]
+        psnr = _bold_best({m: group["psnr"][m] for m in shown}, ".2f")
+        ssim = _bold_best({m: group["ssim"][m] for m in shown}, ".3f")
+        cells = [f"{psnr[m]} / {ssim[m]}" if m in shown else "–" for m in methods]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pooled(groups: Sequence[Group]) -> Group:
+    """Sample-weighted means of several groups (eval.json's means are over samples, so
+    this is the mean over their union); only methods every group has."""
+    n = sum(g["n"] for g in groups)
+    out: Group = {"n": n}
+    for metric in ("psnr", "ssim"):
+        common = set.intersection(*(set(g[metric]) for g in groups)) if groups else set()
+        out[metric] = {m: sum(g[metric][m] * g["n"] for g in groups) / n for m in common}
+    return out
+
+
+def _others(ev: dict[str, Any]) -> tuple[str, Group]:
+    """The test sources that are not held-out works, pooled (the synthetic clips)."""
+    held = set(ev.get("held_out", {}).get("sources", []))
+    names = [s for s in ev["by_source"] if s not in held]
+    group = pooled([ev["by_source"][s] for s in names])
+    label = "synthetic" if all(s.startswith("synthetic") for s in names) else "other works"
+    return f"{label} ({group['n']})", group
+
+
+def eval_rows(ev: dict[str, Any], detail: bool) -> list[tuple[str, Group]]:
+    """Synthetic and held-out rows; with ``detail`` each held-out work, the whole split
+    and each t bucket too."""
+    others, held = _others(ev), ev.get("held_out", {"n": 0})
+    rows = [others] if others[1]["n"] else []
+    if held["n"]:
+        rows.append((f"held-out real works ({held['n']})", held))
+    if detail:
+        for src in held.get("sources", []) if held["n"] else []:
+            name = ", ".join(WORKS.get(src, (src,)))
+            rows.append((f"... {name} ({ev['by_source'][src]['n']})", ev["by_source"][src]))
+        rows.append((f"all ({ev['n']})", ev))
+        for bucket, group in ev.get("by_t", {}).items():
+            lo, hi = bucket.split("-")
+            rows.append((f"... t in [{lo}, {hi}{']' if float(hi) == 1 else ')'} "
+                         f"({group['n']})", group))
+    return rows
+
+
+def _methods(ev: dict[str, Any]) -> list[str]:
+    return [m for m in METHODS if m in ev["psnr"]] + sorted(set(ev["psnr"]) - set(METHODS))
+
+
+def eval_gain(ev: dict[str, Any]) -> str:
+    """The sentence quoting the fine-tune's gain over its start (model - rife, PSNR)."""
+    def gain(group: Group) -> float | None:
+        p = group.get("psnr", {})
+        return p["model"] - p["rife"] if "model" in p and "rife" in p else None
+    held, others = ev.get("held_out", {"n": 0}), _others(ev)
+    if gain(ev) is None:
+        return "No fine-tune gain to quote: `metrics/eval.json` lacks `model` or `rife`."
+    rest = [f"{gain(ev):+.2f} on the whole test split"]
+    if gain(others[1]) is not None:
+        rest.append(f"{gain(others[1]):+.2f} on {others[0].split(' (')[0]}")
+    if not held["n"] or gain(held) is None:
+        return f"The fine-tune's gain over its start: **{rest[0]}**."
+    reach = "reaching" if gain(held) >= TARGET_GAIN else "short of"
+    return (f"The fine-tune's gain over its start on the held-out works: "
+            f"**{gain(held):+.2f} dB** ({', '.join(rest)}), {reach} the "
+            f"+{TARGET_GAIN} dB aimed at.")
+
+
+def curation_table(summary: dict[str, Any], runs: Sequence[dict[str, str]]) -> str:
+    """Held-out PSNR per seed, curated against naive, with each held-out work's paired
+    difference; the last row is the mean ± sd over seeds, the mean difference bold."""
+    works = summary.get("held_out_sources", [])
+    by = {(r["kind"], int(r["seed"])): r for r in runs}
+    seeds = sorted(s for k, s in by if k == "curated" and ("naive", s) in by)
+    diff = summary["curated_minus_naive"]
+    lines = ["| seed | curated | naive | curated - naive | "
+             + "".join(f"{WORKS.get(w, (w,))[0]} (c - n) | " for w in works),
+             "|---" * (4 + len(works)) + "|"]
+
+    def work_diff(w: str, s: int) -> float:
+        return float(by["curated", s][f"psnr_{w}"]) - float(by["naive", s][f"psnr_{w}"])
+    for s in seeds:
+        c, n = (float(by[k, s]["held_out_psnr"]) for k in ("curated", "naive"))
+        lines.append(f"| {s} | {c:.3f} | {n:.3f} | {diff['held_out_psnr_by_seed'][str(s)]:+.3f} | "
+                     + "".join(f"{work_diff(w, s):+.3f} | " for w in works))
+    kinds = summary["kinds"]
+    means = [f"{kinds[k]['held_out_psnr_mean']:.3f} ± {kinds[k]['held_out_psnr_std']:.3f}"
+             for k in ("curated", "naive")]
+    lines.append(f"| mean ± sd | {means[0]} | {means[1]} | "
+                 f"**{diff['mean']:+.3f} ± {diff['std']:.3f}** | "
+                 + "".join(f"{sum(work_diff(w, s) for s in seeds) / len(seeds):+.3f} | "
+                           for w in works))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _wins(summary: dict[str, Any]) -> tuple[int, int, float, float]:
+    diff, kinds = summary["curated_minus_naive"], summary["kinds"]
+    return (diff["curated_wins"], diff["seeds"], kinds["curated"]["held_out_gain_over_start"],
+            kinds["naive"]["held_out_gain_over_start"])
+
+
+def curation_gain(summary: dict[str, Any]) -> str:
+    """MODEL.md's sentence under the curation table: start, wins, gains over the start."""
+    wins, seeds, cur, nai = _wins(summary)
+    on = "every seed" if wins == seeds else f"{wins} of {seeds} seeds"
+    ratio = f", {cur / nai:.1f} times the gain for the same steps" if nai > 0 else ""
+    return (f"Start: {summary['start']['held_out_psnr']:.3f}. **Curated beats naive on {on}**: "
+            f"the fine-tune gains {cur:+.3f} dB over the start with curated triplets and "
+            f"{nai:+.3f} dB with naive ones{ratio}.")
+
+
+def curation_summary(summary: dict[str, Any]) -> str:
+    """README's one-line summary of the curation experiment, with its link."""
+    wins, seeds, cur, nai = _wins(summary)
+    ahead = "every one" if wins == seeds else f"{wins} of them"
+    return (f"Fine-tuned on curated triplets the model gains {cur:+.2f} dB over its start on "
+            f"the held-out works, against {nai:+.2f} dB when fine-tuned on naive ones "
+            f"({seeds} seeds, curated ahead on {ahead}): [docs/MODEL.md](docs/MODEL.md#results).")
+
+
+def _wrap(text: str) -> str:
+    """A sentence wrapped like the hand-written prose around it (88 columns)."""
+    return textwrap.fill(text, 88, break_long_words=False, break_on_hyphens=False)
+
+
+RENDER: dict[str, Callable[[Results], str]] = {
+    "eval-summary": lambda r: eval_table(eval_rows(r.eval, False), _methods(r.eval)),
+    "eval": lambda r: eval_table(eval_rows(r.eval, True), _methods(r.eval)),
+    "eval-gain": lambda r: _wrap(eval_gain(r.eval)),
+    "curation": lambda r: curation_table(r.curation, r.runs),
+    "curation-gain": lambda r: _wrap(curation_gain(r.curation)),
+    "curation-summary": lambda r: _wrap(curation_summary(r.curation)),
+}
+
+
+def rewrite(text: str, render: Callable[[str], str]) -> tuple[str, list[str]]:
+    """``text`` with every marked block's body replaced by ``render(name)``, and the names
+    of the blocks that changed. Nothing outside the markers is touched."""
+    stale: list[str] = []
+
+    def body(m: re.Match[str]) -> str:
+        new = render(m[2]) + "\n"
+        if m[3] != new:
+            stale.append(m[2])
+        return m[1] + new + m[4]
+    return MARKER.sub(body, text), stale
+
+
+def update(root: Path, check: bool) -> list[str]:
+    """Rewrite the docs under ``root`` (unless ``check``); return ``file: block`` for
+    every stale block. Raises ValueError when a file lacks one of its blocks."""
+    results, stale = Results.load(root), []
+    for name, blocks in DOCS.items():
+        path = root / name
+        text = path.read_bytes().decode()  # bytes: line endings kept exactly
+        found = {m[2] for m in MARKER.finditer(text)}
+        if set(blocks) - found or found - set(RENDER):
+            raise ValueError(f"{name}: marker blocks {sorted(found)}, expected {list(blocks)}")
+        new, changed = rewrite(text, lambda block: RENDER[block](results))
+        stale += [f"{name}: {block}" for block in changed]
+        if changed and not check:
+            write_bytes(path, new.encode())
+    return stale
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: regenerate the tables; ``--check`` exits 1 if any is stale (2 on bad input)."""
+    parser = argparse.ArgumentParser(prog="python -m vfi.evaluation.doc_tables",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("."), help="the repository")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
+    args = parser.parse_args(argv)
+    try:
+        stale = update(args.root, args.check)
+    except (OSError, ValueError, KeyError) as exc:  # a metrics file or marker missing
+        print(f"doc_tables: {exc}", file=sys.stderr)
+        return 2
+    for block in stale:
+        print(f"{'stale' if args.check else 'updated'}: {block}", file=sys.stderr)
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
