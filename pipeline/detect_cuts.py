@@ -382,15 +382,20 @@ def scenes_table(frames: pd.DataFrame, fps: float) -> pd.DataFrame:
     return df[list(SCENE_COLUMNS)].astype(SCENE_COLUMNS)
 
 
+def decoded_row(job: SourceJob, reader: str, frames: int, status: str, error: str) -> dict:
+    """One source's decoded.parquet row (no conversion repeats until found)."""
+    return {"source": job.name, "reader": reader, "frames": frames, "header_frames": job.frames,
+            "status": status, "error": error,
+            "repeat_period": 0, "repeat_phase": 0, "repeat_share": 0.0}
+
+
 def analyse_one(job: SourceJob, params: CutsParams, worker: Worker) -> SourceOutcome:
     """Run, time and judge one source; warn about anything short of a clean decode."""
     start = time.perf_counter()
     analysis, note = _run_worker(job, params, worker)
     status, error = _status(job, analysis, note)
-    decoded = {"source": job.name, "reader": analysis.reader if analysis else "",
-               "frames": analysis.frames if analysis else 0, "header_frames": job.frames,
-               "status": status, "error": error,
-               "repeat_period": 0, "repeat_phase": 0, "repeat_share": 0.0}
+    decoded = decoded_row(job, analysis.reader if analysis else "",
+                          analysis.frames if analysis else 0, status, error)
     log.debug("source %s analysed in %.1f s", job.name, time.perf_counter() - start)
     if status != "ok":
         log.warning("source %s: %s: %s", job.name, status, error)
@@ -478,8 +483,7 @@ def _lost(job: SourceJob, reason: str) -> SourceOutcome:
     """A source whose task the engine lost (its worker died): recorded, not written as
     a part, so the next run tries it again."""
     log.warning("source %s: error: %s", job.name, reason)
-    return SourceOutcome({"source": job.name, "reader": "", "frames": 0,
-                          "header_frames": job.frames, "status": "error", "error": reason})
+    return SourceOutcome(decoded_row(job, "", 0, "error", reason))
 
 
 def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progress: bool = False,
