@@ -110,6 +110,7 @@ and the callers split drawings at scene changes besides.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -249,15 +250,28 @@ class NoiseFit:
         return np.r_[np.linalg.solve(normal + np.eye(len(normal)) * 1e-6, rhs[:-2]), 0.0, 0.0]
 
 
+@functools.lru_cache(maxsize=8)
+def brightness_field(shape: tuple[int, int]) -> np.ndarray:
+    """The smooth brightness field's columns over a grid of ``shape``: 1, u, v, u², uv,
+    v² (u, v from -0.5 to 0.5 across), (cells, 6), read-only; the same for every frame
+    of a source, so built once per size."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    u, v = (x.ravel() - w / 2) / w, (y.ravel() - h / 2) / h
+    columns = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    columns.flags.writeable = False
+    return columns
+
+
 def noise_fit(grid: np.ndarray, ixy: np.ndarray) -> NoiseFit:
     """The :class:`NoiseFit` of a change grid and its Sobel gradient (``Gradient.ixy``)."""
-    h, w = grid.shape
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    u, v = (x.ravel() - w / 2) / w, (y.ravel() - h / 2) / h
-    columns = [grid.ravel(), np.ones(grid.size, np.float32), u, v, u * u, u * v, v * v,
-               ixy[..., 0].ravel(), ixy[..., 1].ravel()]
-    design = np.stack(columns, axis=1).astype(np.float64)
-    normal = design.T @ design + np.eye(len(columns)) * 1e-6  # a flat grid: no gradient, no shift
+    smooth = brightness_field(grid.shape)
+    design = np.empty((grid.size, 9), np.float64)
+    design[:, 0] = grid.ravel()
+    design[:, 1:7] = smooth
+    design[:, 7] = ixy[..., 0].ravel()
+    design[:, 8] = ixy[..., 1].ravel()
+    normal = design.T @ design + np.eye(9) * 1e-6  # a flat grid: no gradient, no shift
     return NoiseFit(design, np.linalg.inv(normal))
 
 
@@ -412,6 +426,7 @@ class FilmNoise:
         self.jitter: deque[float] = deque(maxlen=FILM_SAMPLES)
         self.level: deque[float] = deque(maxlen=FILM_SAMPLES)
         self.last: tuple[float, float, float] | None = None  # the previous pair's shift and level change
+        self._active: bool | None = False
 
     def add(self, coef: np.ndarray, mean: float, block: int) -> None:
         """One held-looking pair's fit: how its whole-frame shift and its mean level
@@ -421,6 +436,7 @@ class FilmNoise:
         if self.last is not None:
             self.jitter.append(math.hypot(step[0] - self.last[0], step[1] - self.last[1]))
             self.level.append(abs(step[2] - self.last[2]))
+            self._active = None
         self.last = step
 
     def skip(self) -> None:
@@ -429,9 +445,11 @@ class FilmNoise:
 
     @property
     def active(self) -> bool:
-        if len(self.level) < FILM_MIN_SAMPLES:
-            return False
-        return float(np.median(self.jitter)) >= FILM_WEAVE or float(np.median(self.level)) >= FILM_FLICKER
+        """Whether the source is film now (recomputed only after a new sample)."""
+        if self._active is None:
+            self._active = len(self.level) >= FILM_MIN_SAMPLES and (
+                float(np.median(self.jitter)) >= FILM_WEAVE or float(np.median(self.level)) >= FILM_FLICKER)
+        return self._active
 
 
 class HoldTracker:
