@@ -125,7 +125,6 @@ MIN_NOISE_PAIRS = 2  # fewer noise samples: no noise level yet, the floor decide
 NOISE_SHARE = 2.4  # a pair whose common shift explains this many times grain's share
 #                    (1 / tiles) of its tiles' shifts is a camera move, no noise sample
 FILM_SAMPLES = 64  # held-looking pairs the film-noise evidence keeps (the latest)
-FILM_HASH_BITS = 2  # film evidence: pairs whose hashes agree this closely (a flicker field flips a few bits)
 FILM_EVIDENCE = 3.0  # a pair counts as film evidence if the noise model leaves this many local gates
 FILM_MIN_SAMPLES = 4  # fewer: no film noise assumed
 FILM_WEAVE = 0.25  # px (analysis size): median jump of the whole-frame shift between held pairs: weave
@@ -541,7 +540,7 @@ class HoldTracker:
             self._restart(picture, hashes)
             self.prev_hashes = hashes
             return HoldStep(self.drawing, 0.0 if self.drawing == 0 else math.inf)
-        self._learn_film(prev, grid, near(hashes, self.prev_hashes, FILM_HASH_BITS))
+        self._learn_film(prev, grid, near(hashes, self.prev_hashes))
         self.prev_hashes = hashes
         change, coherence = self._compare(self.anchor, grid)
         self._learn_noise(change, coherence, near(hashes, self.anchor_hashes))

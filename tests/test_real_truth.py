@@ -12,7 +12,6 @@ cut or into a dissolve.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
