@@ -153,7 +153,7 @@ def _interpolate(args: argparse.Namespace) -> int:
     from vfi.app.interpolate import Options, run_interpolate, summary
 
     opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
-                   retime=args.retime, max_hold=args.max_hold, method=args.method,
+                   retime=args.retime, max_hold=args.max_hold, holds=args.holds, method=args.method,
                    checkpoint=args.checkpoint, scale=args.scale, params=args.params,
                    overwrite=args.overwrite, crf=args.crf, threads=args.threads,
                    show_progress=not args.quiet)
@@ -176,6 +176,10 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-hold", type=int, default=4,
                    help="with --retime, a drawing held longer than this many frames is a pause "
                         "and stays still (default 4)")
+    p.add_argument("--holds", choices=("auto", "off"), default="auto",
+                   help="auto (default): frames the pipeline's hold rule finds held show one "
+                        "drawing, repeated (or, with --retime, moved); off: every input frame "
+                        "is a drawing of its own (CG or live action, which move every frame)")
     # No argparse choices: the method registry (vfi.inference.methods) checks the name,
     # and importing it here would load torch for every command.
     p.add_argument("--method", default="model",

@@ -232,6 +232,69 @@ def test_cuts_are_the_pipelines(clip: Clip, plain) -> None:
     assert result.cut_frames == np.flatnonzero(clip.truth["is_cut_start"].to_numpy()).tolist()
 
 
+def pipeline_drawings(path: Path, codec: str = "h264", frames: int = 0, fps: float = 24.0) -> np.ndarray:
+    """Drawing per frame as the dataset stages decide it on the same file: detect_cuts'
+    worker (hold rule and cuts), then extract_triplets' split at scene changes."""
+    from pipeline.detect_cuts import SourceJob, analyse_source
+    from pipeline.triplets import split_at_scenes
+
+    job = SourceJob(name="clip", path=str(path), codec=codec, frames=frames, fps=fps, backend="pyav")
+    analysis = analyse_source(job, CutsParams())
+    scene = np.zeros(len(analysis.columns["drawing"]), np.int64)
+    scene[analysis.cuts] = 1
+    return split_at_scenes(analysis.columns["drawing"], np.cumsum(scene))
+
+
+def test_holds_are_the_pipelines(clip: Clip, plain) -> None:
+    """One rule: the app finds the drawings the pipeline finds in the same file (a clip
+    on ones, twos and threes), and both find the truth's holds."""
+    result, _, _ = plain
+    ours = pipeline_drawings(clip.path, frames=len(clip.truth))
+    assert timings(clip) >= {"ones", "twos", "threes"}
+    assert (result.drawings, result.held) == (int(ours[-1]) + 1, int((ours[1:] == ours[:-1]).sum()))
+    assert result.held >= len(held_frames(clip.truth))
+
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+
+
+@pytest.mark.parametrize(("name", "codec", "fps"), [
+    ("big_buck_bunny_432_433.webm", "vp8", 24.0),  # CG at 720p: moves every frame
+    ("synfig_man_vagabon.gif", "gif", 50 / 3),  # cut-out animation on ones
+])
+def test_holds_agree_on_real_footage_on_ones(name: str, codec: str, fps: float, tmp_path: Path) -> None:
+    """Footage that moves every frame: the app and the pipeline find the same drawings
+    in the same shipped file, and both find every frame a drawing of its own."""
+    result = run_interpolate(Options(src=REAL / name, out=tmp_path / "out.mp4", method="blend"))
+    ours = pipeline_drawings(REAL / name, codec, fps=fps)
+    assert result.drawings == int(ours[-1]) + 1 == result.frames_in
+    assert result.held == 0
+
+
+def timings(clip: Clip) -> set[str]:
+    return set(clip.truth["timing"].dropna())
+
+
+def test_holds_off_makes_every_frame_a_drawing(clip: Clip, plain, tmp_path: Path, capsys) -> None:
+    """``--holds off``, as typed: no frame is taken for a hold, so every output frame
+    between two source frames is an in-between (factor 2: one per source frame but the
+    last of each scene), where ``auto`` repeats held drawings."""
+    out = tmp_path / "off.mp4"
+    assert main(["interpolate", str(clip.path), str(out), "--method", "blend", "--holds", "off",
+                 "--quiet"]) == 0
+    line = capsys.readouterr().out
+    assert "0 held frames in 72 drawings" in line and "holds off" in line
+    auto, _, _ = plain
+    scenes = auto.cuts + 1
+    assert f"{72 - scenes} in-betweens" in line
+    assert auto.inbetweens < 72 - scenes
+
+
+def test_bad_holds_value_is_refused(clip: Clip, tmp_path: Path) -> None:
+    with pytest.raises(InterpolateError, match="--holds must be one of auto, off"):
+        run_interpolate(Options(src=clip.path, out=tmp_path / "o.mp4", holds="never"))
+
+
 @pytest.mark.parametrize("which", ["plain", "retimed"])
 def test_nothing_blended_across_a_cut(clip: Clip, which: str, request) -> None:
     """Output frames up to a cut are the frame before it; at the cut, the frame after."""

@@ -23,9 +23,13 @@ because the stream has no future:
   filter, TransNetV2's window), so frames wait in a window of ``lookahead + 1``
   frames before their scene is final.
 - The hold rule's drift revision (a slow move found only once its drift crosses the
-  gate, whose earlier frames then become drawings of their own) comes after those
-  frames were scheduled; the stream keeps them as a hold (a still frame where the
-  input moved by a fraction of a pixel). Everything else about holds is identical.
+  gate, whose earlier frames then become drawings of their own) is applied to the frames
+  still waiting in that window: each frame is judged as it enters the window
+  (:meth:`HoldTracker.judge`), scheduled as it leaves. A revision reaching further back
+  than the window (a slow move longer than ``lookahead`` frames) finds its first frames
+  scheduled as a hold already; they stay one (a still frame where the input moved by a
+  fraction of a pixel), and ``Pipeline.late_revisions`` counts them. Everything else
+  about holds is identical.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class Measured:
     payload: Any = None
     grey: np.ndarray | None = None  # the analysis-size grey image (the hold rule's input)
     cut_by: str = ""  # "detector" (the cut stream) or "blank" (a blank run's edge): a new scene
+    rule_drawing: int | None = None  # the hold rule's drawing id (HoldTracker.judge), revisions applied
 
     @property
     def cut(self) -> bool:
@@ -137,6 +142,15 @@ class CutWindow:
             frame.cut_by = "blank"
         self.prev_blank = blank
 
+    def revise(self, ids: list[int]) -> int:
+        """Give the frames pushed last the hold rule's revised drawing ids (a drift
+        revision, ``HoldTracker.judge``), oldest first; returns how many of them had
+        already left the window (kept as they were scheduled)."""
+        waiting = min(len(ids), len(self.window))
+        for frame, drawing in zip(list(self.window)[len(self.window) - waiting:], ids[len(ids) - waiting:]):
+            frame.rule_drawing = drawing
+        return len(ids) - waiting
+
     def finish(self) -> list[Measured]:
         """Let the stream report its last cuts; every remaining frame is final."""
         self._mark(self.stream.finish())
@@ -150,24 +164,45 @@ class HoldTracker:
     scene split (see module doc).
 
     ``drawing`` counts the stream's drawings (its last id), ``held`` the frames that
-    continued one.
+    continued one. ``enabled=False`` (``interpolate --holds off``) makes every frame a
+    drawing of its own: footage known to move every frame (CG, live action) then never
+    has a frame taken for a hold, whatever its noise.
     """
 
-    def __init__(self, params: TripletParams) -> None:
+    def __init__(self, params: TripletParams, enabled: bool = True) -> None:
         self.params = params
+        self.enabled = enabled
+        self.judged = -1  # frames judged with the rule off (each its own drawing)
         self.tracker = DrawingTracker(params)
         self.rule_drawing = -1  # the hold rule's id of the previous frame
         self.scene, self.drawing, self.held = 0, -1, 0
 
-    def push(self, frame: Measured) -> tuple[int, int]:
-        """(scene, drawing) of the next frame, in order."""
+    def judge(self, frame: Measured) -> list[int]:
+        """Run the hold rule on the next measured frame (in order, before its scene is
+        known: the rule ignores scenes), setting ``frame.rule_drawing``. Returns the
+        revised ids of the frames just before it when the rule's drift revision splits
+        them (``HoldStep.split_back``), oldest first: the caller applies them to the
+        frames not yet scheduled (:meth:`CutWindow.revise`), so the stream's drawings
+        are the pipeline's wherever the revision reaches back less than the window."""
         if frame.grey is None:
             raise ValueError(f"frame {frame.index}: no analysis image to judge its hold by")
+        if not self.enabled:
+            self.judged += 1
+            frame.rule_drawing = self.judged
+            return []
         step = self.tracker.push(change_grid(frame.grey, self.params.hold_block), (frame.phash, frame.dhash))
+        frame.rule_drawing = step.drawing
+        return list(range(step.drawing - step.split_back, step.drawing))
+
+    def push(self, frame: Measured) -> tuple[int, int]:
+        """(scene, drawing) of the next frame, in order (judged here if not yet)."""
+        if frame.rule_drawing is None:
+            self.judge(frame)
+        rule_drawing = frame.rule_drawing
         self.scene += int(frame.cut)
-        if self.drawing < 0 or frame.cut or step.drawing != self.rule_drawing:
+        if self.drawing < 0 or frame.cut or rule_drawing != self.rule_drawing:
             self.drawing += 1
         else:
             self.held += 1
-        self.rule_drawing = step.drawing
+        self.rule_drawing = rule_drawing
         return self.scene, self.drawing

@@ -45,6 +45,7 @@ log = logging.getLogger("inbetweener.vfi.interpolate")
 Inbetween = Callable[[np.ndarray, np.ndarray, Sequence[float]], list[np.ndarray]]
 
 MAX_FACTOR = 16
+HOLDS = ("auto", "off")  # --holds: the pipeline's hold rule, or every frame a drawing
 # What the summary calls the built-in cut and hold settings; tests/test_default_params.py
 # keeps them equal to the shipped params.yaml.
 DEFAULT_SETTINGS = "defaults (= params.yaml)"
@@ -65,6 +66,7 @@ class Options:
     fps: Fraction | None = None
     retime: bool = False
     max_hold: int = 4
+    holds: str = "auto"  # auto: the pipeline's hold rule; off: every frame its own drawing
     method: str = "model"  # without a checkpoint anywhere: rife (see choose_method)
     checkpoint: Path | None = None  # None: the train stage's DEFAULT_CHECKPOINT
     scale: float = 1.0  # flow resolution of RIFE models: 0.5 for 1080p and larger
@@ -96,6 +98,7 @@ class Result:
     scan: str = "progressive"  # how the input was decoded (pipeline.scan): telecine -> IVTC
     cut_frames: list[int] = field(default_factory=list)  # first frames of new scenes
     peak_frames: int = 0  # most input frames in memory at once
+    holds: bool = True  # False: --holds off
     settings: str = DEFAULT_SETTINGS  # where cuts and triplets came from: --params FILE or not
 
 
@@ -107,6 +110,8 @@ def check_options(opts: Options) -> str:
         raise InterpolateError(f"--fps must be positive, got {opts.fps}")
     if opts.threads < 0:
         raise InterpolateError(f"--threads must be >= 0, got {opts.threads}")
+    if opts.holds not in HOLDS:
+        raise InterpolateError(f"--holds must be one of {', '.join(HOLDS)}, got {opts.holds!r}")
     if opts.max_hold < 1:
         raise InterpolateError(f"--max-hold must be >= 1, got {opts.max_hold}")
     check_scale(opts.scale)
@@ -228,16 +233,18 @@ class Pipeline:
     """Analysis window -> holds -> schedule -> renderer, for one input."""
 
     def __init__(self, cuts: CutsParams, triplets: TripletParams, size: tuple[int, int],
-                 fps: float, schedule: Schedule, renderer: Renderer) -> None:
+                 fps: float, schedule: Schedule, renderer: Renderer, holds: bool = True) -> None:
         self.meter = FrameMeter(size[0], size[1], cuts.analysis_size)
         self.window = CutWindow(cuts, fps)
-        self.holds = HoldTracker(triplets)
+        self.holds = HoldTracker(triplets, enabled=holds)
         self.schedule, self.renderer = schedule, renderer
         self.cuts = 0
         self.cut_frames: list[int] = []
+        self.late_revisions = 0  # drift-revised frames already scheduled (kept as a hold)
 
     def push(self, index: int, pts: Fraction, rgb: np.ndarray) -> None:
         measured = self.meter.measure(index, pts, rgb)
+        self.late_revisions += self.window.revise(self.holds.judge(measured))
         self.renderer.add(index, rgb)
         self._schedule(self.window.push(measured, self.meter.small))
 
@@ -277,7 +284,8 @@ def _stream(opts: Options, info: ProbeInfo, cuts: CutsParams, triplets: TripletP
             total=expected, unit="frame", desc="interpolate", enabled=opts.show_progress) as bar:
         renderer = Renderer(writer, method, bar)
         schedule = Schedule(result.rate, opts.retime, opts.max_hold)
-        pipe = Pipeline(cuts, triplets, reader.size, float(rate_in), schedule, renderer)
+        pipe = Pipeline(cuts, triplets, reader.size, float(rate_in), schedule, renderer,
+                        holds=opts.holds == "auto")
         last = None
         for frame in reader:
             pts = _snap(frame.pts, reader.info.time_base)
@@ -319,7 +327,7 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
     rate = output_rate(input_rate(info, decode), opts.factor, opts.fps)
     offset = audio_offset(opts.src)
     result = Result(opts.out, rate, name, opts.retime, audio=offset is not None, scan=decode.scan,
-                    settings=settings)
+                    settings=settings, holds=opts.holds == "auto")
     try:
         with atomic_path(opts.out) as tmp:
             def writer_for(size: tuple[int, int]) -> VideoWriter:
@@ -337,7 +345,7 @@ def summary(result: Result) -> str:
     """One line: frames in and out, rate, cuts, holds, in-betweens, the cut and hold
     settings used (a different params file cuts differently), time, speed."""
     speed = result.frames_out / result.seconds if result.seconds > 0 else 0.0
-    how = result.method + (", retimed" if result.retime else "")
+    how = result.method + (", retimed" if result.retime else "") + ("" if result.holds else ", holds off")
     scan = {"telecine": " (inverse telecined)", "interlaced": " (deinterlaced)"}.get(result.scan, "")
     line = (f"interpolate: {result.frames_in} frames in{scan} -> {result.frames_out} out at "
             f"{float(result.rate):.6g} fps ({how}); {result.cuts} cuts, {result.held} held "
