@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pandas as pd
+import yaml
 
 from pipeline.errors import CommandError
 from pipeline.stage import StageError
@@ -166,10 +167,43 @@ def tool_version() -> str:
         return "unknown (not installed)"
 
 
+def hub_license(text: str) -> str:
+    """A licence as the Hugging Face card's ``license`` field names it ("CC BY-SA 3.0" ->
+    "cc-by-sa-3.0", "MIT" -> "mit"); "other" for what has no identifier there (public
+    domain), "unknown" when the source gave none."""
+    name = " ".join(str(text).lower().replace("-", " ").split())
+    if not name or name == "unknown":
+        return "unknown"
+    if name in ("public domain", "pd"):
+        return "other"
+    return name.replace(" ", "-")
+
+
+def front_matter(manifest: pd.DataFrame, shards: pd.DataFrame) -> list[str]:
+    """The card's YAML header, as the Hugging Face hub and ``datasets`` read it: licences,
+    task, size, and one ``configs`` entry whose ``data_files`` name each split's tars,
+    so ``datasets.load_dataset(DIR)`` loads the export as WebDataset splits."""
+    splits = [s for s in SPLITS if (shards["split"] == s).any()]
+    n = len(manifest)
+    size = next(label for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"),
+                                           (100_000, "10K<n<100K"), (float("inf"), "n>100K")) if n < bound)
+    header = {
+        "license": sorted({hub_license(x) for x in manifest["license"]}),
+        "task_categories": ["image-to-image"],
+        "tags": ["video-frame-interpolation", "animation", "webdataset"],
+        "pretty_name": "inbetweener dataset export",
+        "size_categories": [size],
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": s, "path": f"{s}/*.tar"} for s in splits]}],
+    }
+    return ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", ""]
+
+
 def dataset_card(manifest: pd.DataFrame, shards: pd.DataFrame, where: str, splits: list[str],
                  shards_dir: Path, params_sha: str) -> str:
-    """README.md of an export: what was selected, from where, under which licenses."""
-    lines = ["# inbetweener dataset export", "",
+    """README.md of an export: what was selected, from where, under which licenses (with
+    a front matter for the Hugging Face hub and ``datasets``)."""
+    lines = [*front_matter(manifest, shards), "# inbetweener dataset export", "",
              f"Selected from `{shards_dir.as_posix()}` (splits: {', '.join(splits)}) with:", "",
              "```", where or "(all samples)", "```", "",
              "| split | samples | shards | bytes |", "|---|---:|---:|---:|"]
@@ -189,8 +223,12 @@ def dataset_card(manifest: pd.DataFrame, shards: pd.DataFrame, where: str, split
               f"- frame format: {', '.join(sorted(manifest['format'].unique()))}",
               "- layout: `{split}/{split}-NNNNNN.tar` (WebDataset), `manifest.parquet`, "
               "`shards.parquet`, `{split}.json` (wids index)",
-              "- check it with `inbetweener verify DIR`; load it with "
-              "`vfi.inference.triplets.read_triplets(pipeline.manifest.shards_for_split(DIR, 'test'))`", ""]
+              "- check it with `inbetweener verify DIR`", "", "## Loading", "",
+              "```python", "import datasets  # Hugging Face: each split's tars, by the front matter above",
+              "test = datasets.load_dataset(DIR, split='test')  # f0.png, f1.png, f2.png (PIL), json",
+              "import wids  # random access by the {split}.json index", "ds = wids.ShardListDataset(f'{DIR}/test.json')",
+              "import webdataset as wds  # streaming", "it = wds.WebDataset(sorted(glob(f'{DIR}/test/*.tar'))).decode('rgb')",
+              "```", ""]
     return "\n".join(lines)
 
 
