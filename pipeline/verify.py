@@ -31,6 +31,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline import atomic
+from pipeline.progress import progress
 from pipeline.manifest import (
     MANIFEST_TABLE,
     SHARDS_TABLE,
@@ -228,8 +229,10 @@ def check_indexes(root: Path, shards: pd.DataFrame) -> list[Problem]:
     return out
 
 
-def verify(root: str | Path) -> VerifyResult:
-    """Check a shard folder; see the module doc for what is checked."""
+def verify(root: str | Path, show_progress: bool = False) -> VerifyResult:
+    """Check a shard folder; see the module doc for what is checked. ``show_progress``:
+    samples checked so far (every member is hashed and every image decoded: about a
+    minute for a few thousand samples)."""
     root = Path(root)
     tables = _tables(root)
     if isinstance(tables, Problem):
@@ -238,13 +241,16 @@ def verify(root: str | Path) -> VerifyResult:
     problems = unlisted_files(root, set(shards["shard"]))
     for shard in sorted(set(manifest["shard"]) - set(shards["shard"])):
         problems.append(Problem(shard, "", "in the manifest but not in shards.parquet"))
-    for _, row in shards.iterrows():
-        rows = manifest[manifest["shard"] == row["shard"]]
-        problems += check_file(root, row)
-        if len(rows) != int(row["samples"]):
-            problems.append(Problem(row["shard"], "", f"shards table says {row['samples']} "
-                                    f"samples, manifest has {len(rows)}"))
-        problems += check_samples(root, row["shard"], rows)
+    with progress(total=int(shards["samples"].sum()), desc="verify", unit="sample",
+                  enabled=show_progress) as bar:
+        for _, row in shards.iterrows():
+            rows = manifest[manifest["shard"] == row["shard"]]
+            problems += check_file(root, row)
+            if len(rows) != int(row["samples"]):
+                problems.append(Problem(row["shard"], "", f"shards table says {row['samples']} "
+                                        f"samples, manifest has {len(rows)}"))
+            problems += check_samples(root, row["shard"], rows)
+            bar.update(int(row["samples"]))
     problems += check_indexes(root, shards)
     return VerifyResult(len(shards), len(manifest), problems)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -23,11 +24,14 @@ from vfi.training.loop import train
 METHODS = {"model", "rife", "repeat", "blend", "dis"}
 
 
-def test_evaluate_writes_all_methods(tmp_path: Path) -> None:
+def test_evaluate_writes_all_methods(tmp_path: Path, capsys) -> None:
     shards = write_tiny_shards(tmp_path / "shards")
     train(tiny_params(steps=2), shards, tmp_path / "models")
+    capsys.readouterr()
     summary = evaluate(EvalParams(grid_samples=2), shards, tmp_path / "models" / CHECKPOINT_NAME,
-                       tmp_path / "metrics" / "eval.json", tmp_path / "plots")
+                       tmp_path / "metrics" / "eval.json", tmp_path / "plots", show_progress=True)
+    # the stage says how far it is (these shards have no shards table: counted, no total)
+    assert re.search(r"^evaluate: (100% \(5/5 triplet\)|5 triplet) ", capsys.readouterr().err, re.M)
     on_disk = json.loads((tmp_path / "metrics" / "eval.json").read_text())
     assert on_disk == summary and summary["n"] == 5
     assert set(summary["psnr"]) == METHODS and set(summary["ssim"]) == METHODS

@@ -14,7 +14,7 @@ from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 
 def _main(params: Params, args: argparse.Namespace) -> int:
     try:
-        evaluate(params.eval, args.shards, args.checkpoint, args.metrics, args.plots)
+        evaluate(params.eval, args.shards, args.checkpoint, args.metrics, args.plots, show_progress=True)
     except (FileNotFoundError, ValueError, CheckpointError) as exc:  # no samples, no model
         raise StageError(f"evaluate: {exc}") from None
     return 0

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.atomic import write_bytes
-from pipeline.manifest import MANIFEST_TABLE, shards_for_split
+from pipeline.manifest import MANIFEST_TABLE, read_shards, shards_for_split
+from pipeline.progress import progress
 from vfi.config import EvalParams
 from vfi.evaluation.report import grid_png, rows_csv
 from vfi.inference.methods import METHODS, Method, MethodOptions, make_method
@@ -98,16 +99,28 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str], edges: Sequenc
     return summary
 
 
+def split_size(shards: str | Path, split: str) -> int | None:
+    """Samples of one split by the shards table (None without one: progress uncounted)."""
+    try:
+        table = read_shards(shards)
+    except FileNotFoundError:
+        return None
+    return int(table.loc[table["split"] == split, "samples"].sum())
+
+
 def evaluate(params: EvalParams, shards: str | Path, checkpoint: str | Path,
-             metrics_path: str | Path, plots_dir: str | Path, split: str = "test"
-             ) -> dict[str, Any]:
-    """Score every method on ``split`` and write metrics JSON, CSV and grid PNG."""
+             metrics_path: str | Path, plots_dir: str | Path, split: str = "test",
+             show_progress: bool = False) -> dict[str, Any]:
+    """Score every method on ``split`` and write metrics JSON, CSV and grid PNG
+    (``show_progress``: triplets scored so far; every method runs on each)."""
     options = MethodOptions(checkpoint=Path(checkpoint), dis_preset=params.dis_preset)
     methods: dict[str, Method] = {name: make_method(name, options) for name in METHODS}
     urls = shards_for_split(shards, split)
     if not urls:
         raise FileNotFoundError(f"no {split} shards under {shards}")
-    rows, frames = score_samples(read_triplets(urls), methods, params.t_buckets)
+    samples = progress(read_triplets(urls), total=split_size(shards, split), desc="evaluate",
+                       unit="triplet", enabled=show_progress)
+    rows, frames = score_samples(samples, methods, params.t_buckets)
     if not rows:
         raise ValueError(f"the {split} split under {shards} has no samples")
     summary = summarise(rows, list(methods), params.t_buckets, held_out_sources(shards))
