@@ -79,7 +79,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from pipeline.verify import report, verify
 
-    result = verify(args.dir)
+    result = verify(args.dir, show_progress=not args.quiet)
     print(report(result, args.dir))
     return 0 if result.ok else 1
 
@@ -87,6 +87,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check shards against their manifest (sha256, members, images)")
     p.add_argument("dir", type=Path, help="a shard folder (data/shards or an export)")
+    p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=_verify)
 
 
