@@ -19,14 +19,31 @@ joins each repeat frame to the drawing before it when the hold rule's own change
 measure says it is close (within ``REPEAT_GATES`` gates), so a real change that happens
 to fall on the phase (a cut, an edit that restarts the cadence) stays apart.
 
-What it does not do: the dropped film frame next to each repeat makes one step of the
-period twice as long in time; triplets over it keep the decoded frames' fraction as
-``t`` (the true film time is not known from the decoded frames alone).
+Time. A triplet's ``t`` must be the true time of its middle frame between its ends,
+and across a repeat and a drop the decoded frame numbers are not that time: Popeye part 2
+shows film frames f, f, f+1, f+3, f+4 at decoded frames 3..7. :func:`film_time` gives each
+frame's time in film frames: the step from frame i-1 to i is 0 at the repeat phase, 2 at
+the drop phase, 1 elsewhere (a source without a cadence: the frame number). Whether a
+period drops a film frame is a matter of frame rates: film runs at ``FILM_FPS``, so the
+``period`` decoded frames of one period last ``round(period * FILM_FPS / fps)`` film
+frames, and they show ``period - 1`` distinct ones; a film frame more is one dropped
+(24 fps, period 4: 4 film frames, 3 shown, one drop), none more means the repeat only
+stretches 24 fps film to the decoded rate (30 fps, period 5: 4 and 4, no drop); the
+count is clipped to 0..1, the most :func:`film_time` models. Where it is, the data says: the picture moves twice as far over the
+dropped frame, so the drop phase is the non-repeat phase whose median ``motion`` (over
+moving frames, ``motion >= MIN_MOTION``, scene starts left out) is largest (on Popeye part 2
+the medians at phases 0-3 are about 0.8, 2.9, 4.0, 3.2: phase 2). :func:`find_drop` decides
+it, ``Cadence.drop`` carries it (-1: none).
+
+What it does not do: the cadence is one per source, from frame 0 on; an edit that
+restarts it mid-source, or a transfer that converts only part of the film, gets the
+source's one pattern everywhere, and the first period (which may show no repeat and no
+drop, frame 0 having no frame before it) is timed like every other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,16 +54,21 @@ MAX_OTHER = 0.5  # ... and of every other phase at most this: one repeat a perio
 MIN_PHASE_FRAMES = 24  # a phase needs this many frames (moving ones) to judge
 MIN_MOTION = 0.5  # grey levels: neighbours this still say nothing (a held shot)
 REPEAT_GATES = 2.0  # a repeat frame joins the drawing before it up to this change (gates)
+FILM_FPS = 24.0  # frames/s of the film a conversion was made from
+NO_DROP = -1  # Cadence.drop when no film frame is dropped (or the rate is unknown)
 
 
 @dataclass(frozen=True)
 class Cadence:
     """A source's conversion repeats: frames with ``frame % period == phase`` repeat the
-    frame before; ``share`` of that phase's judged frames were motion minima."""
+    frame before; ``share`` of that phase's judged frames were motion minima; the step
+    into a frame with ``frame % period == drop`` skips a film frame (``NO_DROP``: none;
+    :func:`find_cadence` leaves it so, :func:`find_drop` decides it)."""
 
     period: int
     phase: int
     share: float
+    drop: int = NO_DROP
 
 
 def find_cadence(motion: np.ndarray, scene_start: np.ndarray) -> Cadence | None:
@@ -88,3 +110,48 @@ def hold_repeats(drawing: np.ndarray, change: np.ndarray, cadence: Cadence) -> n
     repeat = (frames % cadence.period == cadence.phase) & (frames > 0) & (np.asarray(change) <= REPEAT_GATES)
     starts &= ~repeat
     return np.cumsum(starts) - 1
+
+
+def drops_per_period(period: int, fps: float) -> int:
+    """Film frames a period of ``period`` decoded frames at ``fps`` drops: 0 or 1.
+
+    The period's ``period`` decoded frames last ``round(period * FILM_FPS / fps)`` film
+    frames and show ``period - 1`` distinct ones (one is repeated); the film frames not
+    shown were dropped (clipped to 0..1: :func:`film_time` models one drop a period at
+    most). An unknown rate (``fps <= 0``) drops none: the repeats are certain, a drop
+    would be a guess.
+    """
+    if fps <= 0:
+        return 0
+    film = round(period * FILM_FPS / fps)
+    return int(np.clip(film - (period - 1), 0, 1))
+
+
+def find_drop(motion: np.ndarray, scene_start: np.ndarray, cadence: Cadence, fps: float) -> Cadence:
+    """``cadence`` with its drop phase: none when the frame rates say no film frame is
+    dropped, else the non-repeat phase whose median motion over moving frames (not scene
+    starts) is largest, the picture moving two film frames' worth there."""
+    if drops_per_period(cadence.period, fps) == 0:
+        return replace(cadence, drop=NO_DROP)
+    motion = np.asarray(motion, np.float64)
+    frames = np.arange(len(motion))
+    moving = (motion >= MIN_MOTION) & ~np.asarray(scene_start, bool) & (frames > 0)
+    phase_of = frames % cadence.period
+    medians = {phase: float(np.median(motion[moving & (phase_of == phase)]))
+               for phase in range(cadence.period)
+               if phase != cadence.phase and (moving & (phase_of == phase)).any()}
+    drop = max(medians, key=medians.__getitem__) if medians else NO_DROP
+    return replace(cadence, drop=drop)
+
+
+def film_time(n_frames: int, cadence: Cadence | None) -> np.ndarray:
+    """Each decoded frame's true time in film frames (float64, frame 0 at 0): the frame
+    number without a cadence; with one, steps of 0 into a repeat, 2 into the frame after
+    a drop, 1 elsewhere (module doc)."""
+    frames = np.arange(n_frames)
+    if cadence is None:
+        return frames.astype(np.float64)
+    phase = frames % cadence.period
+    step = np.where(phase == cadence.phase, 0, np.where(phase == cadence.drop, 2, 1))
+    step[:1] = 0
+    return np.cumsum(step).astype(np.float64)

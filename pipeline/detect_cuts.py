@@ -6,12 +6,16 @@ source's recorded decode filter: inverse telecine, deinterlace, bar crop) and, i
 same pass, feeds them to the ``cuts.detector`` cut stream (``pipeline.detectors``; no
 library is let open the file) and records per frame: perceptual hashes, luma mean/std,
 motion against the previous frame, the detector's score, a small grey thumbnail and
-the hold rule's drawing (``pipeline.holds``, the ``triplets.hold_*`` params). Everything later stages tune (holds, static shots, flashes, cross-fades,
-near-duplicates) is then table work on these outputs, in ``--out`` (data/analysis):
+the hold rule's drawing (``pipeline.holds``, the ``triplets.hold_*`` params). After the
+pass, an old frame-rate conversion's repeat pattern, seen only over the whole source
+(``pipeline.cadence``), joins the repeat frames to the drawing before them and sets
+each frame's ``time`` in film frames (the frame number when there is none). Everything
+later stages tune (holds, static shots, flashes, cross-fades, near-duplicates) is then
+table work on these outputs, in ``--out`` (data/analysis):
 
 - ``frames.parquet``  one row per decoded frame (see ``FRAME_COLUMNS``)
 - ``scenes.parquet``  one row per scene (see ``SCENE_COLUMNS``)
-- ``decoded.parquet`` one row per source: reader, frames, time, status, error
+- ``decoded.parquet`` one row per source: reader, frames, status, error, repeat pattern
 
 Each source is one engine item (``pipeline.engine``, params ``engine``): local, or one
 Ray task; either way the guarded worker runs inside it, and the source's tables are
@@ -52,7 +56,14 @@ import pandas as pd
 from PIL import Image
 
 from pipeline import atomic
-from pipeline.cadence import find_cadence, hold_repeats
+from pipeline.cadence import (
+    NO_DROP,
+    Cadence,
+    film_time,
+    find_cadence,
+    find_drop,
+    hold_repeats,
+)
 from pipeline.config import CutsParams, Params, TripletParams
 from pipeline.detectors import DEFAULT_RATE, CutStream, make_cut_stream
 from pipeline.engine import Engine, engine_map as _engine_map, make_engine
@@ -85,6 +96,9 @@ FRAME_COLUMNS = {
     # the hold rule's decision and its evidence (pipeline.holds): drawing id per source
     # (scenes not applied); change from the drawing's first frame in gates (> 1: new)
     "drawing": np.int64, "change": np.float32,
+    # the frame's true time in film frames (pipeline.cadence.film_time): the frame number
+    # but across an old conversion's repeats and drops; triplets take their t from it
+    "time": np.float64,
 }
 SCENE_COLUMNS = {
     "source": "str", "scene": np.int32, "first_frame": np.int64, "last_frame": np.int64,
@@ -95,8 +109,10 @@ DECODED_COLUMNS = {
     "source": "str", "reader": "str", "frames": np.int64, "header_frames": np.int64,
     "status": "str", "error": "str",
     # conversion repeats (pipeline.cadence): frame % period == phase repeats the frame
-    # before (period 0: none found); share: of that phase's frames, the motion minima
+    # before (period 0: none found); share: of that phase's frames, the motion minima;
+    # drop_phase: the step into that phase skips a film frame (-1: none)
     "repeat_period": np.int64, "repeat_phase": np.int64, "repeat_share": np.float64,
+    "repeat_drop_phase": np.int64,
 }  # no wall-clock column: the stage's outputs must be byte-identical on a re-run
 
 
@@ -239,6 +255,8 @@ class _Features:
         out = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in self.cols.items()}
         out["drawing"] = drawing_ids(self.steps)
         out["change"] = np.asarray([s.change for s in self.steps], FRAME_COLUMNS["change"])
+        # no cadence is known while decoding: the frame number, until analyse_one finds one
+        out["time"] = film_time(len(out["frame"]), None)
         size = self.thumb_size * self.thumb_size
         out["thumb"] = np.frombuffer(bytes(self.thumbs), np.uint8).reshape(-1, size)
         return out
@@ -386,7 +404,7 @@ def decoded_row(job: SourceJob, reader: str, frames: int, status: str, error: st
     """One source's decoded.parquet row (no conversion repeats until found)."""
     return {"source": job.name, "reader": reader, "frames": frames, "header_frames": job.frames,
             "status": status, "error": error,
-            "repeat_period": 0, "repeat_phase": 0, "repeat_share": 0.0}
+            "repeat_period": 0, "repeat_phase": 0, "repeat_share": 0.0, "repeat_drop_phase": NO_DROP}
 
 
 def analyse_one(job: SourceJob, params: CutsParams, worker: Worker) -> SourceOutcome:
@@ -404,14 +422,29 @@ def analyse_one(job: SourceJob, params: CutsParams, worker: Worker) -> SourceOut
     if status == "error":
         return SourceOutcome(decoded)
     frames = frames_table(job.name, analysis)
-    cadence = find_cadence(frames["motion"].to_numpy(), frames["scene"].diff().fillna(1).ne(0).to_numpy())
+    cadence = apply_cadence(frames, job.fps)
     if cadence is not None:
-        frames["drawing"] = hold_repeats(frames["drawing"].to_numpy(), frames["change"].to_numpy(), cadence)
         decoded |= {"repeat_period": cadence.period, "repeat_phase": cadence.phase,
-                    "repeat_share": cadence.share}
-        log.info("source %s: a conversion repeats every frame %% %d == %d (%.2f of them)",
-                 job.name, cadence.period, cadence.phase, cadence.share)
+                    "repeat_share": cadence.share, "repeat_drop_phase": cadence.drop}
+        log.info("source %s: a conversion repeats every frame %% %d == %d (%.2f of them), drop at %d",
+                 job.name, cadence.period, cadence.phase, cadence.share, cadence.drop)
     return SourceOutcome(decoded, frames, scenes_table(frames, job.fps))
+
+
+def apply_cadence(frames: pd.DataFrame, fps: float) -> Cadence | None:
+    """Find one source's conversion repeats (``pipeline.cadence``) and apply them to its
+    frames table in place: repeat frames join the drawing before them, and ``time``
+    steps over the repeats and the dropped film frames. Done here, after the decoding
+    pass, because the pattern is only seen over the whole source."""
+    motion = frames["motion"].to_numpy()
+    scene_start = frames["scene"].diff().fillna(1).ne(0).to_numpy()
+    cadence = find_cadence(motion, scene_start)
+    if cadence is None:
+        return None
+    cadence = find_drop(motion, scene_start, cadence, fps)
+    frames["drawing"] = hold_repeats(frames["drawing"].to_numpy(), frames["change"].to_numpy(), cadence)
+    frames["time"] = film_time(len(frames), cadence)
+    return cadence
 
 
 def _concat(parts: list[pd.DataFrame], columns: dict) -> pd.DataFrame:

@@ -6,8 +6,10 @@ scene changes, and three consecutive drawings of one scene make a candidate trip
 (rules in ``pipeline.triplets``). Writes ``drawings.parquet`` and ``candidates.parquet``.
 Sources are processed one at a time, reading only the columns needed, so memory follows
 the largest source, not the dataset. A frames table without the ``drawing`` column
-(written before the hold rule moved into detect_cuts) stops the stage naming the
-column: re-run detect_cuts.
+(written before the hold rule moved into detect_cuts) or the ``time`` column (before
+conversion repeats were timed) stops the stage naming the column: re-run detect_cuts.
+No fallback to frame numbers for a missing ``time``: on a converted source that would
+quietly write the wrong ``t``, the very error the column exists to fix.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ from pipeline.triplets import (
 
 log = logging.getLogger("inbetweener.extract_triplets")
 
+# frames.parquet columns a later detect_cuts added: a table without one is stale
+ADDED_BY_DETECT_CUTS = {"drawing": "the hold rule moved into detect_cuts",
+                        "time": "conversion repeats were timed"}
+
 
 @dataclass(frozen=True)
 class ExtractResult:
@@ -59,8 +65,7 @@ def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool =
     try:
         check_columns(path, FRAME_INPUT)
     except ValueError as err:
-        hint = " (a frames table from before the hold rule moved into detect_cuts: re-run detect_cuts)"
-        raise ValueError(f"{err}{hint if 'drawing' in str(err) else ''}") from None
+        raise ValueError(f"{err}{_stale_hint(str(err))}") from None
     columns = FRAME_INPUT
     drawings, candidates, frames = [], [], 0
     for source in progress(source_names(path), desc="extract_triplets", unit="source", enabled=show_progress):
@@ -75,6 +80,15 @@ def run_extract(analysis_dir: Path, params: TripletParams, show_progress: bool =
         drawings=_concat(drawings, DRAWING_COLUMNS),
         candidates=_concat(candidates, CANDIDATE_COLUMNS),
     )
+
+
+def _stale_hint(error: str) -> str:
+    """What to do about a frames table written by an older detect_cuts: the columns it
+    lacks are made there, so re-run it (empty for any other missing column). The names
+    are read from ``check_columns``' message, not searched in it: the path may hold them."""
+    missing = error.rsplit("missing column(s) ", 1)[-1].split(", ")
+    why = [text for column, text in ADDED_BY_DETECT_CUTS.items() if column in missing]
+    return f" (a frames table from before {' and '.join(why)}: re-run detect_cuts)" if why else ""
 
 
 def _concat(parts: list[pd.DataFrame], columns: dict[str, object]) -> pd.DataFrame:

@@ -13,9 +13,13 @@ so a new drawing also starts at every scene's first frame, whatever the pixels s
 (two look-alike static shots cut together stay two drawings).
 
 Triplets. Inside one scene, consecutive drawings (d0, d1, d2) give a triplet with the
-first frame of each drawing (f0, f1, f2), ``t = (f1 - f0) / (f2 - f0)`` and the same
-from timestamps (``t_pts``) for variable-frame-rate files. Under a camera pan on ones
-every frame is a drawing of its own, so there ``t`` is the plain frame fraction. With
+first frame of each drawing (f0, f1, f2) and ``t = (T1 - T0) / (T2 - T0)`` from the
+frames' ``time`` column, their true time in film frames (``pipeline.cadence.film_time``):
+the frame number, so ``t = (f1 - f0) / (f2 - f0)``, but across an old conversion's
+repeated and dropped film frames, where the frame fraction is wrong (decoded frames
+3, 5, 6 of Popeye part 2 show film frames f, f+1, f+3: t = 1/3, not 2/3). ``t_pts`` is
+the same from timestamps, for variable-frame-rate files; ``span`` stays in decoded
+frames (what ``max_span`` bounds is how far apart the frames are in the file). With
 ``stride`` k only every k-th triplet of each scene is emitted (the 0th, kth, 2kth,
 counted from the scene's first drawing); the others are not written at all, since they
 overlap their neighbours. A triplet whose span ``f2 - f0`` exceeds ``max_span`` is kept
@@ -53,7 +57,7 @@ CANDIDATE_COLUMNS = {
     "keep": bool,
     "reason": object,
 }
-FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash", "drawing")
+FRAME_INPUT = ("source", "frame", "pts", "scene", "phash", "dhash", "drawing", "time")
 TOO_LONG_SPAN = "too_long_span"
 # Every reason a candidate can be dropped for, in the order they are tested (here, then
 # in the filter stage); the first that applies is recorded.
@@ -82,8 +86,8 @@ def split_at_scenes(drawing: np.ndarray, scene: np.ndarray) -> np.ndarray:
 def drawings_of(frames: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
     """One row per drawing of one source (frames sorted by frame).
 
-    Besides the ``drawings.parquet`` columns it carries the first frame's pts and hashes,
-    which the triplets need.
+    Besides the ``drawings.parquet`` columns it carries the first frame's pts, film time
+    and hashes, which the triplets need.
     """
     ids = split_at_scenes(frames["drawing"].to_numpy(np.int64), frames["scene"].to_numpy())
     starts = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, bool)
@@ -98,6 +102,7 @@ def drawings_of(frames: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
         "last_frame": frame[last],
         "hold": frame[last] - first["frame"].to_numpy(np.int64) + 1,
         "pts": first["pts"].to_numpy(np.float64),
+        "time": first["time"].to_numpy(np.float64),
         "phash": first["phash"].to_numpy(np.uint64),
         "dhash": first["dhash"].to_numpy(np.uint64),
     })
@@ -130,7 +135,7 @@ def _time_fraction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 def candidate_triplets(drawings: pd.DataFrame, params: TripletParams) -> pd.DataFrame:
     """Candidate triplets of one source's drawings (see module doc)."""
     idx = triplet_starts(drawings["scene"].to_numpy(), params.stride)
-    col = {name: drawings[name].to_numpy() for name in ("drawing", "first_frame", "pts", "hold", "phash", "dhash")}
+    col = {name: drawings[name].to_numpy() for name in ("drawing", "first_frame", "pts", "time", "hold", "phash", "dhash")}
     out: dict[str, np.ndarray] = {
         "source": drawings["source"].to_numpy(object)[idx],
         "scene": drawings["scene"].to_numpy(np.int32)[idx],
@@ -138,7 +143,8 @@ def candidate_triplets(drawings: pd.DataFrame, params: TripletParams) -> pd.Data
     for prefix, name in (("d", "drawing"), ("f", "first_frame"), ("pts", "pts")):
         for k in range(3):
             out[f"{prefix}{k}"] = col[name][idx + k]
-    out["t"] = _time_fraction(out["f0"], out["f1"], out["f2"])
+    times = [col["time"][idx + k] for k in range(3)]
+    out["t"] = _time_fraction(*times)
     out["t_pts"] = _time_fraction(out["pts0"], out["pts1"], out["pts2"])
     out["span"] = out["f2"] - out["f0"]
     for prefix in ("hold", "phash", "dhash"):

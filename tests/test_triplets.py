@@ -68,7 +68,7 @@ def hash_frames(holds: list[int], scenes: list[int] | None = None, noise_bits: i
         for k in range(hold):
             n = int(rng.integers(0, noise_bits + 1)) if k else 0
             rows.append({
-                "source": source, "frame": frame, "pts": frame / 24.0,
+                "source": source, "frame": frame, "pts": frame / 24.0, "time": float(frame),
                 "scene": scenes[i] if scenes else 0, "drawing": i,
                 "phash": np.uint64(flip(ph, list(rng.choice(64, n, replace=False)))),
                 "dhash": np.uint64(flip(dh, list(rng.choice(64, n, replace=False)))),
@@ -204,21 +204,21 @@ def test_run_extract_per_source_schema_and_determinism(tmp_path):
     assert summary(result) == "extract_triplets: 18 frames -> 7 drawings -> 3 candidate triplets (0 too_long_span)"
 
 
-def test_a_frames_table_without_the_hold_column_says_to_rerun_detect_cuts(tmp_path):
-    frames = hash_frames([2, 2, 2]).drop(columns=["drawing"])
+@pytest.mark.parametrize(("dropped", "message"), [
+    # columns a later detect_cuts added: the stage says to re-run it, and why
+    (["drawing"], r"frames.parquet: missing column\(s\) drawing \(.*hold rule.*: re-run detect_cuts\)$"),
+    # no silent fallback to frame numbers: on a converted source they give the wrong t
+    (["time"], r"frames.parquet: missing column\(s\) time \(.*conversion repeats.*: re-run detect_cuts\)$"),
+    (["drawing", "time"], r"missing column\(s\) drawing, time \(.*hold rule.* and .*conversion repeats.*\)$"),
+    # any other column: named, no hint
+    (["dhash"], r"frames.parquet: missing column\(s\) dhash$"),
+])
+def test_a_missing_column_names_the_file_and_column(tmp_path, dropped, message):
+    frames = hash_frames([2, 2, 2]).drop(columns=dropped)
     path = tmp_path / "analysis" / "frames.parquet"
     path.parent.mkdir()
     frames.to_parquet(path)
-    with pytest.raises(ValueError, match=r"missing column\(s\) drawing .*re-run detect_cuts"):
-        run_extract(tmp_path / "analysis", TripletParams())
-
-
-def test_missing_column_names_the_file_and_column(tmp_path):
-    frames = hash_frames([2, 2, 2]).drop(columns=["dhash"])
-    path = tmp_path / "analysis" / "frames.parquet"
-    path.parent.mkdir()
-    frames.to_parquet(path)
-    with pytest.raises(ValueError, match=r"frames.parquet: missing column\(s\) dhash"):
+    with pytest.raises(ValueError, match=message):
         run_extract(tmp_path / "analysis", TripletParams())
 
 
