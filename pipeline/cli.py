@@ -202,12 +202,37 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_interpolate)
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from pipeline.inspect_video import inspect
+
+    out = args.out or Path(f"{args.video.stem}-inspect")
+    result = inspect(args.video, out, args.params, args.overwrite)
+    print("\n".join(result.lines))
+    print(f"wrote {out}/: summary.txt, frames.csv, shots.png, change.png")
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="what the pipeline sees in one video: cuts, dissolves, holds, "
+                                       "conversion repeats, scan verdict, triplets kept and why not")
+    p.add_argument("video", type=Path, help="a video file")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for summary.txt, frames.csv, shots.png, change.png "
+                        "(default ./VIDEO_STEM-inspect)")
+    p.add_argument("--params", type=Path, default=None,
+                   help="take the cuts, triplets and filter settings from this params file (its "
+                        "sources are ignored; default: the built-in defaults = the shipped params.yaml)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    p.set_defaults(func=_inspect)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbetweener", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
     _add_export(sub)
     _add_verify(sub)
+    _add_inspect(sub)
     _add_unpack(sub)
     _add_benchmark(sub)
     _add_interpolate(sub)
