@@ -25,7 +25,12 @@ import yaml
 
 from tests.test_train import scene
 from vfi.config import parse_vfi_params
-from vfi.inference.checkpoint import CHECKPOINT_NAME, RESUME_NAME, read_checkpoint
+from vfi.inference.checkpoint import (
+    CHECKPOINT_NAME,
+    PREVIOUS_NAME,
+    RESUME_NAME,
+    read_checkpoint,
+)
 from vfi.nets import build_model
 from vfi.training.distributed import World, rank_samples, shard_partition
 from vfi.training.samples import train_samples
@@ -127,8 +132,9 @@ def assert_ok(run: Run, step: int) -> dict:
     """Exit 0, replicas equal, one checkpoint at ``step``; the checkpoint's state."""
     assert run.code == 0, run.output[-3000:]
     assert "2 ranks hold the same weights" in run.output, run.output[-3000:]
-    # no rank-1 leftovers: the best weights and the resume state, nothing else
-    assert sorted(p.name for p in run.out.iterdir()) == sorted([CHECKPOINT_NAME, RESUME_NAME])
+    # no rank-1 leftovers, no run state left: what the run published, nothing else
+    names = {p.name for p in run.out.iterdir()} - {PREVIOUS_NAME}
+    assert names == {CHECKPOINT_NAME, RESUME_NAME}
     state = read_checkpoint(run.out / RESUME_NAME)
     assert state["step"] == step
     return state

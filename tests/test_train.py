@@ -15,6 +15,7 @@ from vfi.config import ConfigError, VfiParams, parse_vfi_params
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,
     RESUME_NAME,
+    RUN_DIR,
     CheckpointError,
     read_checkpoint,
     save_checkpoint,
@@ -141,7 +142,9 @@ def test_resume_after_kill_matches_uninterrupted(shards: Path, tmp_path: Path) -
 
     with pytest.raises(Killed):
         train(params, shards, tmp_path / "resumed", on_step=kill_at_5)
-    assert read_checkpoint(tmp_path / "resumed" / RESUME_NAME)["step"] == 4
+    # the killed run wrote its own state only: nothing published before the end
+    assert read_checkpoint(tmp_path / "resumed" / RUN_DIR / RESUME_NAME)["step"] == 4
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == [RUN_DIR]
     rest = train(params, shards, tmp_path / "resumed")
     assert rest.start_step == 4 and [s for s, _ in rest.losses] == [5, 6]
     assert [l for _, l in rest.losses] == pytest.approx([l for _, l in full.losses[4:]],
@@ -151,6 +154,7 @@ def test_resume_after_kill_matches_uninterrupted(shards: Path, tmp_path: Path) -
         b = read_checkpoint(tmp_path / "resumed" / name)
         assert a["step"] == b["step"]
         assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+    assert not (tmp_path / "resumed" / RUN_DIR).exists()  # published: the run state moved
 
 
 def test_changed_params_start_over(shards: Path, tmp_path: Path) -> None:

@@ -1,10 +1,18 @@
 """Checkpoints: where they live, how they are written, read and checked, in one place.
 
-A checkpoint is plain data (tensors, dicts, numbers, strings): ``model`` (the
+A checkpoint is plain data (tensors, dicts, numbers and strings): ``model`` (the
 state dict), ``model_config`` (the resolved ``model`` section), and from training also
-``step``, ``val_psnr``, ``train_config`` and ``params_hash``; the resume state
-(``last.pt``) adds ``optimizer`` and ``best_val``. It is read with
+``step``, ``val_psnr``, ``train_config``, ``params_hash`` and ``data_hash``; the resume
+state (``last.pt``) adds ``optimizer`` and the run's best weights so far, as the exact
+bytes ``model.pt`` gets when the run completes. It is read with
 ``torch.load(..., weights_only=True)``, so a tampered file cannot run code.
+
+The train stage's folder (``models/``) holds what a *completed* run published:
+``model.pt`` (what evaluation and ``interpolate`` load), ``last.pt`` (that run's final
+state, which a run with a raised ``train.steps`` extends) and ``previous.pt`` (the
+``model.pt`` that publication replaced). A run in progress writes only under
+``models/.run/`` (ignored by DVC, see ``.dvcignore``), so an interrupted run or
+experiment never replaces the published model (:mod:`vfi.training.publish`).
 
 Every way a file can fail to be a usable checkpoint (missing, not a torch file, not
 ours, weights that do not fit their config) raises one :class:`CheckpointError` whose
@@ -28,6 +36,8 @@ from vfi.nets import build_model
 
 CHECKPOINT_NAME = "model.pt"  # the best weights on validation: what everything loads
 RESUME_NAME = "last.pt"        # the latest training state: what a killed run resumes from
+PREVIOUS_NAME = "previous.pt"  # the model.pt the last publication replaced
+RUN_DIR = ".run"               # a run in progress: its own last.pt, published at the end
 DEFAULT_DIR = Path("models")  # the train stage's --out
 DEFAULT_CHECKPOINT = DEFAULT_DIR / CHECKPOINT_NAME
 REQUIRED = ("model", "model_config")
@@ -42,17 +52,21 @@ class CheckpointError(CommandError):
     """A file that cannot be used as a checkpoint; the message names it and says why."""
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Serialise in memory, then write atomically (:func:`pipeline.atomic.write_bytes`):
-    a kill mid-write never leaves a truncated checkpoint where the resume would look.
-
-    Not ``torch.save`` to the temporary file: the archive inside takes its folder name
-    from the file name, which holds the writer's pid, so equal states would differ in
-    bytes from run to run (and DVC would see a new output every time).
-    """
+def checkpoint_bytes(state: dict[str, Any]) -> bytes:
+    """The file a state is saved as. In memory, not ``torch.save`` to a path: the archive
+    inside takes its folder name from the file name, so equal states saved under other
+    (temporary, pid-holding) names would differ in bytes, and DVC would see a new output
+    every time; in memory, a run's best weights can be kept as the exact ``model.pt``
+    bytes they will be published as."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_bytes(Path(path), buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Serialise, then write atomically (:func:`pipeline.atomic.write_bytes`): a kill
+    mid-write never leaves a truncated checkpoint where the resume would look."""
+    write_bytes(Path(path), checkpoint_bytes(state))
 
 
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu",

@@ -8,6 +8,10 @@ resumes from its last checkpoint and continues exactly as if never stopped: the 
 stream is a pure function of the seed and the number of samples drawn, and every
 augmentation draws from a generator seeded by the sample's index in that stream.
 
+A run writes only its own state (``models/.run/last.pt``) while it trains and publishes
+``model.pt`` when it completes (:mod:`vfi.training.publish`): an interrupted run, an
+aborted ``dvc exp run`` among them, leaves the published model as it was.
+
 Under ``torchrun --nproc_per_node=N -m vfi.train`` each rank streams its own part of
 the train shards with seed ``train.seed + rank`` and DDP averages the gradients, so a
 step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and writes
@@ -19,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,15 +34,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.manifest import MANIFEST_TABLE, SHARDS_TABLE, sha256_file, shards_for_split
-from vfi.config import TrainParams, VfiParams, params_hash
-from vfi.inference.checkpoint import (
-    CHECKPOINT_NAME,
-    RESUME_NAME,
-    read_checkpoint,
-    save_checkpoint,
+from pipeline.manifest import (
+    MANIFEST_TABLE,
+    SHARDS_TABLE,
+    sha256_file,
+    shards_for_split,
 )
-from vfi.inference.interpolator import classical_flow, forward_padded, interpolate, needs_init
+from vfi.config import TrainParams, VfiParams, params_hash
+from vfi.inference.checkpoint import checkpoint_bytes, read_checkpoint, save_checkpoint
+from vfi.inference.interpolator import (
+    classical_flow,
+    forward_padded,
+    interpolate,
+    needs_init,
+)
 from vfi.inference.metrics import psnr
 from vfi.inference.triplets import collate_triplets
 from vfi.nets import build_model, linear_blend, param_count
@@ -53,6 +63,7 @@ from vfi.training.distributed import (
     wrap,
 )
 from vfi.training.losses import total_loss
+from vfi.training.publish import Layout, publish
 from vfi.training.samples import load_val, train_samples
 
 log = logging.getLogger("inbetweener.vfi.train")
@@ -88,22 +99,47 @@ def provenance(model: nn.Module, shards: str | Path) -> dict[str, Any]:
 
 
 def weights_state(model: nn.Module, step: int, params: VfiParams,
-                  val_psnr: float | None, origin: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
-    """The weights and what rebuilds them (``model.pt``: what evaluation loads)."""
+                  val_psnr: float | None, origin: dict[str, Any] | None = None,
+                  data_hash: str = "") -> dict[str, Any]:
+    """The weights and what rebuilds them (``model.pt``: what evaluation loads), with
+    the params and data they were trained on (to tell which run a model came from)."""
     return {"model": model.state_dict(), "step": step, "val_psnr": val_psnr,
             "model_config": params.model.model_dump(),
             "train_config": params.train.model_dump(), "params_hash": params_hash(params),
-            "provenance": origin or {}}
+            "data_hash": data_hash, "provenance": origin or {}}
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best weights of a run so far, as the exact bytes ``model.pt`` gets when the
+    run completes: carried in the resume state, so a resumed run publishes byte for
+    byte what an uninterrupted one would, and nothing is published before the end."""
+
+    step: int
+    val: float | None  # None: no validation samples (the latest weights are kept)
+    checkpoint: bytes
 
 
 def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                     params: VfiParams, best_val: float | None = None,
+                     params: VfiParams, best: Best | None = None,
                      data_hash: str = "") -> dict[str, Any]:
-    """Everything needed to resume (``last.pt``), as plain data."""
-    state = weights_state(model, step, params, None)
-    state.update(optimizer=optimizer.state_dict(), best_val=best_val, data_hash=data_hash)
+    """Everything needed to resume (``last.pt``), as plain data: the best weights ride
+    along as a uint8 tensor (plain data for ``weights_only`` loading)."""
+    state = weights_state(model, step, params, None, data_hash=data_hash)
+    state["optimizer"] = optimizer.state_dict()
+    if best is not None:
+        state.update(best_step=best.step, best_val=best.val, best_checkpoint=torch.frombuffer(
+            bytearray(best.checkpoint), dtype=torch.uint8))
     return state
+
+
+def best_of(state: dict[str, Any]) -> Best | None:
+    """The best weights a resume state carries (None in a state written before runs
+    carried them: the run then keeps whatever validates best from here on)."""
+    blob = state.get("best_checkpoint")
+    if not isinstance(blob, torch.Tensor):
+        return None
+    return Best(int(state.get("best_step", 0)), state.get("best_val"), blob.numpy().tobytes())
 
 
 def data_hash(shards: str | Path) -> str:
@@ -116,36 +152,92 @@ def data_hash(shards: str | Path) -> str:
 
 @dataclass
 class Resumed:
-    """Where a run continues: the step and the best validation PSNR so far."""
+    """Where a run continues: the step, the best weights so far, and the state file it
+    continues (None: a fresh start)."""
 
     step: int = 0
-    best_val: float | None = None
+    best: Best | None = None
+    source: Path | None = None
 
 
-def try_resume(path: Path, params: VfiParams, model: nn.Module,
-               optimizer: torch.optim.Optimizer, data: str = "") -> Resumed:
-    """Load ``path`` (the resume state) into model and optimizer if it was made with
-    these params on this data (``data_hash``); where to continue from (step 0: a fresh
-    start)."""
-    if not path.is_file():
-        return Resumed()
-    state = read_checkpoint(path, required=())
+def mismatch(state: dict[str, Any], params: VfiParams, data: str) -> str | None:
+    """Why this run cannot continue ``state`` (None: it can). Other params or other
+    shards would make the result a mix of two runs; a state past ``train.steps`` cannot
+    become a run of fewer steps (``dvc exp run -S train.steps=5`` after a 300-step run
+    trains 5 steps, it does not report the 300-step model)."""
     if state.get("params_hash") != params_hash(params):
-        log.warning("%s was trained with other params (hash %s, now %s): starting over",
-                    path, state.get("params_hash"), params_hash(params))
-        return Resumed()
+        return (f"was trained with other params (hash {state.get('params_hash')}, "
+                f"now {params_hash(params)})")
     if state.get("data_hash", "") != data:
-        log.warning("%s was trained on other shards: starting over", path)
-        return Resumed()
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:  # same params, another version of the network's code
-        log.warning("%s does not fit this network (%s): starting over", path,
-                    str(exc).splitlines()[0])
-        return Resumed()
-    optimizer.load_state_dict(state["optimizer"])
+        return "was trained on other shards"
+    if int(state.get("step", 0)) > params.train.steps:
+        return f"is at step {state.get('step')}, past train.steps {params.train.steps}"
+    return None
+
+
+def misfit(model: nn.Module, weights: Any) -> str | None:
+    """Why ``weights`` do not load into ``model`` (same params, another version of the
+    network's code), checked before loading: a failed ``load_state_dict`` has already
+    copied the tensors that fit, and a fresh start must begin from the seeded weights."""
+    own = model.state_dict()
+    if not isinstance(weights, dict):
+        return "no weights"
+    if own.keys() != weights.keys():
+        odd = sorted(set(own) ^ set(weights))
+        return f"{len(odd)} keys differ, e.g. {odd[0]}"
+    for key, tensor in own.items():
+        if tuple(weights[key].shape) != tuple(tensor.shape):
+            return f"{key} is {tuple(weights[key].shape)}, not {tuple(tensor.shape)}"
+    return None
+
+
+def interned(value: Any) -> Any:
+    """``value`` with every string of its dicts and lists interned. Why: pickle writes a
+    string once and refers back to it when it is the same object, and the optimizer's
+    keys are shared literals in a fresh run but separate strings once loaded, so a
+    resumed run's ``last.pt`` would differ in bytes (not in content) from an
+    uninterrupted run's, and DVC would see another output."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict):
+        return {interned(k): interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interned(v) for v in value]
+    return value
+
+
+def resume_from(path: Path, params: VfiParams, model: nn.Module,
+                optimizer: torch.optim.Optimizer, data: str) -> Resumed | None:
+    """Load the state at ``path`` into model and optimizer if this run can continue it
+    (same params, same data, not past ``train.steps``, weights that fit); None when it
+    cannot, saying why."""
+    if not path.is_file():
+        return None
+    state = read_checkpoint(path, required=())
+    reason = mismatch(state, params, data)
+    if reason is None and (unfit := misfit(model, state.get("model"))):
+        reason = f"does not fit this network ({unfit})"
+    if reason is not None:
+        log.warning("%s %s: not resumed", path, reason)
+        return None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(interned(state["optimizer"]))
     log.info("resuming %s at step %d", path, state["step"])
-    return Resumed(int(state["step"]), state.get("best_val"))
+    return Resumed(int(state["step"]), best_of(state), path)
+
+
+def try_resume(layout: Layout, params: VfiParams, model: nn.Module,
+               optimizer: torch.optim.Optimizer, data: str = "") -> Resumed:
+    """Continue the run in progress (``.run/last.pt``: an interrupted run of these
+    params), else the published run (``last.pt``: a larger ``train.steps`` extends it),
+    else start fresh; the published ``model.pt`` is not touched either way."""
+    for path in (layout.run_state, layout.published_state):
+        resumed = resume_from(path, params, model, optimizer, data)
+        if resumed is not None:
+            return resumed
+    if layout.run_state.is_file() or layout.published_state.is_file():
+        log.info("starting over; %s stays as it is until this run completes", layout.model)
+    return Resumed()
 
 
 # ---------------------------------------------------------------- loop
@@ -177,7 +269,7 @@ class TrainResult:
     val_psnr_blend: float | None = None
     samples_per_second: float = 0.0
     params: int = 0
-    best_step: int | None = None  # the step model.pt holds (set when written here)
+    best_step: int | None = None  # the step model.pt holds (set when found here)
 
 
 def make_live(live_dir: str | Path | None, resume: bool) -> Any:
@@ -219,20 +311,27 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
 
 
 class Keeper:
-    """Validation and checkpoints on rank 0: ``last.pt`` (resume state) at every
-    validation, ``model.pt`` whenever validation PSNR is the best so far.
+    """Validation and the run's state on rank 0: the best weights so far (whenever
+    validation PSNR is the best yet) and ``.run/last.pt`` (the resume state, carrying
+    them) at every validation. Nothing is published here: :func:`train` publishes the
+    best weights as ``model.pt`` when the run completes.
 
     The start (step 0) is validated and kept too, so ``model.pt`` is never worse on
     validation than the pretrained weights a fine-tune began from; without validation
     samples the latest weights are kept.
     """
 
-    def __init__(self, out: Path, params: VfiParams, val: Sequence[dict[str, Any]],
-                 device: torch.device, best_val: float | None, live: Any,
+    def __init__(self, layout: Layout, params: VfiParams, val: Sequence[dict[str, Any]],
+                 device: torch.device, best: Best | None, live: Any,
                  origin: dict[str, Any], data_hash: str = "") -> None:
-        self.out, self.params, self.val, self.device = out, params, val, device
-        self.best_val, self.live, self.origin = best_val, live, origin
+        self.layout, self.params, self.val, self.device = layout, params, val, device
+        self.best, self.live, self.origin = best, live, origin
         self.data_hash = data_hash
+
+    @property
+    def best_val(self) -> float | None:
+        """Validation PSNR of the best weights so far (None: none yet, or no samples)."""
+        return None if self.best is None else self.best.val
 
     def check(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
               result: TrainResult) -> None:
@@ -248,29 +347,41 @@ class Keeper:
                 self.live.log_metric("val/psnr", val_psnr)
                 self.live.log_metric("val/psnr_blend", blend_psnr)
         if val_psnr is None or self.best_val is None or val_psnr > self.best_val:
-            self.best_val = val_psnr
             result.best_step = step
-            save_checkpoint(self.out / CHECKPOINT_NAME,
-                            weights_state(model, step, self.params, val_psnr, self.origin))
+            self.best = Best(step, val_psnr, checkpoint_bytes(weights_state(
+                model, step, self.params, val_psnr, self.origin, self.data_hash)))
         if step:
-            save_checkpoint(self.out / RESUME_NAME, checkpoint_state(
-                model, optimizer, step, self.params, self.best_val, self.data_hash))
+            save_checkpoint(self.layout.run_state, checkpoint_state(
+                model, optimizer, step, self.params, self.best, self.data_hash))
+
+
+def finish(layout: Layout, best: Best | None, from_run: bool, world: World) -> None:
+    """Publish the completed run on rank 0 (:func:`vfi.training.publish.publish`), once
+    every rank is past reading the states and before any of them returns."""
+    barrier(world)
+    if world.is_main:
+        publish(layout, None if best is None else best.checkpoint, from_run)
+    barrier(world)
 
 
 def train(params: VfiParams, shards: str | Path, out: str | Path,
           live_dir: str | Path | None = None, on_step: StepHook | None = None,
           device: torch.device | None = None, world: World = SINGLE,
           samples: SampleSource | None = None) -> TrainResult:
-    """Train to ``params.train.steps``, resuming from ``out/last.pt`` when it matches;
-    ``out/model.pt`` holds the best weights on validation (the start included).
+    """Train to ``params.train.steps`` and publish ``out/model.pt``, the best weights on
+    validation (the start included), when the run completes; until then the run writes
+    only ``out/.run/last.pt``, which it resumes from after a kill (else it extends
+    ``out/last.pt``, the published run's state, when that matches: see
+    :func:`try_resume`). The model ``model.pt`` held before is kept as
+    ``out/previous.pt``.
 
     ``samples``: where training samples come from when not the train shards (the naive
     control: ``functools.partial(naive_samples, naive_set)``, :mod:`vfi.training.naive`).
-    ``on_step(step, loss)`` runs after every optimizer step (tests use it to simulate a
-    kill). In a ``world`` of several ranks (inside
+    ``on_step(step, loss)`` runs after every optimizer step (tests raise from it to
+    simulate a kill at that step). In a ``world`` of several ranks (inside
     :func:`vfi.training.distributed.distributed`) every rank calls this: all resume from
     the same checkpoint and take the same steps; losses and samples/s are over all
-    ranks; rank 0 alone validates, logs to dvclive and saves.
+    ranks; rank 0 alone validates, logs to dvclive, saves and publishes.
     """
     tp = params.train
     if tp.threads:
@@ -280,13 +391,15 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     model = build_model(params.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.model.lr,
                                   weight_decay=tp.weight_decay)
-    out = Path(out)
+    layout = Layout(Path(out))
     data = data_hash(shards)
-    resumed = try_resume(out / RESUME_NAME, params, model, optimizer, data)
+    resumed = try_resume(layout, params, model, optimizer, data)
     start = resumed.step
     result = TrainResult(start_step=start, step=start, params=param_count(model))
-    if start >= tp.steps:
-        log.info("%s is already at step %d of %d", out / RESUME_NAME, start, tp.steps)
+    if start >= tp.steps:  # complete: published already, or killed while publishing
+        log.info("%s is already at step %d of %d: nothing to train", resumed.source,
+                 start, tp.steps)
+        finish(layout, resumed.best, resumed.source == layout.run_state, world)
         return result
     if samples is None:
         urls = shards_for_split(shards, "train")
@@ -300,7 +413,7 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
                     teacher if use_init else None) if world.is_main else [])
     stream = samples(tp, start * per_step, teacher, world)
     live = make_live(live_dir, resume=start > 0) if world.is_main else None
-    keeper = Keeper(out, params, val, device, resumed.best_val, live,
+    keeper = Keeper(layout, params, val, device, resumed.best, live,
                     provenance(model, shards) if world.is_main else {}, data)
     net = wrap(model, world)
     log.info("%s model, %d parameters, %s triplets, steps %d..%d on %s", params.model.arch,
@@ -341,4 +454,5 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
                  check_replicas(model, world))
     if live is not None:
         live.end()
+    finish(layout, keeper.best, True, world)
     return result
