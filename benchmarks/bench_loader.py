@@ -70,7 +70,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         sources = synthetic_sources(tmp / "raw", args.clips, args.seconds)
         pseudo_triplets(sources, tmp / "triplets")
-        result = run_shard(ShardParams(size=256, maxcount=32, contact_sheet=0), tmp / "raw",
+        result = run_shard(ShardParams(short_side=256, maxcount=32, contact_sheet=0), tmp / "raw",
                            tmp / "triplets", tmp / "shards")
         urls = [u for s in ("train", "val", "test") for u in shards_for_split(tmp / "shards", s)]
         size = result.manifest[["width", "height"]].iloc[0].tolist()

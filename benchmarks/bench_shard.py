@@ -136,7 +136,7 @@ def bench_encoding(frames: list[np.ndarray]) -> None:
 
 
 def bench_stage(raw: Path, trip: Path, tmp: Path, size: int, repeat: int, samples: int) -> None:
-    params = ShardParams(size=size, maxcount=200, contact_sheet=0)
+    params = ShardParams(short_side=size, maxcount=200, contact_sheet=0)
     best: dict[int, float] = {}
     for _ in range(repeat):
         for workers in (0, 1, 2):

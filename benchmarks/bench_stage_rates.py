@@ -10,7 +10,7 @@ frames per source). Then, in a temp work folder laid out as ``data/``, each stag
 through its own python function with default params, in order: download
 (``run_download``), detect_cuts (``run_detect_cuts``: one guarded worker process per
 source), extract_triplets (``run_extract``), filter (``run_filter``) and shard
-(``run_shard``, shard.size 256, png, encoding threads one per core; the reports are
+(``run_shard``, shard.short_side 256, png, encoding threads one per core; the reports are
 left out: ``--report`` adds them). Generating the clips is not a pipeline stage and is
 not counted (its time is printed). The real clips in ``data/real`` (Popeye, 1440x1074
 HEVC, 60 s; Steamboat Willie, 574x480 H.264, 20 s) run the same way as a cross-check.

@@ -203,7 +203,7 @@ class SourceJob:
 
     src: SourceInfo
     rows: list[dict[str, Any]]
-    short_side: int  # of the stored frames (``shard.size``)
+    short_side: int  # of the stored frames (``shard.short_side``)
     encoder: Encoder
     backend: Backend = "auto"
     # Frames of removed triplets the report shows (``pipeline.report.wanted_frames``):
@@ -310,7 +310,7 @@ def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: Shar
     for name in sorted(set(by_source) | set(extra)):
         src = sources.get(name) or SourceInfo(name, Path(), "", 0, 0, 0, "unknown", "",
                                               "error", "not in sources.parquet")
-        yield SourceJob(src, by_source.get(name, []), params.size, encoder, backend,
+        yield SourceJob(src, by_source.get(name, []), params.short_side, encoder, backend,
                         frozenset(extra.get(name, ())))
 
 

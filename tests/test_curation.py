@@ -18,7 +18,7 @@ from vfi.experiments.curation import experiment, summary_of
 def tiny(root: Path) -> object:
     return parse_params({
         "sources": [{"name": "synthetic", "kind": "synthetic"}],
-        "filter": FILTER.model_dump(), "shard": {"size": SIZE},
+        "filter": FILTER.model_dump(), "shard": {"short_side": SIZE},
         "model": {"arch": "rife", "lr": 1e-4},
         "train": {"steps": 1, "batch_size": 2, "crop": 48, "val_every": 1, "val_samples": 2,
                   "warmup": 1, "min_lr": 1e-6, "threads": 1, "shuffle": 2,

@@ -27,7 +27,7 @@ from tests.shard_inputs import ShardInputs, build_shard_inputs
 from tests.test_bad_input import CASES, _sources, misbehaving_worker
 from tests.videos import write_video
 
-SHARD = ShardParams(size=48, maxcount=7, contact_sheet=4)
+SHARD = ShardParams(short_side=48, maxcount=7, contact_sheet=4)
 
 
 def tree(root: Path) -> dict[str, bytes]:

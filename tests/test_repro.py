@@ -15,6 +15,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from PIL import Image
+
+from pipeline.config import read_params_yaml
+from pipeline.manifest import iter_tar_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"kind": "synthetic", "name": "synthetic", "clips": 4, "seed": 1, "width": 96,
@@ -41,7 +45,7 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for rel in _tracked_files():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params = read_params_yaml(dest / "params.yaml")
     params["sources"] = [TINY]
     # few scene groups: even fractions so that every split gets samples (checked below)
     params["filter"]["split"] = {"train": 0.34, "val": 0.33, "test": 0.33}
@@ -88,7 +92,7 @@ def _result_neutral_keys_rerun_nothing(repo: Path) -> None:
     from vfi.config import RESULT_NEUTRAL
 
     original = (repo / "params.yaml").read_text()
-    params = yaml.safe_load(original)
+    params = read_params_yaml(repo / "params.yaml")
     try:
         for section, keys in RESULT_NEUTRAL.items():
             for key in keys:
@@ -103,21 +107,67 @@ def _result_neutral_keys_rerun_nothing(repo: Path) -> None:
         (repo / "params.yaml").write_text(original)
 
 
+def _stored_short_sides(repo: Path) -> set[int]:
+    """The short side of the frames really stored in the shards (one sample per tar),
+    and the one the manifest records."""
+    shards = repo / "data" / "shards"
+    sides = {int(s) for s in pd.read_parquet(shards / "manifest.parquet")[["width", "height"]]
+             .min(axis=1)}
+    for tar in sorted(shards.rglob("*.tar")):
+        _, members = next(iter_tar_samples(tar))
+        frame = next(v for k, v in members.items() if k.startswith("f1."))
+        sides.add(min(Image.open(io.BytesIO(frame)).size))
+    return sides
+
+
+@pytest.mark.slow
+def test_a_changed_short_side_reruns_shard(repo_copy: Path):
+    """Issue 21: ``shard.size`` was invisible to DVC's run-cache, so editing it restored
+    the old shards ("Stage 'shard' is cached"). Its new name re-runs the stage, and the
+    stored frames change size (the tiny clips are 64 px high: 256 never upscales)."""
+    _sh(["dvc", "repro", "shard"], repo_copy)  # a no-op after the repro test
+    assert _stored_short_sides(repo_copy) == {64}
+    original = (repo_copy / "params.yaml").read_text()
+    params = read_params_yaml(repo_copy / "params.yaml")
+    params["shard"]["short_side"] = 48
+    try:
+        (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        status = _sh(["dvc", "status", "shard"], repo_copy).stdout
+        assert "changed deps" in status and "params.yaml" in status, status
+        out = _sh(["dvc", "repro", "shard"], repo_copy).stdout
+        assert "Running stage 'shard'" in out and "is cached" not in out, out
+        assert _stored_short_sides(repo_copy) == {48}
+    finally:
+        (repo_copy / "params.yaml").write_text(original)
+        _sh(["dvc", "repro", "shard"], repo_copy)
+    assert _stored_short_sides(repo_copy) == {64}
+    assert "up to date" in _sh(["dvc", "status", "shard"], repo_copy).stdout
+
+
+def _checkpoint(repo: Path) -> dict:
+    return torch.load(repo / "models" / "model.pt", weights_only=True)
+
+
 @pytest.mark.slow
 def test_dvc_exp_run_with_set_param(repo_copy: Path):
-    _sh(["dvc", "exp", "run", "-S", "sources.0.seed=7", "--name", "seed7"], repo_copy)
+    # learning rates as DVC writes them (``lr: 0.0001``, ``lr: 2e-05``: YAML 1.2 numbers,
+    # issue 21) reach the trained checkpoint. 1e-4 rides on this run, which retrains anyway.
+    _sh(["dvc", "exp", "run", "-S", "sources.0.seed=7", "-S", "model.lr=1e-4",
+         "--name", "seed7"], repo_copy)
     shown = _sh(["dvc", "exp", "show", "--csv"], repo_copy).stdout
     assert "seed7" in shown
-    # a learning-rate sweep point, the command exactly as promised: train (and evaluate)
+    assert _checkpoint(repo_copy)["model_config"]["lr"] == 1e-4
+    # a learning-rate sweep point, the command exactly as typed: train (and evaluate)
     # re-run with the new value, and dvc exp show lists it
-    _sh(["dvc", "exp", "run", "-S", "model.lr=0.002"], repo_copy)
+    _sh(["dvc", "exp", "run", "-S", "model.lr=2e-05", "-S", "train.steps=2"], repo_copy)
+    assert "lr: 2e-05" in (repo_copy / "params.yaml").read_text()
     rows = list(csv.DictReader(io.StringIO(
         _sh(["dvc", "exp", "show", "--csv"], repo_copy).stdout)))
-    swept = [r for r in rows if r.get("model.lr") == "0.002"]
-    assert swept, "dvc exp show lists no experiment with model.lr = 0.002"
-    state = torch.load(repo_copy / "models" / "model.pt", weights_only=True)
-    assert state["model_config"]["lr"] == 0.002 and "lr" not in state["train_config"]
+    swept = [r for r in rows if r.get("model.lr") and float(r["model.lr"]) == 2e-05]
+    assert swept, "dvc exp show lists no experiment with model.lr = 2e-05"
+    state = _checkpoint(repo_copy)
+    assert state["model_config"]["lr"] == 2e-05 and "lr" not in state["train_config"]
+    assert state["train_config"]["steps"] == 2
     # the curation control, also one param: train on the naive triplets instead
     _sh(["dvc", "exp", "run", "-S", "train.triplets=naive"], repo_copy)
-    state = torch.load(repo_copy / "models" / "model.pt", weights_only=True)
-    assert state["train_config"]["triplets"] == "naive"
+    assert _checkpoint(repo_copy)["train_config"]["triplets"] == "naive"

@@ -29,7 +29,7 @@ from pipeline.verify import verify
 from tests.shard_inputs import ShardInputs, build_shard_inputs
 from tests.videos import write_video
 
-PARAMS = ShardParams(size=64, maxcount=10, contact_sheet=4, seed=0)
+PARAMS = ShardParams(short_side=64, maxcount=10, contact_sheet=4, seed=0)
 SIZE = (86, 64)  # 128x96 clips at short side 64
 
 
@@ -278,7 +278,7 @@ def test_nothing_kept_writes_empty_tables(inputs: ShardInputs, tmp_path: Path):
 def test_main_prints_a_summary(inputs: ShardInputs, tmp_path: Path, capsys: pytest.CaptureFixture):
     params = tmp_path / "params.yaml"
     params.write_text("sources: [{name: synthetic, kind: synthetic}]\n"
-                      "shard: {size: 64, maxcount: 50, contact_sheet: 2}\n")
+                      "shard: {short_side: 64, maxcount: 50, contact_sheet: 2}\n")
     code = shard_mod.main(["--params", str(params), "--raw", str(inputs.raw_dir),
                            "--triplets", str(inputs.triplets_dir), "--out", str(tmp_path / "s"),
                            "--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r")])
@@ -292,7 +292,7 @@ def test_reads_never_go_past_the_demux_count(inputs: ShardInputs, backend: str):
     """decord hangs past the real end: indices at or beyond ``frames`` are never asked."""
     video = inputs.raw_dir / "synthetic-00.mp4"
     read = FrameRead(video)
-    got = [f.index for f in read_frames(video, [3, 9, 10, 11, 500], PARAMS.size, frames=10,
+    got = [f.index for f in read_frames(video, [3, 9, 10, 11, 500], PARAMS.short_side, frames=10,
                                         codec="h264", backend=backend, result=read)]
     assert got == [3, 9] and read.backend == backend and not read.error
     assert read.delivered == 2 and read.size == SIZE
@@ -303,7 +303,7 @@ def test_decord_falls_back_to_pyav(inputs: ShardInputs, tmp_path: Path):
     video = inputs.raw_dir / "synthetic-00.mp4"
     read = FrameRead(video)
     real = len(inputs.truth[inputs.truth["clip"] == "synthetic-00"])
-    got = [f.index for f in read_frames(video, [0, 5, real - 1], PARAMS.size, frames=real + 5,
+    got = [f.index for f in read_frames(video, [0, 5, real - 1], PARAMS.short_side, frames=real + 5,
                                         codec="h264", backend="decord", result=read)]
     assert got == [0, 5, real - 1] and read.backend == "pyav"
     webm = write_video(tmp_path / "clip.webm", frames=12, size=(96, 64), codec="libvpx")
@@ -327,7 +327,7 @@ def test_decord_failing_midway_hands_the_rest_to_pyav(inputs: ShardInputs,
 
     monkeypatch.setattr(DecordReader, "_batch", failing)
     read = FrameRead(video)
-    got = [f.index for f in read_frames(video, wanted, PARAMS.size, frames=60, codec="h264",
+    got = [f.index for f in read_frames(video, wanted, PARAMS.short_side, frames=60, codec="h264",
                                         backend="decord", result=read)]
     assert got == wanted and read.backend == "pyav" and not read.error
     assert read.delivered == len(wanted)

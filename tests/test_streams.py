@@ -29,7 +29,7 @@ from pipeline.video import analysis_size, decord_refusal, open_reader, read_fram
 from tests.videos import write_thumbnail_first
 
 BACKENDS = ["pyav", "decord"]
-SHARD = ShardParams(size=128, maxcount=20, contact_sheet=0)
+SHARD = ShardParams(short_side=128, maxcount=20, contact_sheet=0)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_reader_reads_the_probes_main_stream(thumbnail_first: Path, backend: str
 def test_kept_frames_come_from_the_main_stream(thumbnail_first: Path, backend: str):
     size = analysis_size(384, 216, SHARD.size)
     want = main_frames(thumbnail_first, size)
-    got = {f.index: f.rgb for f in read_frames(thumbnail_first, [2, 40, 95], SHARD.size,
+    got = {f.index: f.rgb for f in read_frames(thumbnail_first, [2, 40, 95], SHARD.short_side,
                                                frames=96, codec="h264", backend=backend)}
     assert sorted(got) == [2, 40, 95]
     for index, rgb in got.items():

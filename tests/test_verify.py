@@ -22,7 +22,7 @@ SHARD = "val/val-000000.tar"
 def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inputs = build_shard_inputs(tmp_path_factory.mktemp("inputs"), clips=1)
     out = tmp_path_factory.mktemp("shards") / "shards"
-    run_shard(ShardParams(size=64, maxcount=6), inputs.raw_dir, inputs.triplets_dir, out)
+    run_shard(ShardParams(short_side=64, maxcount=6), inputs.raw_dir, inputs.triplets_dir, out)
     return out
 
 

@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import model_validator
 
 from pipeline.config import (  # the sections live with the rest of params.yaml's schema
@@ -24,6 +23,7 @@ from pipeline.config import (  # the sections live with the rest of params.yaml'
     TrainParams,
     _Section,
     check_schedule,
+    read_params_yaml,
     validate_mapping,
 )
 
@@ -64,7 +64,7 @@ def load_vfi_params(path: str | Path = DEFAULT_PARAMS) -> VfiParams:
     path = Path(path)
     if not path.is_file():
         return VfiParams()
-    return parse_vfi_params(yaml.safe_load(path.read_text()), str(path))
+    return parse_vfi_params(read_params_yaml(path), str(path))
 
 
 def params_hash(params: VfiParams) -> str:

@@ -122,7 +122,7 @@ def experiment(params: Params, seeds: Sequence[int], shards: Path, raw: Path,
     """Every (kind, seed) run, then the report files; returns the summary."""
     tests = TestSet(shards, params.eval.t_buckets)
     start = headline(tests.score("start", make_method("rife")), "start")
-    naive = naive_triplets(raw, analysis, triplets, params.shard.size,
+    naive = naive_triplets(raw, analysis, triplets, params.shard.short_side,
                            filter_params=params.filter)
     rows = [one_run(params, kind, seed, shards, work, tests, naive)
             for seed in seeds for kind in KINDS]
