@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -36,9 +35,6 @@ VIDEO_EXTS = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".gif",
 # A folder or list name prefixes every name derived from it ("<prefix>-<file>"); this
 # cap leaves room for a readable part and an 8-hex disambiguating hash within 64.
 PREFIX_MAX = 48
-# Validation context key: the mapping comes from a params file (validate_mapping), where
-# a renamed key is an error; Python callers of a section class are only warned.
-FROM_FILE = "from_params_file"
 
 
 class ConfigError(ValueError):
@@ -413,28 +409,16 @@ class ShardParams(_Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _renamed_keys(cls, data: Any, info: ValidationInfo) -> Any:
-        """An old params file's ``shard.size`` is refused by its new name, not as "unknown key".
+    def _renamed_keys(cls, data: Any) -> Any:
+        """An old ``shard.size`` is refused by its new name, not as "unknown key".
 
         It was renamed because DVC's run-cache drops every key named ``size`` or
-        ``nfiles`` from its hash: a changed ``shard.size`` restored the old shards. Python
-        callers (``ShardParams(size=...)``) still get the old name with a warning until
-        the last of them moves (TRANSITION: then drop this branch and :attr:`size`).
+        ``nfiles`` from its hash: a changed ``shard.size`` restored the old shards.
         """
-        if not (isinstance(data, dict) and "size" in data):
-            return data
-        if info.context and info.context.get(FROM_FILE):
+        if isinstance(data, dict) and "size" in data:
             raise ValueError(f"size was renamed shard.short_side (DVC's run-cache ignores "
                              f"keys named size): write short_side: {data['size']}")
-        warnings.warn("ShardParams(size=...) is now ShardParams(short_side=...)",
-                      DeprecationWarning, stacklevel=3)
-        return {("short_side" if k == "size" else k): v for k, v in data.items()}
-
-    @property
-    def size(self) -> int:
-        """``short_side`` under its old name, for code not yet moved (TRANSITION, see
-        :meth:`_renamed_keys`); never a params key."""
-        return self.short_side
+        return data
 
 
 class ExportParams(_Section):
@@ -653,7 +637,7 @@ def validate_mapping(schema: type[SectionT], raw: Any, origin: str) -> SectionT:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     try:
-        return schema.model_validate(raw, context={FROM_FILE: True})
+        return schema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"invalid {origin}:\n{format_errors(exc)}") from None
 

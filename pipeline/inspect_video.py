@@ -8,13 +8,15 @@ many triplets survive the filter and why the others do not. Nothing short of a w
 list-scenes save-images`` gives a look like this for cuts alone, with a detector of its
 own settings.
 
-So this runs the pipeline's own stages, the very functions ``dvc repro`` runs, on a
-one-source params built from the built-in defaults (which the shipped ``params.yaml``
-holds) or from ``--params FILE`` (its sections; its sources are ignored): download
-(probe and scan), detect_cuts (cuts, holds, cadence), extract_triplets and filter
-(dissolves, flashes and every drop reason), in a temporary folder on the local engine.
-What it reports is then exactly what the dataset would get, by construction; nothing
-is re-implemented here except the pictures.
+So this runs the pipeline's own stages, the very commands ``dvc repro`` runs
+(``STAGES``, checked against dvc.yaml by the tests), on a one-source params file built
+from the built-in defaults (which the shipped ``params.yaml`` holds) or from ``--params
+FILE`` (its sections; its sources are ignored): download (probe and scan), detect_cuts
+(cuts, holds, cadence), extract_triplets and filter (dissolves, flashes and every drop
+reason), in a temporary folder on the local engine. What it reports is then exactly what
+the dataset would get, by construction; nothing is re-implemented here except the
+pictures. (Commands, not imports: a module never imports a stage module, and a stage
+that crashes cannot take the command down with it.)
 
 Outputs, in ``OUT`` (written whole or not at all):
 
@@ -32,6 +34,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +44,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline import detect_cuts, download, extract_triplets
-from pipeline import filter as filter_stage
+import yaml
+
 from pipeline.config import Params, parse_params, read_params_yaml
 from pipeline.errors import CommandError
 from pipeline.transitions import faded_drawings, is_flash, thumb_array, transition_evidence
@@ -55,6 +59,15 @@ CAPTION = 16  # px above each thumbnail
 PLOT_SIZE = (1200, 300)
 PLOT_MARGIN = (48, 28, 12, 28)  # left, top, right, bottom
 PLOT_TOP = 4.0  # gates: the change axis is cut here (a cut is far beyond any gate)
+# The analysis stages as dvc.yaml runs them (its cmd lines, relative to a workspace).
+STAGES = {
+    "download": "python -m pipeline.download --params params.yaml --out data/raw",
+    "detect_cuts": "python -m pipeline.detect_cuts --params params.yaml --raw data/raw --out data/analysis",
+    "extract_triplets": "python -m pipeline.extract_triplets --params params.yaml --analysis data/analysis "
+                        "--out data/triplets",
+    "filter": "python -m pipeline.filter --params params.yaml --raw data/raw --analysis data/analysis "
+              "--triplets data/triplets --metrics metrics/data.json",
+}
 
 
 class InspectError(CommandError):
@@ -80,30 +93,48 @@ def source_name(video: Path) -> str:
 def one_source_params(video: Path, params_file: Path | None) -> Params:
     """The params a one-video run uses: every section from ``params_file`` (or the
     built-in defaults), the one source ``video``, the local engine."""
+    return parse_params(one_source_raw(video, params_file), str(params_file or "defaults"))
+
+
+def one_source_raw(video: Path, params_file: Path | None) -> dict:
+    """The params mapping of a one-video run (see :func:`one_source_params`)."""
     raw = dict(read_params_yaml(params_file)) if params_file else {}
     raw["sources"] = [{"name": source_name(video), "kind": "path", "path": str(video.resolve())}]
     raw["engine"] = "local"
-    return parse_params(raw, str(params_file or "defaults"))
+    return raw
 
 
-def run_stages(params: Params, work: Path) -> tuple[pd.DataFrame, ...]:
-    """download -> detect_cuts -> extract_triplets -> filter into ``work``: the tables."""
-    result = download.run_download(params, work / "raw", partial_dir=work / "partial")
-    download.write_outputs(result, work / "raw")
-    sources = pd.read_parquet(work / "raw" / "sources.parquet")
-    if (sources["status"] != "ok").any():
-        raise InspectError(f"cannot read the video: {sources['error'].iloc[0]}")
-    cuts = detect_cuts.run_detect_cuts(params.cuts, work / "raw", work / "analysis", holds=params.triplets)
-    detect_cuts.write_outputs(cuts, work / "analysis")
-    decoded = pd.read_parquet(work / "analysis" / "decoded.parquet")
-    if (decoded["status"] == "error").any():
-        raise InspectError(f"cannot decode the video: {decoded['error'].iloc[0]}")
-    extract_triplets.write_outputs(extract_triplets.run_extract(work / "analysis", params.triplets),
-                                   work / "triplets")
-    filtered = filter_stage.run_filter(work / "analysis", work / "triplets", params.filter).filtered
-    frames = pd.read_parquet(work / "analysis" / "frames.parquet")
-    drawings = pd.read_parquet(work / "triplets" / "drawings.parquet")
-    return sources, frames, decoded, drawings, filtered
+def stage_reasons(output: str) -> str:
+    """A failed stage's warnings and errors (why a source was skipped, then why it
+    stopped), without the log prefixes; its last line when it logged neither."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    picked = [re.sub(r"^(WARNING|ERROR)\s+\S+:\s*", "", line) for line in lines
+              if line.startswith(("WARNING", "ERROR"))]
+    return "; ".join(picked or lines[-1:] or ["no message"])
+
+
+def run_stages(raw: dict, work: Path) -> tuple[pd.DataFrame, ...]:
+    """The analysis stages' commands in the workspace ``work``; their tables."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for name, cmd in STAGES.items():
+        args = [sys.executable, *cmd.split()[1:]]
+        done = subprocess.run(args, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise InspectError(f"the {name} stage failed: {stage_reasons(done.stdout)}")
+        if name == "download":
+            sources = pd.read_parquet(work / "data" / "raw" / "sources.parquet")
+            if (sources["status"] != "ok").any():
+                raise InspectError(f"cannot read the video: {sources['error'].iloc[0]}")
+        if name == "detect_cuts":
+            decoded = pd.read_parquet(work / "data" / "analysis" / "decoded.parquet")
+            if (decoded["status"] == "error").any():
+                raise InspectError(f"cannot decode the video: {decoded['error'].iloc[0]}")
+    data = work / "data"
+    return (sources, pd.read_parquet(data / "analysis" / "frames.parquet"), decoded,
+            pd.read_parquet(data / "triplets" / "drawings.parquet"),
+            pd.read_parquet(data / "triplets" / "filtered.parquet"))
 
 
 def transition_frames(frames: pd.DataFrame, drawings: pd.DataFrame, params: Params) -> np.ndarray:
@@ -244,7 +275,7 @@ def inspect(video: Path, out: Path, params_file: Path | None = None, overwrite: 
     with tempfile.TemporaryDirectory(prefix=".inspect-", dir=out.parent) as tmp:
         work, result = Path(tmp) / "work", Path(tmp) / "out"
         result.mkdir()
-        sources, frames, decoded, drawings, triplets = run_stages(params, work)
+        sources, frames, decoded, drawings, triplets = run_stages(one_source_raw(video, params_file), work)
         frames = frames.reset_index(drop=True)
         frames["hold"] = np.repeat(drawings["hold"].to_numpy(np.int64), drawings["hold"].to_numpy(np.int64))
         frames["transition"] = transition_frames(frames, drawings, params)

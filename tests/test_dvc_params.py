@@ -11,7 +11,6 @@ params.yaml, the schema and dvc.yaml for any such name.
 from __future__ import annotations
 
 import typing
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,10 +140,6 @@ def test_the_shard_stage_refuses_a_bad_short_side(tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
-def test_python_callers_of_the_old_name_are_warned_not_broken() -> None:
-    """TRANSITION: code not yet moved to ``short_side`` keeps working, with a warning."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        params = ShardParams(size=64)
-    assert params.short_side == params.size == 64
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+def test_python_callers_of_the_old_name_are_told_the_new_one() -> None:
+    with pytest.raises(ValueError, match="size was renamed shard.short_side"):
+        ShardParams(size=64)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from pipeline.cli import main
+from pipeline.inspect_video import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "data" / "real" / "copying_is_not_theft_excerpt.mp4"  # a cut and two dissolves
@@ -78,5 +80,12 @@ def test_a_file_that_is_no_video_says_why(tmp_path: Path, capsys: pytest.Capture
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
     assert main(["inspect", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "cannot read the video: probe: not a media file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the download stage failed: source bad skipped: probe: not a media file" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]  # no output, no temp left
+
+
+def test_runs_the_stage_commands_dvc_runs() -> None:
+    """What inspect runs is what dvc.yaml runs: the same command lines, stage by stage."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert STAGES == {name: " ".join(stages[name]["cmd"].split()) for name in STAGES}

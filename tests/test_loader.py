@@ -29,7 +29,7 @@ H, W = 64, 86
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inputs = build_shard_inputs(tmp_path_factory.mktemp("inputs"), clips=2)
     out = tmp_path_factory.mktemp("shards")
-    run_shard(ShardParams(size=64, maxcount=4), inputs.raw_dir, inputs.triplets_dir, out)
+    run_shard(ShardParams(short_side=64, maxcount=4), inputs.raw_dir, inputs.triplets_dir, out)
     return out
 
 

@@ -59,7 +59,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
     extract_triplets.write_outputs(extracted, root / "triplets")
     filtered = filter_stage.run_filter(root / "analysis", root / "triplets", FILTER).filtered
     write_parquet(filtered, root / "triplets" / FILTERED_TABLE)
-    run_shard(ShardParams(size=SIZE, maxcount=8), root / "raw", root / "triplets", root / "shards")
+    run_shard(ShardParams(short_side=SIZE, maxcount=8), root / "raw", root / "triplets", root / "shards")
     naive = naive_triplets(root / "raw", root / "analysis", root / "triplets", SIZE,
                            filter_params=FILTER)
     return Data(root, truth, cuts.frames, filtered, naive)

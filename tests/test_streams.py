@@ -83,7 +83,7 @@ def test_reader_reads_the_probes_main_stream(thumbnail_first: Path, backend: str
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kept_frames_come_from_the_main_stream(thumbnail_first: Path, backend: str):
-    size = analysis_size(384, 216, SHARD.size)
+    size = analysis_size(384, 216, SHARD.short_side)
     want = main_frames(thumbnail_first, size)
     got = {f.index: f.rgb for f in read_frames(thumbnail_first, [2, 40, 95], SHARD.short_side,
                                                frames=96, codec="h264", backend=backend)}
@@ -122,7 +122,7 @@ def test_every_kept_triplet_is_sharded_from_the_main_stream(thumbnail_first: Pat
     assert len(stages.kept) >= 10
     result = run_shard(SHARD, stages.raw, stages.triplets, tmp_path / "shards", backend=backend)
     assert not result.skipped and len(result.manifest) == len(stages.kept)
-    size = analysis_size(384, 216, SHARD.size)
+    size = analysis_size(384, 216, SHARD.short_side)
     want = main_frames(thumbnail_first, size)
     urls = sorted(str(p) for p in (tmp_path / "shards").rglob("*.tar"))
     samples = list(wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples()))

@@ -7,6 +7,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline import cli
@@ -117,3 +118,13 @@ def test_extra_unlisted_shard(copy: Path, capsys: pytest.CaptureFixture):
 
 def test_missing_tables(tmp_path: Path):
     assert problems_of(tmp_path) == [Problem("manifest.parquet", "", "missing table")]
+
+
+def test_verify_shows_progress_unless_quiet(good: Path, capsys: pytest.CaptureFixture):
+    """A long check says how far it is (plain lines when not a terminal, as in a log)."""
+    total = len(pd.read_parquet(good / "manifest.parquet"))
+    assert cli.main(["verify", str(good)]) == 0
+    err = capsys.readouterr().err
+    assert f"verify: 100% ({total}/{total} sample)" in err
+    assert cli.main(["verify", str(good), "--quiet"]) == 0
+    assert "verify:" not in capsys.readouterr().err

@@ -36,7 +36,7 @@ def sample_source(params: Params, args: argparse.Namespace) -> SampleSource | No
     if params.train.triplets == "curated":
         return None
     naive = naive_triplets(Path(args.raw), Path(args.analysis), Path(args.triplets),
-                           params.shard.size, filter_params=params.filter)
+                           params.shard.short_side, filter_params=params.filter)
     return functools.partial(naive_samples, naive)
 
 

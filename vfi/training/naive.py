@@ -16,7 +16,7 @@ candidates has no near-duplicate link, so it is a group of its own). Scene frame
 are ``scenes.parquet``'s.
 
 Frames are decoded once per source in one pass (:func:`pipeline.video.read_frames`,
-the shard stage's reader and resize: short side ``shard.size``, never upscaled), so a
+the shard stage's reader and resize: short side ``shard.short_side``, never upscaled), so a
 naive frame is pixel-equal to what a PNG shard stores for the same frame. Each needed
 frame is kept once as uint8 (windows share frames); the float triplet is made per
 sample. A source that cannot be read is skipped with a logged reason; the others go on.
@@ -234,7 +234,7 @@ def naive_triplets(raw_dir: Path, analysis_dir: Path, triplets_dir: Path, size: 
     """Every naive window of ``split`` and its frames at short side ``size``.
 
     ``raw_dir``: ``sources.parquet`` and the videos; ``analysis_dir``: ``scenes.parquet``;
-    ``triplets_dir``: ``filtered.parquet``; ``size``: ``shard.size``;
+    ``triplets_dir``: ``filtered.parquet``; ``size``: ``shard.short_side``;
     ``filter_params``: the filter's ``seed`` and ``split`` fractions (for scenes without
     candidates). Raises ValueError when no window at all can be made.
     """
