@@ -475,7 +475,7 @@ class CutsPart:
 
 # sources.parquet columns that say where a video came from and may be used, not what
 # its frames are: a corrected attribution must not re-analyse the source.
-PROVENANCE = ("origin", "kind", "uri", "license", "attribution", "split")
+PROVENANCE = ("origin", "kind", "uri", "license", "license_note", "attribution", "split")
 
 
 def part_fingerprint(row: dict, params: CutsParams, holds: TripletParams | None,

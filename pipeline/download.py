@@ -21,6 +21,11 @@ stay what the file holds (the probe: demuxed packets, stream rate, coded size);
 ``out_frames``/``out_fps`` are what a reader delivers after the filter (after 3:2
 decimation 4 of every 5 frames, ~23.976 fps), and ``crop`` (``w:h:x:y``) the picture
 inside the bars. A scan that fails leaves the source unfiltered with ``scan_error``.
+
+A source without a licence (``license`` missing, empty or ``unknown``) is flagged, not
+refused (``pipeline.licences``): a warning per source names the params.yaml entry to
+fix, ``license_note`` records it in ``sources.parquet`` and the summary line counts
+them; the export card then marks those works as not to be redistributed.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from pipeline.config import (
 from pipeline.engine import Engine, engine_map, make_engine
 from pipeline.engine.parts import PartStore, PartWriter, fingerprint
 from pipeline.fetch import FetchError, FetchPolicy, fetch, sha256_file
+from pipeline.licences import licence_known, missing_licence_note, normalised_licence
 from pipeline.page import PageError, resolve
 from pipeline.probe import ProbeError, probe
 from pipeline.progress import progress
@@ -78,6 +84,8 @@ class SourceRow:
     uri: str
     license: str
     attribution: str
+    # Why the licence cannot be relied on ("" when it can): pipeline.licences.
+    license_note: str = ""
     split: str = "auto"
     path: str = ""
     bytes: int = 0
@@ -373,7 +381,26 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
         if got.rows and all(r.status == "ok" for r in got.rows):
             keep.append(Path(part.dest))
     store.prune(keep)
+    flag_missing_licences(result.rows)
     return result
+
+
+def flag_missing_licences(rows: list[SourceRow]) -> int:
+    """Record, and warn about, every source without a licence; returns how many usable
+    ones have none. Flagged, not refused (``pipeline.licences`` says why): the warning
+    names the params.yaml entry to fix, ``license_note`` keeps it in sources.parquet,
+    and the export card repeats it where it matters, before redistribution."""
+    flagged = 0
+    for row in rows:
+        row.license = normalised_licence(row.license)
+        row.license_note = "" if licence_known(row.license) else missing_licence_note(row.origin)
+        if row.license_note and row.status == "ok":
+            flagged += 1
+            log.warning("source %s has no licence: its samples will say license 'unknown' "
+                        "and export cards mark it not to be redistributed; set license: on "
+                        "the params.yaml sources entry %r (e.g. license: CC BY 4.0)",
+                        row.name, row.origin)
+    return flagged
 
 
 def _merge_part(part: DownloadPart, raw_dir: Path) -> EntryResult:
@@ -415,6 +442,9 @@ def summary(result: DownloadResult, top: int = 5) -> str:
     line = f"download: {len(result.usable)} usable video(s), {len(failed)} failed"
     if failed:
         line += f" ({reason_counts((r.error for r in failed), top)})"
+    unlicensed = sum(1 for r in result.usable if not licence_known(r.license))
+    if unlicensed:
+        line += f"; {unlicensed} without a licence (see the warnings)"
     return line
 
 

@@ -81,8 +81,8 @@ MAX_INFLIGHT_PER_WORKER = 4  # encodes queued ahead of the decoder, per worker
 PART_TAR, PART_INDEX_TABLE, PART_SKIPPED, PART_CAPTURED = (
     "samples.tar", "index.parquet", "skipped.json", "captured.parquet")
 PART_INDEX = {"key": "str", "split": "str", "offset": "int64", "length": "int64",
-              "sizes": "str", "license": "str", "attribution": "str", "width": "int32",
-              "height": "int32"}
+              "sizes": "str", "license": "str", "attribution": "str", "uri": "str",
+              "sha256": "str", "width": "int32", "height": "int32"}
 # Imported once by the guarded workers' fork server (pipeline.guard).
 PRELOAD = ("numpy", "pandas", "av", "PIL.Image", "webdataset", "pipeline.shard")
 
@@ -105,6 +105,8 @@ class SourceInfo:
     attribution: str
     status: str
     error: str
+    uri: str = ""  # where the video came from (sources.parquet ``uri``)
+    sha256: str = ""  # of the video file
 
 
 @dataclass
@@ -131,7 +133,8 @@ def load_sources(raw_dir: Path) -> dict[str, SourceInfo]:
     df = pd.read_parquet(path)
     # Absolute: an engine task may run with another working directory.
     return {r.name: SourceInfo(r.name, (raw_dir / r.path).resolve(), r.codec, int(r.width), int(r.height),
-                               int(r.frames), r.license, r.attribution, r.status, r.error)
+                               int(r.frames), r.license, r.attribution, r.status, r.error,
+                               r.uri, r.sha256)
             for r in df.itertuples(index=False)}
 
 
@@ -163,11 +166,13 @@ def sample_meta(row: dict[str, Any], src: SourceInfo, size: tuple[int, int],
     """The ``json`` member: everything needed to trace a sample back and to train on it.
 
     Hashes are 16-digit hex strings: JSON readers that hold numbers as doubles would
-    round a 64-bit integer.
+    round a 64-bit integer. ``uri`` and ``sha256`` are the source video's origin and
+    checksum (sources.parquet), so a sample alone says which file it came from.
     """
     meta = {
         "key": row["key"], "source": src.name, "license": src.license,
-        "attribution": src.attribution, "split": row["split"], "scene": int(row["scene"]),
+        "attribution": src.attribution, "uri": src.uri, "sha256": src.sha256,
+        "split": row["split"], "scene": int(row["scene"]),
         "group": int(row["group"]), "frames": [int(row[f"f{k}"]) for k in range(3)],
         "drawings": [int(row[f"d{k}"]) for k in range(3)],
         "pts": [float(row[f"pts{k}"]) for k in range(3)],
@@ -327,6 +332,8 @@ def manifest_frame(kept: pd.DataFrame, metas: list[dict[str, Any]],
     df.insert(4, "tar_bytes", np.array([p.length for p in placements], np.int64))
     df.insert(df.columns.get_loc("source") + 1, "license", [m["license"] for m in metas])
     df.insert(df.columns.get_loc("license") + 1, "attribution", [m["attribution"] for m in metas])
+    df.insert(df.columns.get_loc("attribution") + 1, "uri", [m["uri"] for m in metas])
+    df.insert(df.columns.get_loc("uri") + 1, "sha256", [m["sha256"] for m in metas])
     df["width"] = np.array([m["width"] for m in metas], np.int32)
     df["height"] = np.array([m["height"] for m in metas], np.int32)
     df["format"] = ext
@@ -341,7 +348,7 @@ def _empty_manifest(kept: pd.DataFrame) -> pd.DataFrame:
     """The manifest's columns with no rows (a run where nothing could be written)."""
     df = kept.iloc[:0].copy()
     extra = {"shard": object, "shard_index": "int64", "tar_offset": "int64", "tar_bytes": "int64",
-             "license": object, "attribution": object,
+             "license": object, "attribution": object, "uri": object, "sha256": object,
              "width": "int32", "height": "int32", "format": object, "bytes_f0": "int64",
              "bytes_f1": "int64", "bytes_f2": "int64", "bytes_json": "int64", "bytes": "int64"}
     for name, dtype in extra.items():
@@ -396,7 +403,8 @@ def _part_index(meta: dict[str, Any], sample: dict[str, Any], end: int) -> dict[
     length = tar_span(list(sizes.values()))
     return {"key": meta["key"], "split": meta["split"], "offset": end - length,
             "length": length, "sizes": json.dumps(sizes), "license": meta["license"],
-            "attribution": meta["attribution"], "width": meta["width"],
+            "attribution": meta["attribution"], "uri": meta["uri"], "sha256": meta["sha256"],
+            "width": meta["width"],
             "height": meta["height"]}
 
 

@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from pipeline.errors import CommandError
+from pipeline.licences import UNKNOWN_LICENSE, licence_known
 from pipeline.stage import StageError
 from pipeline.manifest import (
     SPLITS,
@@ -232,14 +233,19 @@ def dataset_card(manifest: pd.DataFrame, shards: pd.DataFrame, where: str, split
     return "\n".join(lines)
 
 
+def _works(part: pd.DataFrame) -> list[str]:
+    """The works of some manifest rows: each source's attribution, or its name."""
+    return sorted({a or s for s, a in zip(part["source"], part["attribution"])})
+
+
 def licence_section(manifest: pd.DataFrame) -> list[str]:
     """Card lines: each licence with the works under it, then what the licences ask of
-    whoever redistributes the export or a model trained on it (CC BY: credit; CC BY-SA:
-    credit and share alike)."""
+    whoever redistributes the export or a model trained on it (no known licence: do not
+    redistribute; CC BY: credit; CC BY-SA: credit and share alike)."""
     lines = ["", "## Licences", "", "| license | works (attribution) | samples |", "|---|---|---:|"]
     for lic, part in manifest.groupby("license", sort=True):
-        works = sorted({a or s for s, a in zip(part["source"], part["attribution"])})
-        lines.append(f"| {lic} | {'; '.join(works)} | {len(part)} |")
+        lines.append(f"| {lic} | {'; '.join(_works(part))} | {len(part)} |")
+    lines += unknown_licence_notice(manifest)
     licences = [str(x).upper() for x in manifest["license"].unique()]
     if any(x.startswith("CC BY") for x in licences):
         lines += ["", "**Attribution.** The CC BY and CC BY-SA works above must be credited, "
@@ -252,6 +258,21 @@ def licence_section(manifest: pd.DataFrame) -> list[str]:
                   "be offered under the same licence (or a compatible later version). To avoid "
                   f"that, export without them: `--where \"license not in {share_alike}\"`."]
     return lines
+
+
+def unknown_licence_notice(manifest: pd.DataFrame) -> list[str]:
+    """The card's bold warning when some samples have no known licence (a source
+    without ``license`` in params.yaml: ``pipeline.licences``), naming those works."""
+    unknown = manifest[~manifest["license"].map(licence_known)]
+    if unknown.empty:
+        return []
+    sources = sorted(unknown["source"].unique())
+    return ["", f"**No known licence: do not redistribute.** {'; '.join(_works(unknown))} "
+            f"({len(unknown)} sample(s), source(s) {', '.join(sources)}) have no licence "
+            "recorded. Until one is set (`license:` on the source's entry in params.yaml, "
+            "then `dvc repro`), this export, and any model trained on it, must not be "
+            "redistributed with them. To leave them out: "
+            f"`--where \"license != '{UNKNOWN_LICENSE}'\"`."]
 
 
 def _swap_in(temp: Path, out: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +16,16 @@ from pipeline.manifest import SPLITS, ShardSink, iter_tar_samples, read_wids_ind
 from pipeline.shard import run_shard
 from pipeline.subset import ExportError, licence_section, run_export
 from pipeline.verify import verify
-from tests.shard_inputs import build_shard_inputs
+from tests.shard_inputs import ShardInputs, build_shard_inputs
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    inputs = build_shard_inputs(tmp_path_factory.mktemp("inputs"), clips=2)
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> ShardInputs:
+    return build_shard_inputs(tmp_path_factory.mktemp("inputs"), clips=2)
+
+
+@pytest.fixture(scope="module")
+def shards(inputs: ShardInputs, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("shards")
     run_shard(ShardParams(short_side=64, maxcount=8), inputs.raw_dir, inputs.triplets_dir, out)
     return out
@@ -146,3 +151,22 @@ def test_card_lists_licences_and_their_obligations():
     assert set(manifest.query(query)["source"]) == {"b", "c"}  # the advice is a working query
     free = "\n".join(licence_section(manifest[manifest["source"] != "a"]))
     assert "Share-alike" not in free and "Attribution" not in free
+
+
+def test_card_flags_a_source_without_licence(inputs: ShardInputs, tmp_path: Path):
+    """A source the download stage recorded without a licence ("unknown"): its samples
+    say so, and the export card names it in bold as not to be redistributed."""
+    raw = tmp_path / "raw"
+    shutil.copytree(inputs.raw_dir, raw)
+    table = pd.read_parquet(raw / "sources.parquet")
+    table.loc[table["name"] == "synthetic-01", "license"] = "unknown"
+    table.to_parquet(raw / "sources.parquet", index=False)
+    run_shard(ShardParams(short_side=64, maxcount=8), raw, inputs.triplets_dir, tmp_path / "shards")
+    run_export(tmp_path / "shards", "", SPLITS, tmp_path / "out")
+    card = (tmp_path / "out" / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "- unknown" in front and "- cc0-1.0" in front
+    notice = next(line for line in card.splitlines() if line.startswith("**No known licence"))
+    assert "**No known licence: do not redistribute.** inbetweener tests" in notice
+    assert "source(s) synthetic-01)" in notice and "synthetic-00" not in notice
+    assert "| unknown | inbetweener tests |" in card

@@ -113,6 +113,24 @@ def test_json_carries_the_triplet(inputs: ShardInputs, shards: Path):
             assert (meta["width"], meta["height"], meta["format"]) == (*SIZE, "png")
 
 
+def test_samples_carry_their_origin_uri_and_checksum(inputs: ShardInputs, shards: Path):
+    """Each sample's json, and its manifest row, name the source video's origin (the
+    sources.parquet ``uri``) and its file's sha256: a sample alone says where it is from."""
+    sources = pd.read_parquet(inputs.raw_dir / "sources.parquet").set_index("name")
+    manifest = pd.read_parquet(shards / "shards" / "manifest.parquet").set_index("key")
+    seen = set()
+    for split in SPLITS:
+        for s in read_back(shards / "shards", split):
+            meta = json.loads(s["json"])
+            row = sources.loc[meta["source"]]
+            assert (meta["uri"], meta["sha256"]) == (row["uri"], row["sha256"])
+            assert (manifest.loc[s["__key__"], "uri"], manifest.loc[s["__key__"], "sha256"]) \
+                == (row["uri"], row["sha256"])
+            assert len(meta["sha256"]) == 64 and meta["uri"]
+            seen.add(meta["source"])
+    assert len(seen) == len(inputs.kept["source"].unique()) > 1
+
+
 def test_maxcount_splits_shards(shards: Path):
     table = pd.read_parquet(shards / "shards" / "shards.parquet")
     manifest = pd.read_parquet(shards / "shards" / "manifest.parquet")
