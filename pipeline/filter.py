@@ -76,13 +76,13 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic
 from pipeline.config import FilterParams, Params
-from pipeline.data_metrics import data_metrics, write_metrics
+from pipeline.data_metrics import data_metrics, kept_per_split, removed, write_metrics
 from pipeline.progress import progress
 from pipeline.stage import run_stage
 from pipeline.explained import triplet_scores
 from pipeline.hashing import hamming
 from pipeline.near_dup import chunk_spans, dedup, expand
-from pipeline.splits import SPLITS, group_splits, scene_groups
+from pipeline.splits import group_splits, scene_groups
 from pipeline.tables import (
     CANDIDATES_TABLE,
     DRAWINGS_TABLE,
@@ -427,10 +427,10 @@ def run_filter(analysis_dir: Path, triplets_dir: Path, params: FilterParams,
 def summary(result: FilterResult) -> str:
     """One line: kept of candidates, per split, and the removal reasons."""
     m = result.metrics
-    removed = ", ".join(f"{k}: {v}" for k, v in m["removed"].items() if v)
-    splits = "/".join(str(m["kept_per_split"][s]) for s in SPLITS)
+    reasons = ", ".join(f"{k}: {v}" for k, v in removed(m).items() if v)
+    splits = "/".join(str(n) for n in kept_per_split(m).values())
     return (f"filter: kept {m['kept']} of {m['candidates']} triplets (train/val/test {splits}), "
-            f"{m['groups']} scene groups; removed {removed or 'none'}")
+            f"{m['groups']} scene groups; removed {reasons or 'none'}")
 
 
 def _main(params: Params, args: argparse.Namespace) -> int:

@@ -102,8 +102,8 @@ HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newl
 def repo(tmp_path: Path) -> Path:
     """A repository with the metrics files and both docs, every block stale ("old")."""
     summary, runs = curation()
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics/eval.json").write_text(json.dumps(eval_json()))
+    (tmp_path / "reports/eval").mkdir(parents=True)
+    (tmp_path / doc_tables.EVAL_SUMMARY).write_text(json.dumps(eval_json()))
     (tmp_path / "reports/curation").mkdir(parents=True)
     (tmp_path / "reports/curation/summary.json").write_text(json.dumps(summary))
     with open(tmp_path / "reports/curation/runs.csv", "w", newline="") as fh:
@@ -145,7 +145,7 @@ def test_check_names_the_stale_block_and_writes_nothing(tmp_path: Path, capsys):
     capsys.readouterr()
     ev = eval_json()
     ev["held_out"]["psnr"]["model"] = 23.0  # the metrics move on, the docs do not
-    (root / "metrics/eval.json").write_text(json.dumps(ev))
+    (root / doc_tables.EVAL_SUMMARY).write_text(json.dumps(ev))
     before = (root / "README.md").read_bytes()
     assert main(["--root", str(root), "--check"]) == 1
     assert "stale: README.md: eval-summary" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import torch
 from tests.test_train import tiny_params, write_tiny_shards
 from pipeline.manifest import shards_for_split
 from vfi.config import EvalParams
-from vfi.evaluation.scoring import bucket_name, evaluate
+from vfi.evaluation.scoring import bucket_name, evaluate, headline
 from vfi.inference.checkpoint import CHECKPOINT_NAME
 from vfi.inference.methods import Dis
 from vfi.inference.metrics import psnr
@@ -32,8 +32,9 @@ def test_evaluate_writes_all_methods(tmp_path: Path, capsys) -> None:
                        tmp_path / "metrics" / "eval.json", tmp_path / "plots", show_progress=True)
     # the stage says how far it is (these shards have no shards table: counted, no total)
     assert re.search(r"^evaluate: (100% \(5/5 triplet\)|5 triplet) ", capsys.readouterr().err, re.M)
-    on_disk = json.loads((tmp_path / "metrics" / "eval.json").read_text())
-    assert on_disk == summary and summary["n"] == 5
+    assert json.loads((tmp_path / "plots" / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "metrics" / "eval.json").read_text()) == headline(summary)
+    assert summary["n"] == 5
     assert set(summary["psnr"]) == METHODS and set(summary["ssim"]) == METHODS
     assert sum(b["n"] for b in summary["by_t"].values()) == 5
     rows = list(csv.DictReader((tmp_path / "plots" / "samples.csv").open()))
@@ -91,3 +92,20 @@ def test_scores_per_source_and_over_held_out_works(tmp_path: Path) -> None:
     assert summary["by_source"]["a"]["psnr"]["m"] == 30.0
     assert summary["held_out"] == {"sources": ["b"], "n": 2, "psnr": {"m": 22.0},
                                    "ssim": {"m": 0.22}}
+
+
+def test_headline_is_flat_model_first_and_keeps_its_keys_without_held_out_works() -> None:
+    """The dvc metrics file: one level of keys, the model's columns first (what ``dvc exp
+    show`` lists first), and the same keys when there is no held-out work (null means)."""
+    from vfi.evaluation.scoring import summarise
+
+    rows = [{"source": "a", "bucket": "0.4-0.6", "psnr_blend": 20.0, "ssim_blend": 0.5,
+             "psnr_model": 22.0, "ssim_model": 0.6}]
+    flat = headline(summarise(rows, ["blend", "model"], [0.0, 0.4, 0.6, 1.0], ["a"]))
+    assert list(flat) == ["n", "psnr_model", "psnr_blend", "ssim_model", "ssim_blend",
+                          "held_out_n", "held_out_psnr_model", "held_out_psnr_blend",
+                          "held_out_ssim_model", "held_out_ssim_blend"]
+    assert flat["psnr_model"] == flat["held_out_psnr_model"] == 22.0
+    none = headline(summarise(rows, ["blend", "model"], [0.0, 0.4, 0.6, 1.0], []))
+    assert list(none) == list(flat) and none["held_out_n"] == 0
+    assert none["held_out_psnr_model"] is None

@@ -309,8 +309,10 @@ def test_main_writes_the_table_and_sorted_metrics(tmp_path, capsys):
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
     assert data["frames"] == 80 and data["scenes"] == 4 and data["cuts"] == 2
     assert data["held_frames"] == data["frames"] - data["drawings"]
-    assert data["kept"] + sum(data["removed"].values()) == data["candidates"] == 24
-    assert sum(data["kept_per_split"].values()) == data["kept"]
+    assert all(isinstance(v, int) for v in data.values())  # flat: one key, one count
+    removed = {k: v for k, v in data.items() if k.startswith("removed_")}
+    assert data["kept"] + sum(removed.values()) == data["candidates"] == 24
+    assert data["kept_train"] + data["kept_val"] + data["kept_test"] == data["kept"]
     table = pd.read_parquet(triplets / "filtered.parquet")
     assert len(table) == 24 and table["split"].isin(["train", "val", "test"]).all()
     assert set(table.loc[table["source"] == "b", "split"]) == {"test"}  # b's pin, from sources.parquet

@@ -1,9 +1,10 @@
 """The result tables of README.md and docs/MODEL.md, generated from the run's own files.
 
-Hand-copied figures go stale as soon as ``dvc repro`` rewrites ``metrics/eval.json``, so
+Hand-copied figures go stale as soon as ``dvc repro`` rewrites the evaluation, so
 each table (and each sentence quoting its figures) sits between marker comments,
 ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->``, and is rendered here from
-``metrics/eval.json`` and ``reports/curation/{summary.json,runs.csv}``. Only the text
+``reports/eval/summary.json`` (the evaluate stage's full breakdown; ``metrics/eval.json``
+is its flat headline) and ``reports/curation/{summary.json,runs.csv}``. Only the text
 between the markers is rewritten (atomically); everything else stays byte-identical.
 ``--check`` writes nothing and exits 1 naming every stale block, so CI and the tests can
 tell when the docs and the metrics disagree::
@@ -26,22 +27,25 @@ from typing import Any
 
 from pipeline.atomic import write_bytes
 
-# Column order and headers; methods eval.json has beyond these are appended by name.
+EVAL_SUMMARY = "reports/eval/summary.json"
+
+# Column order and headers; methods the summary has beyond these are appended by name.
 METHODS = {"model": "model", "rife": "rife (start)", "dis": "DIS", "blend": "blend",
            "repeat": "repeat"}
-# Display names of the held-out works (eval.json knows them by source name only).
+# Display names of the held-out works (the summary knows them by source name only).
 WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
          "steamboat-willie": ("Steamboat Willie", "2D film scan")}
 TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
 DOCS = {"README.md": ("eval-summary", "curation-summary"),
         "docs/MODEL.md": ("eval", "eval-gain", "curation", "curation-gain")}
 MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
-Group = dict[str, Any]  # one of eval.json's {"n", "psnr": {method: dB}, "ssim": {...}}
+Group = dict[str, Any]  # one of the summary's {"n", "psnr": {method: dB}, "ssim": {...}}
 
 
 @dataclass(frozen=True)
 class Results:
-    """What the blocks are rendered from: eval.json, and the curation summary and runs."""
+    """What the blocks are rendered from: the evaluation summary, and the curation
+    summary and runs."""
     eval: dict[str, Any]
     curation: dict[str, Any]
     runs: list[dict[str, str]]
@@ -50,7 +54,7 @@ class Results:
     def load(cls, root: Path) -> Results:
         with open(root / "reports/curation/runs.csv", newline="") as fh:
             runs = list(csv.DictReader(fh))
-        return cls(json.loads((root / "metrics/eval.json").read_text()),
+        return cls(json.loads((root / EVAL_SUMMARY).read_text()),
                    json.loads((root / "reports/curation/summary.json").read_text()), runs)
 
 
@@ -76,7 +80,7 @@ def eval_table(rows: Sequence[tuple[str, Group]], methods: Sequence[str]) -> str
 
 
 def pooled(groups: Sequence[Group]) -> Group:
-    """Sample-weighted means of several groups (eval.json's means are over samples, so
+    """Sample-weighted means of several groups (the summary's means are over samples, so
     this is the mean over their union); only methods every group has."""
     n = sum(g["n"] for g in groups)
     out: Group = {"n": n}
@@ -125,7 +129,7 @@ def eval_gain(ev: dict[str, Any]) -> str:
         return p["model"] - p["rife"] if "model" in p and "rife" in p else None
     held, others = ev.get("held_out", {"n": 0}), _others(ev)
     if gain(ev) is None:
-        return "No fine-tune gain to quote: `metrics/eval.json` lacks `model` or `rife`."
+        return f"No fine-tune gain to quote: `{EVAL_SUMMARY}` lacks `model` or `rife`."
     rest = [f"{gain(ev):+.2f} on the whole test split"]
     if gain(others[1]) is not None:
         rest.append(f"{gain(others[1]):+.2f} on {others[0].split(' (')[0]}")

@@ -3,8 +3,10 @@
 Methods, side by side on the same frames, from the registry of
 :mod:`vfi.inference.methods`: the trained ``model``, the pretrained ``rife`` it started
 from, ``repeat``, ``blend`` and ``dis``. Outputs: mean PSNR/SSIM overall, per t bucket,
-per source and over the held-out works (``metrics/eval.json``, for ``dvc metrics``), a
-per-sample CSV (for ``dvc plots``) and a grid PNG of the worst and best samples.
+per source and over the held-out works (``reports/eval/summary.json``, what the docs'
+tables are made of), the headline of that as flat keys (``metrics/eval.json``, for
+``dvc metrics`` and ``dvc exp show``: a column per key, so only what a run is judged
+by), a per-sample CSV (for ``dvc plots``) and a grid PNG of the worst and best samples.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from vfi.inference.triplets import read_triplets
 
 log = logging.getLogger("inbetweener.vfi.evaluate")
 METRICS = ("psnr", "ssim")
+SUMMARY_NAME = "summary.json"  # the full breakdown, in the plots folder (not a dvc metric)
 
 
 def bucket_name(t: float, edges: Sequence[float]) -> str:
@@ -99,6 +102,30 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str], edges: Sequenc
     return summary
 
 
+def headline(summary: dict[str, Any]) -> dict[str, float | int | None]:
+    """The flat metrics of a summary: ``n`` and ``{metric}_{method}`` over the test split,
+    then ``held_out_n`` and ``held_out_{metric}_{method}``; ``model`` first, then the
+    methods in the summary's order. A held-out mean with no held-out sample is null, so
+    the keys are the same whatever the data (a diff never shows a key appear or vanish).
+    The means per t bucket and per source stay in the summary: as dvc metrics they were
+    a ``dvc exp show`` column each, over a hundred, that no run is judged by."""
+    methods = sorted(summary["psnr"], key=lambda m: m != "model")
+    held = summary.get("held_out", {"n": 0})
+    return {"n": summary["n"], **_flat_means(summary, methods, ""),
+            "held_out_n": held["n"], **_flat_means(held, methods, "held_out_")}
+
+
+def _flat_means(group: dict[str, Any], methods: Sequence[str], prefix: str
+                ) -> dict[str, float | None]:
+    """``{prefix}{metric}_{method}`` for every metric and method (None: no mean)."""
+    return {f"{prefix}{metric}_{m}": (group.get(metric) or {}).get(m)
+            for metric in METRICS for m in methods}
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
 def split_size(shards: str | Path, split: str) -> int | None:
     """Samples of one split by the shards table (None without one: progress uncounted)."""
     try:
@@ -111,8 +138,10 @@ def split_size(shards: str | Path, split: str) -> int | None:
 def evaluate(params: EvalParams, shards: str | Path, checkpoint: str | Path,
              metrics_path: str | Path, plots_dir: str | Path, split: str = "test",
              show_progress: bool = False) -> dict[str, Any]:
-    """Score every method on ``split`` and write metrics JSON, CSV and grid PNG
-    (``show_progress``: triplets scored so far; every method runs on each)."""
+    """Score every method on ``split`` and write the headline metrics JSON
+    (``metrics_path``), and under ``plots_dir`` the summary JSON, CSV and grid PNG
+    (``show_progress``: triplets scored so far; every method runs on each). Returns the
+    summary."""
     options = MethodOptions(checkpoint=Path(checkpoint), dis_preset=params.dis_preset)
     methods: dict[str, Method] = {name: make_method(name, options) for name in METHODS}
     urls = shards_for_split(shards, split)
@@ -124,8 +153,9 @@ def evaluate(params: EvalParams, shards: str | Path, checkpoint: str | Path,
     if not rows:
         raise ValueError(f"the {split} split under {shards} has no samples")
     summary = summarise(rows, list(methods), params.t_buckets, held_out_sources(shards))
-    write_bytes(Path(metrics_path), (json.dumps(summary, indent=2) + "\n").encode())
     plots = Path(plots_dir)
+    write_bytes(plots / SUMMARY_NAME, _json(summary))
+    write_bytes(Path(metrics_path), _json(headline(summary)))
     write_bytes(plots / "samples.csv", rows_csv(rows))
     write_bytes(plots / "grid.png", grid_png(frames, rows, params.grid_samples))
     log.info("%d samples: PSNR %s", summary["n"], summary["psnr"])
