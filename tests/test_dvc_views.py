@@ -269,9 +269,6 @@ def test_each_readme_view_fits_a_100_column_terminal(views_repo: Path, args: lis
         assert "[lr-2e-05]" in out and "psnr_model" in out, out
 
 
-@pytest.mark.xfail(strict=True, reason="params.yaml starts with `sources`: `dvc exp show` never "
-                   "folds the first params column, so the whole list fills the screen; it "
-                   "passes once `sources` is params.yaml's last section")
 def test_plain_exp_show_in_a_100_column_terminal_shows_the_scores(views_repo: Path):
     screen = [line[:WIDTH] for line in in_terminal(views_repo, ["exp", "show"])]
     head = next(line for line in screen if "Experiment" in line)
