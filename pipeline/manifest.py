@@ -13,8 +13,9 @@ Tars are written by webdataset's ``ShardWriter`` with fixed member metadata (mti
 mode, uname/gname; uid/gid are 0; USTAR), so the same samples in the same order give
 the same bytes. Each tar is written under a temporary name and renamed when complete;
 its sha256 is computed while it is written, not by reading it back. ``RawShardSink``
-(export) appends samples' tar blocks copied from existing shards and ends each archive
-exactly as tarfile does, so its tars equal what ``ShardWriter`` would write.
+(export; the shard stage, with blocks from :func:`sample_blocks`) appends samples' tar
+blocks and ends each archive exactly as tarfile does, so its tars equal what
+``ShardWriter`` would write.
 """
 
 from __future__ import annotations
@@ -131,6 +132,27 @@ def tar_span(sizes: list[int] | tuple[int, ...]) -> int:
     """Bytes that members of these sizes take in a USTAR tar: a header block each, data
     padded to whole blocks. Short names (ours) never need extra headers."""
     return sum(tarfile.BLOCKSIZE + -(-n // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE for n in sizes)
+
+
+def sample_blocks(sample: dict[str, Any]) -> tuple[bytes, dict[str, int]]:
+    """A sample's tar blocks exactly as webdataset's ``TarWriter`` writes them with
+    TAR_SETTINGS (members in sorted name order, ``_``-names left out, a header each, data
+    padded to whole blocks), and its member sizes: what ``RawShardSink`` appends.
+
+    Built in one piece, not through tarfile's 16 KB Python writes: the shard stage packs
+    every sample of the dataset this way on each run (``pipeline.frame_parts``), at
+    about twice tarfile's speed.
+    """
+    key, blocks, sizes = sample["__key__"], [], {}
+    for name in sorted(k for k in sample if not k.startswith("_")):
+        data = sample[name]
+        info = tarfile.TarInfo(f"{key}.{name}")
+        info.size, info.mtime, info.mode = len(data), TAR_SETTINGS["mtime"], TAR_SETTINGS["mode"]
+        info.uname, info.gname = TAR_SETTINGS["user"], TAR_SETTINGS["group"]
+        blocks += [info.tobuf(tarfile.DEFAULT_FORMAT, tarfile.ENCODING, "surrogateescape"),
+                   data, bytes(-len(data) % tarfile.BLOCKSIZE)]
+        sizes[name] = len(data)
+    return b"".join(blocks), sizes
 
 
 def _publish(handle: _HashingFile, dest: Path, aborting: bool) -> dict[str, Any] | None:

@@ -7,18 +7,23 @@ and the kept rows of ``filtered.parquet``; writes ``{out}/{split}/{split}-%06d.t
 (``pipeline.report``).
 
 Work is per source and streaming: the needed frame indices of a source are read in
-order in one pass of the video's main stream (``pipeline.video.read_frames``), each
-frame is encoded once even when three triplets share it, and a triplet is written as
-soon as its three frames are encoded, so memory holds only the frames of triplets
-still open. Encoding costs about as much
+order in one pass of the video's main stream (``pipeline.video.read_frames``), and each
+frame is encoded once even when three triplets share it. Encoding costs about as much
 as decoding; it runs on a thread pool (see :func:`_pool`) while the main thread
 decodes.
 
-Each source is one engine item (``pipeline.engine``, params ``engine``): a guarded
-worker with ``shard.timeout`` (a decoder that hangs or crashes costs that source's
-triplets, counted in ``skipped``) writes the source's samples to a part tar in
-``data/cache/parts/shards/``; the parts are then copied in source order into the split
-shards, byte for byte what one sequential writer would give, and removed.
+Encoded frames are cached per source across runs (``pipeline.frame_parts``, in
+``data/cache/parts/shards/``): only a source whose frames no part holds is decoded and
+encoded (a new source; a changed file, decode filter or pixel/encoding param), so adding
+a source to a big dataset costs that source's encoding, not the dataset's. Each such
+source is one engine item (``pipeline.engine``, params ``engine``): a guarded worker
+with ``shard.timeout`` (a decoder that hangs or crashes costs that source's triplets,
+counted in ``skipped``) publishes the source's parts. Then every sample is packed from
+the parts, in source then f0 order, into the split shards (``RawShardSink`` with
+``pipeline.manifest.sample_blocks``: the bytes webdataset's writer gives). Its json is
+built there, so provenance, groups and splits are never stale. Packing is cheap (about
+2 s for the default dataset's 715 MB); the cache holds each frame once, about 40 % of
+the shards' bytes, and ``rm -rf data/cache/parts/shards`` forgets it.
 
 Sample: key ``{source}_{scene:04d}_{f0:06d}``; members ``f0.{ext}``, ``f1.{ext}``,
 ``f2.{ext}`` and ``json`` (see :func:`sample_meta`). Samples are written in source then
@@ -38,34 +43,46 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import webdataset as wds
 
 from pipeline import atomic
 from pipeline.config import Params, ShardParams
 from pipeline.engine import Engine, engine_map, make_engine
-from pipeline.engine.parts import PartStore, PartWriter, fingerprint
+from pipeline.engine.parts import PartStore, PartWriter
+from pipeline.frame_parts import (
+    FramePart,
+    FramePlan,
+    FrameWriter,
+    pixel_row,
+    plan_frames,
+    source_key,
+)
 from pipeline.guard import run_guarded
 from pipeline.images import Encoder
-from pipeline.progress import progress
-from pipeline.stage import StageError, run_stage
 from pipeline.manifest import (
     SPLITS,
-    TAR_SETTINGS,
     Placement,
     RawShardSink,
     clean_output,
+    sample_blocks,
     shards_table,
-    tar_span,
     write_tables,
 )
-from pipeline.report import REMOVED_SHEET, wanted_frames, write_removed_sheet, write_report
+from pipeline.progress import progress
+from pipeline.report import (
+    REMOVED_SHEET,
+    wanted_frames,
+    write_removed_sheet,
+    write_report,
+)
 from pipeline.scan import recorded_filter
+from pipeline.stage import StageError, run_stage
 from pipeline.video import Backend, FrameRead, read_frames
 
 log = logging.getLogger("inbetweener.shard")
@@ -77,12 +94,6 @@ TRIPLET_COLUMNS = ("source", "scene", "d0", "d1", "d2", "f0", "f1", "f2", "pts0"
                    "phash2", "dhash0", "dhash1", "dhash2", "keep", "pan", "group", "split")
 OPTIONAL_COLUMNS = ("motion", "motion01", "motion12")  # carried when the filter wrote them
 MAX_INFLIGHT_PER_WORKER = 4  # encodes queued ahead of the decoder, per worker
-# A source's part (pipeline.engine.parts): its samples, where each is, what was skipped.
-PART_TAR, PART_INDEX_TABLE, PART_SKIPPED, PART_CAPTURED = (
-    "samples.tar", "index.parquet", "skipped.json", "captured.parquet")
-PART_INDEX = {"key": "str", "split": "str", "offset": "int64", "length": "int64",
-              "sizes": "str", "license": "str", "attribution": "str", "uri": "str",
-              "sha256": "str", "width": "int32", "height": "int32"}
 # Imported once by the guarded workers' fork server (pipeline.guard).
 PRELOAD = ("numpy", "pandas", "av", "PIL.Image", "webdataset", "pipeline.shard")
 
@@ -118,6 +129,8 @@ class ShardResult:
     metrics: dict[str, Any]
     skipped: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    ran: list[str] = field(default_factory=list)  # sources decoded this run (the rest: cached)
+    sources: int = 0  # sources with kept triplets
 
 
 def sample_key(source: str, scene: int, f0: int) -> str:
@@ -132,9 +145,9 @@ def load_sources(raw_dir: Path) -> dict[str, SourceInfo]:
         raise ShardError(f"{path}: no such table (run the download stage first)")
     df = pd.read_parquet(path)
     # Absolute: an engine task may run with another working directory.
-    return {r.name: SourceInfo(r.name, (raw_dir / r.path).resolve(), r.codec, int(r.width), int(r.height),
-                               int(r.frames), r.license, r.attribution, r.status, r.error,
-                               r.uri, r.sha256)
+    return {r.name: SourceInfo(r.name, (raw_dir / r.path).resolve(), r.codec, int(r.width),
+                               int(r.height), int(r.frames), r.license, r.attribution,
+                               r.status, r.error, r.uri, r.sha256)
             for r in df.itertuples(index=False)}
 
 
@@ -204,119 +217,51 @@ class _Inline(Executor):
 
 @dataclass
 class SourceJob:
-    """One source's kept triplets (f0 order) and how to read and encode its frames."""
+    """One source's kept triplets (f0 order) and the frames of removed triplets the
+    report shows (``pipeline.report.wanted_frames``), decoded in the same pass."""
 
     src: SourceInfo
     rows: list[dict[str, Any]]
-    short_side: int  # of the stored frames (``shard.short_side``)
-    encoder: Encoder
-    backend: Backend = "auto"
-    # Frames of removed triplets the report shows (``pipeline.report.wanted_frames``):
-    # decoded in this same pass and kept, as RGB, in ``captured`` (frame -> pixels).
     extra: frozenset[int] = frozenset()
-    captured: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def readable(self) -> list[dict[str, Any]]:
+        """The rows whose frames are all before the demux count (never read past it)."""
+        return [r for r in self.rows if max(r["f0"], r["f1"], r["f2"]) < self.src.frames]
+
+    @property
+    def needed(self) -> frozenset[int]:
+        """Frames of the readable rows: each encoded once, however many triplets share it."""
+        return frozenset(int(r[f"f{k}"]) for r in self.readable for k in range(3))
+
+    @property
+    def report_frames(self) -> frozenset[int]:
+        """The ``extra`` frames that exist (never read past the demux count)."""
+        return frozenset(i for i in self.extra if i < self.src.frames)
 
 
-def _check_source(job: SourceJob) -> str:
+def unreadable(src: SourceInfo) -> str:
     """Why a source cannot be read at all, or ""."""
-    if job.src.status != "ok":
-        return f"source not usable: {job.src.error}"
-    if not job.src.path.is_file():
+    if src.status != "ok":
+        return f"source not usable: {src.error}"
+    if not src.path.is_file():
         return "video file missing"
     return ""
 
 
-def _make_sample(row: dict[str, Any], frames: dict[int, Future], job: SourceJob,
-                 size: tuple[int, int]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(manifest fields, tar sample) for one triplet whose frames are encoded at ``size``."""
-    meta = sample_meta(row, job.src, size, job.encoder.format)
-    sample: dict[str, Any] = {"__key__": row["key"]}
-    for k in range(3):
-        sample[f"f{k}.{job.encoder.ext}"] = frames[int(row[f"f{k}"])].result()
-    sample["json"] = json_bytes(meta)
-    return meta, sample
-
-
-def _pop_ready(queue: deque, frames: dict[int, Future], refs: Counter, job: SourceJob,
-               read: FrameRead, final: bool) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Emit the leading triplets whose frames are all encoded (all of them when final).
-
-    Order is kept: a triplet waits for the one before it. A frame is dropped from
-    memory once the last triplet that uses it has been emitted.
-    """
-    while queue:
-        row = queue[0]
-        idx = [int(row[f"f{k}"]) for k in range(3)]
-        present = all(i in frames for i in idx)
-        if not final and not (present and all(frames[i].done() for i in idx)):
-            return
-        queue.popleft()
-        if present:
-            yield _make_sample(row, frames, job, read.size)
-        for i in idx:
-            refs[i] -= 1
-            if refs[i] == 0:
-                frames.pop(i, None)
-
-
-def source_samples(job: SourceJob, pool: Executor, skipped: Counter, inflight_limit: int = 8
-                   ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Samples of one source in f0 order; unreadable triplets are counted in ``skipped``."""
-    reason = _check_source(job)
-    if reason:
-        log.warning("%s: %d triplet(s) skipped: %s", job.src.name, len(job.rows), reason)
-        skipped[reason.split(":")[0]] += len(job.rows)
-        return
-    rows = [r for r in job.rows if max(r["f0"], r["f1"], r["f2"]) < job.src.frames]
-    if len(rows) < len(job.rows):
-        log.warning("%s: %d triplet(s) past the last frame (%d)", job.src.name,
-                    len(job.rows) - len(rows), job.src.frames)
-        skipped["frame past the end"] += len(job.rows) - len(rows)
-    refs = Counter(int(r[f"f{k}"]) for r in rows for k in range(3))
-    queue, frames, pending = deque(rows), {}, deque()
-    read = FrameRead(job.src.path)
-    decode = recorded_filter(job.src.path, job.src.name)  # the frames analysis saw
-    wanted = set(refs) | {i for i in job.extra if i < job.src.frames}
-    for frame in read_frames(job.src.path, wanted, job.short_side, frames=job.src.frames,
-                             codec=job.src.codec, backend=job.backend, result=read,
-                             decode=decode):
-        if frame.index in job.extra:
-            job.captured[frame.index] = frame.rgb
-        if frame.index not in refs:
-            continue
-        frames[frame.index] = pool.submit(job.encoder, frame.rgb)
-        pending.append(frames[frame.index])
-        while pending and (pending[0].done() or len(pending) > inflight_limit):
-            pending.popleft().result()
-        yield from _pop_ready(queue, frames, refs, job, read, final=False)
-    emitted_before = len(rows) - len(queue)
-    written = 0
-    for item in _pop_ready(queue, frames, refs, job, read, final=True):
-        written += 1
-        yield item
-    lost = len(rows) - emitted_before - written
-    if lost:
-        log.warning("%s: %d triplet(s) skipped: %s", job.src.name, lost,
-                    read.error or "frames not decoded")
-        skipped["decode failed"] += lost
-
-
-def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
-                backend: Backend, extra: Mapping[str, list[int]] | None = None
-                ) -> Iterator[SourceJob]:
+def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo],
+                extra: Mapping[str, list[int]] | None = None) -> Iterator[SourceJob]:
     """One job per source, in name order; a name missing from sources.parquet is a job too.
 
     ``extra``: per source, frames the report wants besides the kept ones; a source with
     only such frames (every triplet removed) gets a job without rows.
     """
-    encoder = Encoder(params.format, params.png_level, params.jpg_quality)
     extra = extra or {}
     by_source = {str(n): rows.to_dict("records") for n, rows in kept.groupby("source", sort=True)}
     for name in sorted(set(by_source) | set(extra)):
         src = sources.get(name) or SourceInfo(name, Path(), "", 0, 0, 0, "unknown", "",
                                               "error", "not in sources.parquet")
-        yield SourceJob(src, by_source.get(name, []), params.short_side, encoder, backend,
-                        frozenset(extra.get(name, ())))
+        yield SourceJob(src, by_source.get(name, []), frozenset(extra.get(name, ())))
 
 
 def manifest_frame(kept: pd.DataFrame, metas: list[dict[str, Any]],
@@ -388,77 +333,133 @@ def _pool(workers: int | None) -> Executor:
 
 @dataclass(frozen=True)
 class ShardPart:
-    """One source's shard work as an engine item (picklable): its samples go to one
-    part tar under ``dest`` (pipeline.engine.parts), merged into the shards later."""
+    """One source's work as an engine item (picklable): decode the frames its parts
+    lack (``pipeline.frame_parts``), encode the kept ones, publish the parts."""
 
-    job: SourceJob
-    dest: str
+    src: SourceInfo
+    frames: FramePlan  # encoded frames of the kept triplets
+    rgb: FramePlan  # raw frames of the removed triplets the report shows
+    short_side: int
+    encoder: Encoder
+    backend: Backend
     workers: int | None  # encoding threads (None: one per core)
     timeout: float
+    samples: int  # kept triplets of the source (the progress bar's unit)
+
+    def plans(self) -> dict[str, FramePlan]:
+        """The plans with work to do, by kind."""
+        return {k: p for k, p in (("frames", self.frames), ("rgb", self.rgb)) if p.todo}
 
 
-def _part_index(meta: dict[str, Any], sample: dict[str, Any], end: int) -> dict[str, Any]:
-    """Where a sample's tar blocks are in the part tar, and the manifest fields it needs."""
-    sizes = {k: len(v) for k, v in sample.items() if not k.startswith("__")}
-    length = tar_span(list(sizes.values()))
-    return {"key": meta["key"], "split": meta["split"], "offset": end - length,
-            "length": length, "sizes": json.dumps(sizes), "license": meta["license"],
-            "attribution": meta["attribution"], "uri": meta["uri"], "sha256": meta["sha256"],
-            "width": meta["width"],
-            "height": meta["height"]}
+def _copy_base(plan: FramePlan, writer: FrameWriter) -> tuple[frozenset[int], tuple[int, int]]:
+    """Copy the wanted frames the plan's base part holds into the new part."""
+    if not plan.base:
+        return frozenset(), (0, 0)
+    base = FramePart.open(Path(plan.base))
+    have = plan.wanted & base.frames
+    with base.reader() as fh:
+        for frame in sorted(have):
+            writer.add(frame, base.read(fh, frame))
+    return frozenset(have), base.size
 
 
-def write_part(part: ShardPart) -> int:
-    """Decode, encode and write one source's samples (f0 order) as its part folder:
-    ``samples.tar``, ``index.parquet`` (one row per sample), ``skipped.json`` and the
-    removed-sheet frames this pass decoded (``captured.parquet``). Runs guarded."""
-    job, skipped, index = part.job, Counter(), []
+def _drain(pending: deque, writer: FrameWriter, got: set[int], limit: int) -> None:
+    """Write finished encodes in submission order, waiting once more than ``limit`` queue."""
+    while pending and (pending[0][1].done() or len(pending) > limit):
+        frame, future = pending.popleft()
+        writer.add(frame, future.result())
+        got.add(frame)
+
+
+def _decode_pass(part: ShardPart, todo: dict[str, frozenset[int]],
+                 writers: dict[str, FrameWriter]) -> tuple[FrameRead, dict[str, set[int]]]:
+    """One sequential pass over the frames ``todo`` names: ``frames`` are encoded on a
+    thread pool while the main thread decodes, ``rgb`` are kept as raw pixels."""
+    src, read = part.src, FrameRead(part.src.path)
+    got: dict[str, set[int]] = {k: set() for k in todo}
+    wanted = frozenset().union(*todo.values())
+    if not wanted:
+        return read, got
+    encode, keep = todo.get("frames", frozenset()), todo.get("rgb", frozenset())
     limit = MAX_INFLIGHT_PER_WORKER * max(1, part.workers or os.cpu_count() or 1)
-    with PartWriter(Path(part.dest)) as tmp, _pool(part.workers) as pool:
-        with open(tmp / PART_TAR, "wb") as fh:
-            writer = wds.TarWriter(fh, encoder=False, **TAR_SETTINGS)
-            for meta, sample in source_samples(job, pool, skipped, limit):
-                writer.write(sample)
-                index.append(_part_index(meta, sample, writer.tarstream.offset))
-            writer.close()
-        pd.DataFrame(index, columns=list(PART_INDEX)).astype(PART_INDEX).to_parquet(
-            tmp / PART_INDEX_TABLE, index=False)
-        (tmp / PART_SKIPPED).write_text(json.dumps(dict(sorted(skipped.items()))))
-        frames = sorted(job.captured.items())
-        pd.DataFrame({"frame": [f for f, _ in frames], "shape": [list(a.shape) for _, a in frames],
-                      "rgb": [a.tobytes() for _, a in frames]}).to_parquet(
-            tmp / PART_CAPTURED, index=False)
-    return len(index)
+    pending: deque = deque()
+    with _pool(part.workers) as pool:
+        for frame in read_frames(src.path, wanted, part.short_side, frames=src.frames,
+                                 codec=src.codec, backend=part.backend, result=read,
+                                 decode=recorded_filter(src.path, src.name)):
+            if frame.index in keep:
+                writers["rgb"].add(frame.index, np.ascontiguousarray(frame.rgb).tobytes())
+                got["rgb"].add(frame.index)
+            if frame.index in encode:
+                pending.append((frame.index, pool.submit(part.encoder, frame.rgb)))
+                _drain(pending, writers["frames"], got["frames"], limit)
+        if encode:
+            _drain(pending, writers["frames"], got["frames"], 0)
+    return read, got
 
 
-def _write_failed_part(part: ShardPart, reason: str) -> None:
-    """A source whose worker hung or crashed: its triplets are recorded as skipped."""
-    log.warning("%s: %d triplet(s) skipped: %s", part.job.src.name, len(part.job.rows), reason)
-    with PartWriter(Path(part.dest)) as tmp:
-        (tmp / PART_TAR).write_bytes(b"")
-        pd.DataFrame(columns=list(PART_INDEX)).astype(PART_INDEX).to_parquet(
-            tmp / PART_INDEX_TABLE, index=False)
-        (tmp / PART_SKIPPED).write_text(json.dumps({reason.split(":")[0]: len(part.job.rows)}
-                                                   if part.job.rows else {}))
-        pd.DataFrame({"frame": [], "shape": [], "rgb": []}).to_parquet(tmp / PART_CAPTURED,
-                                                                       index=False)
+def write_part(part: ShardPart) -> str:
+    """Decode, encode and publish what one source's parts lack, in one pass (frames a
+    base part holds are copied, not decoded). Runs guarded. A part whose frames did
+    not all decode records why; returns that reason ("" when every frame came)."""
+    plans = part.plans()
+    with ExitStack() as stack:
+        writers = {k: FrameWriter(stack.enter_context(PartWriter(Path(p.dest))))
+                   for k, p in plans.items()}
+        based = {k: _copy_base(p, writers[k]) for k, p in plans.items()}
+        todo = {k: p.wanted - based[k][0] for k, p in plans.items()}
+        read, got = _decode_pass(part, todo, writers)
+        errors = {k: "" if todo[k] <= got[k] else read.error or "frames not decoded" for k in plans}
+        for k, writer in writers.items():
+            writer.close(read.size if read.delivered else based[k][1], errors[k])
+    return next((e for e in errors.values() if e), "")
 
 
 def shard_source(part: ShardPart) -> str:
-    """Engine task: :func:`write_part` in a guarded worker with ``shard.timeout``; a
-    hang or a crash is written as a part that skips the source's triplets."""
+    """Engine task: :func:`write_part` in a guarded worker with ``shard.timeout``.
+    Returns "" when the parts were written, else why not (a hang, a crash): the
+    source's triplets are then skipped."""
     got = run_guarded(write_part, (part,), part.timeout, preload=PRELOAD)
-    if not got.ok:
-        _write_failed_part(part, got.error)
     return got.error
 
 
-def part_fingerprint(job: SourceJob, row: dict[str, Any] | None) -> str:
-    """What a source's samples depend on: its sources.parquet row (file sha256, decode
-    filter), its kept rows (splits, groups, hashes), the frames the report wants, and
-    the encoding params."""
-    return fingerprint("shard", row or {}, job.rows, sorted(job.extra), job.short_side,
-                       job.encoder, job.backend)
+def plan_part(job: SourceJob, store: PartStore, params: ShardParams, encoder: Encoder,
+              backend: Backend, workers: int | None, row: dict[str, Any] | None) -> ShardPart:
+    """Where one source's frames are, or are to be written (``pipeline.frame_parts``)."""
+    video, side, name = pixel_row(row, job.src), params.short_side, job.src.name
+    frames = plan_frames(store, name, "frames", source_key("frames", video, side, backend, encoder),
+                         job.needed) if job.needed else FramePlan(frozenset())
+    rgb = plan_frames(store, name, "rgb", source_key("rgb", video, side, backend),
+                      job.report_frames) if job.report_frames else FramePlan(frozenset())
+    return ShardPart(job.src, frames, rgb, side, encoder, backend, workers, params.timeout,
+                     len(job.rows))
+
+
+def run_parts(todo: list[ShardPart], engine: Engine | None, show_progress: bool
+              ) -> dict[str, str]:
+    """Run the sources with work to do; returns, by source, why one produced nothing."""
+    lost: dict[str, str] = {}
+    with progress(total=sum(p.samples for p in todo), unit="sample", desc="shard",
+                  enabled=show_progress) as bar:
+        for done in engine_map(engine, shard_source, todo):
+            error = done.error or done.value
+            if error:
+                lost[todo[done.index].src.name] = error
+            bar.update(todo[done.index].samples)
+    return lost
+
+
+@dataclass
+class Written:
+    """What the merge wrote: the samples' metas and places, the shards table's rows,
+    triplets skipped by reason, the parts to keep and which sources were run."""
+
+    metas: list[dict[str, Any]] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    keep: list[Path] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
 
 
 def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
@@ -466,55 +467,43 @@ def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: Sh
                   show_progress: bool = False, extra: Mapping[str, list[int]] | None = None,
                   captured: dict[str, dict[int, np.ndarray]] | None = None,
                   engine: Engine | None = None, rows: Mapping[str, dict] | None = None,
-                  parts_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
-    """Write every kept triplet's sample; returns (manifest, shards table, skipped).
+                  parts_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Written]:
+    """Write every kept triplet's sample; returns (manifest, shards table, what was written).
 
-    One engine task per source writes the source's part; the parts are then copied, in
-    source order, into the split shards (``RawShardSink``: the bytes ``ShardSink`` would
-    write). ``extra`` frames (per source) are decoded in the same pass and put in
-    ``captured``. ``rows``: sources.parquet rows by name, for the parts' fingerprints.
+    One engine task per source whose frames no part holds yet writes them; then every
+    sample is packed, in source then f0 order, from the parts into the split shards, and
+    parts no longer used are pruned. ``extra`` frames (per source) are decoded in the
+    same pass and put in ``captured``. ``rows``: sources.parquet rows by name (the
+    parts' keys).
     """
     store = PartStore.beside(out_dir, parts_dir)
-    parts = [ShardPart(job, str(store.path(job.src.name, part_fingerprint(
-        job, (rows or {}).get(job.src.name)))), workers, params.timeout)
-        for job in source_jobs(kept, sources, params, backend, extra)]
-    todo = [p for p in parts if not Path(p.dest).is_dir()]
-    lost: dict[str, str] = {}
-    with progress(total=sum(len(p.job.rows) for p in todo), unit="sample", desc="shard",
-                  enabled=show_progress) as bar:
-        for done in engine_map(engine, shard_source, todo):
-            if not done.ok:
-                lost[todo[done.index].job.src.name] = done.error
-            bar.update(len(todo[done.index].job.rows))
-    merged = merge_parts(parts, lost, params, out_dir, captured)
-    store.clear()  # merged: the parts are copies of the shards' bytes (see the module doc)
-    return manifest_frame(kept, merged.metas, merged.placements, params.format), \
-        shards_table(merged.rows), merged.skipped
+    encoder = Encoder(params.format, params.png_level, params.jpg_quality)
+    jobs = list(source_jobs(kept, sources, extra))
+    parts = {j.src.name: plan_part(j, store, params, encoder, backend, workers,
+                                   (rows or {}).get(j.src.name))
+             for j in jobs if not unreadable(j.src)}
+    todo = [p for p in parts.values() if p.plans()]
+    lost = run_parts(todo, engine, show_progress)
+    written = merge_samples(jobs, parts, lost, params, out_dir, captured)
+    written.ran = [p.src.name for p in todo]
+    store.prune(written.keep)
+    return manifest_frame(kept, written.metas, written.placements, params.format), \
+        shards_table(written.rows), written
 
 
-@dataclass
-class _Merged:
-    metas: list[dict[str, Any]] = field(default_factory=list)
-    placements: list[Placement] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    skipped: Counter = field(default_factory=Counter)
-
-
-def merge_parts(parts: list[ShardPart], lost: Mapping[str, str], params: ShardParams,
-                out_dir: Path, captured: dict[str, dict[int, np.ndarray]] | None) -> _Merged:
-    """Copy every part's samples into the split shards, in source then f0 order."""
+def merge_samples(jobs: list[SourceJob], parts: Mapping[str, ShardPart], lost: Mapping[str, str],
+                  params: ShardParams, out_dir: Path,
+                  captured: dict[str, dict[int, np.ndarray]] | None) -> Written:
+    """Pack every source's samples from its parts into the split shards, in order."""
     sinks = {s: RawShardSink(out_dir, s, params.maxcount, params.maxsize) for s in SPLITS}
-    out = _Merged()
+    out = Written()
     try:
-        for part in parts:
-            name = part.job.src.name
-            if name in lost:
-                log.warning("%s: %d triplet(s) skipped: %s", name, len(part.job.rows), lost[name])
-                out.skipped[lost[name].split(":")[0]] += len(part.job.rows)
+        for job in jobs:
+            reason = unreadable(job.src) or lost.get(job.src.name, "")
+            if reason:
+                _skip(out, job.src.name, len(job.rows), reason, reason.split(":")[0])
                 continue
-            _copy_part(Path(part.dest), sinks, out)
-            if captured is not None and part.job.extra:
-                captured[name] = _read_captured(Path(part.dest) / PART_CAPTURED)
+            _merge_source(job, parts[job.src.name], sinks, out, params.format, captured)
         out.rows = [row for s in SPLITS for row in sinks[s].close()]
     except BaseException:
         for sink in sinks.values():
@@ -523,21 +512,46 @@ def merge_parts(parts: list[ShardPart], lost: Mapping[str, str], params: ShardPa
     return out
 
 
-def _copy_part(dest: Path, sinks: dict[str, RawShardSink], out: _Merged) -> None:
-    index = pd.read_parquet(dest / PART_INDEX_TABLE)
-    out.skipped.update(json.loads((dest / PART_SKIPPED).read_text()))
-    with open(dest / PART_TAR, "rb") as fh:
-        for meta in index.to_dict("records"):
-            fh.seek(int(meta["offset"]))
-            blocks = fh.read(int(meta["length"]))
-            out.placements.append(_sink(sinks, meta).write(blocks, json.loads(meta["sizes"])))
+def _skip(out: Written, name: str, count: int, why: str, key: str) -> None:
+    if count:
+        log.warning("%s: %d triplet(s) skipped: %s", name, count, why)
+        out.skipped[key] += count
+
+
+def _merge_source(job: SourceJob, part: ShardPart, sinks: dict[str, RawShardSink], out: Written,
+                  fmt: str, captured: dict[str, dict[int, np.ndarray]] | None) -> None:
+    """One source's samples into the sinks; its parts kept unless their pass failed."""
+    name, readable = job.src.name, job.readable
+    if len(readable) < len(job.rows):
+        log.warning("%s: %d triplet(s) past the last frame (%d)", name,
+                    len(job.rows) - len(readable), job.src.frames)
+        out.skipped["frame past the end"] += len(job.rows) - len(readable)
+    frames, rgb = (FramePart.open(p.path) if p.wanted else None for p in (part.frames, part.rgb))
+    out.keep += [p.path for p in (frames, rgb) if p is not None and not p.error]
+    if readable and frames is not None:
+        missing = len(readable) - _pack(readable, job.src, frames, sinks, out, fmt)
+        _skip(out, name, missing, frames.error or "frames not decoded", "decode failed")
+    if captured is not None and rgb is not None:
+        captured[name] = rgb.rgb()
+
+
+def _pack(rows: list[dict[str, Any]], src: SourceInfo, frames: FramePart,
+          sinks: dict[str, RawShardSink], out: Written, fmt: str) -> int:
+    """Write the rows whose three frames the part holds; returns how many."""
+    written = 0
+    with frames.reader() as fh:
+        for row in rows:
+            index = [int(row[f"f{k}"]) for k in range(3)]
+            if not all(i in frames.offsets for i in index):
+                continue
+            meta = sample_meta(row, src, frames.size, fmt)
+            sample = {"__key__": row["key"], **{f"f{k}.{fmt}": frames.read(fh, i)
+                                                for k, i in enumerate(index)},
+                      "json": json_bytes(meta)}
+            out.placements.append(_sink(sinks, meta).write(*sample_blocks(sample)))
             out.metas.append(meta)
-
-
-def _read_captured(path: Path) -> dict[int, np.ndarray]:
-    table = pd.read_parquet(path)
-    return {int(f): np.frombuffer(rgb, np.uint8).reshape([int(v) for v in shape])
-            for f, shape, rgb in zip(table["frame"], table["shape"], table["rgb"])}
+            written += 1
+    return written
 
 
 def _sink(sinks: dict[str, RawShardSink], meta: dict[str, Any]) -> RawShardSink:
@@ -563,10 +577,11 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
               show_progress: bool = False, engine: Engine | None = None,
               parts_dir: Path | None = None) -> ShardResult:
     """The whole stage; tests call it directly. Stale outputs are removed first (the
-    parts of sources whose inputs did not change are kept and reused).
+    frame parts of sources whose inputs did not change are kept and reused).
 
-    ``engine`` runs one task per source (None: local), each writing its source's part
-    in ``parts_dir`` (default ``pipeline.engine.parts.default_parts_dir(out_dir)``)."""
+    ``engine`` runs one task per source with frames to encode (None: local), each
+    writing its source's parts in ``parts_dir`` (default
+    ``pipeline.engine.parts.default_parts_dir(out_dir)``)."""
     shard_params = params.shard if isinstance(params, Params) else params
     raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
     sources, kept = load_sources(raw_dir), load_kept(triplets_dir)
@@ -574,11 +589,12 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
     clean_output(out_dir)
     removed, extra, captured = _removed_frames(triplets_dir, shard_params, report_dir)
     start = time.perf_counter()
-    manifest, shards, skipped = write_samples(kept, sources, shard_params, out_dir,
+    manifest, shards, written = write_samples(kept, sources, shard_params, out_dir,
                                               backend=backend, workers=workers,
                                               show_progress=show_progress, extra=extra,
                                               captured=captured, engine=engine, rows=rows,
                                               parts_dir=parts_dir)
+    skipped = written.skipped
     seconds = time.perf_counter() - start
     write_tables(out_dir, manifest, shards)
     metrics = shard_metrics(manifest, shards, skipped)
@@ -588,16 +604,18 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
         write_report(manifest, out_dir, Path(report_dir), shard_params)
         write_removed_sheet(removed, lambda source, _: captured.get(source, {}),
                             Path(report_dir) / REMOVED_SHEET, seed=shard_params.seed)
-    return ShardResult(manifest, shards, metrics, skipped, seconds)
+    return ShardResult(manifest, shards, metrics, skipped, seconds, written.ran,
+                       len({str(s) for s in kept["source"]}))
 
 
 def summary(result: ShardResult) -> str:
-    """One line: samples per split, bytes, write speed, skipped triplets."""
+    """One line: samples per split, bytes, time, sources decoded, skipped triplets."""
     m = result.metrics
     splits = ", ".join(f"{s} {m[s]['samples']}" for s in SPLITS)
     rate = m["total"]["samples"] / result.seconds if result.seconds > 0 else 0.0
     line = (f"shard: {m['total']['samples']} samples ({splits}) in {m['total']['shards']} "
-            f"shard(s), {m['total']['bytes'] / 1e6:.1f} MB, {rate:.0f} samples/s")
+            f"shard(s), {m['total']['bytes'] / 1e6:.1f} MB, {rate:.0f} samples/s; "
+            f"{len(result.ran)} source(s) decoded, the others' frames from the cache")
     if result.skipped:
         line += "; skipped " + ", ".join(f"{k}: {v}" for k, v in result.skipped.most_common(5))
     return line

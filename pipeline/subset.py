@@ -267,12 +267,12 @@ def unknown_licence_notice(manifest: pd.DataFrame) -> list[str]:
     if unknown.empty:
         return []
     sources = sorted(unknown["source"].unique())
-    return ["", f"**No known licence: do not redistribute.** {'; '.join(_works(unknown))} "
-            f"({len(unknown)} sample(s), source(s) {', '.join(sources)}) have no licence "
-            "recorded. Until one is set (`license:` on the source's entry in params.yaml, "
-            "then `dvc repro`), this export, and any model trained on it, must not be "
-            "redistributed with them. To leave them out: "
-            f"`--where \"license != '{UNKNOWN_LICENSE}'\"`."]
+    return ["", (f"**No known licence: do not redistribute.** {'; '.join(_works(unknown))} "
+                 f"({len(unknown)} sample(s), source(s) {', '.join(sources)}) have no licence "
+                 "recorded. Until one is set (`license:` on the source's entry in params.yaml, "
+                 "then `dvc repro`), this export, and any model trained on it, must not be "
+                 "redistributed with them. To leave them out: "
+                 f"`--where \"license != '{UNKNOWN_LICENSE}'\"`.")]
 
 
 def _swap_in(temp: Path, out: Path) -> None:

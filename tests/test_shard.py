@@ -20,7 +20,15 @@ import pipeline.shard as shard_mod
 from pipeline.config import ShardParams
 from pipeline.engine.local import LocalEngine
 from pipeline.engine.parts import default_parts_dir
-from pipeline.manifest import SPLITS, read_wids_index, sha256_file
+from pipeline.manifest import (
+    SPLITS,
+    TAR_SETTINGS,
+    ShardSink,
+    iter_tar_samples,
+    read_wids_index,
+    sample_blocks,
+    sha256_file,
+)
 from pipeline.report import REMOVED_SHEET, wanted_frames
 from pipeline.shard import load_kept, load_sources, run_shard, sample_key, write_samples
 from pipeline.triplets import REASONS
@@ -131,6 +139,33 @@ def test_samples_carry_their_origin_uri_and_checksum(inputs: ShardInputs, shards
     assert len(seen) == len(inputs.kept["source"].unique()) > 1
 
 
+def test_sample_blocks_are_what_tarwriter_writes():
+    """The packer's blocks for a sample equal webdataset's TarWriter output, byte for byte
+    (members of odd sizes, an empty one, a ``_`` member left out)."""
+    sample = {"__key__": "src_0001_000002", "f0.png": b"x" * 513, "f1.png": b"",
+              "f2.png": bytes(range(256)) * 9, "json": b'{"k":1}', "_meta": b"dropped"}
+    buf = io.BytesIO()
+    writer = wds.TarWriter(buf, encoder=False, **TAR_SETTINGS)
+    writer.write(sample)
+    writer.close()
+    blocks, sizes = sample_blocks(sample)
+    assert buf.getvalue()[: len(blocks)] == blocks and not buf.getvalue()[len(blocks):].strip(b"\0")
+    assert sizes == {"f0.png": 513, "f1.png": 0, "f2.png": 2304, "json": 7}
+
+
+def test_tars_are_what_webdataset_writes(shards: Path, tmp_path: Path):
+    """Every shard equals what webdataset's ShardWriter writes for the same samples."""
+    root = shards / "shards"
+    for split in SPLITS:
+        sink = ShardSink(tmp_path, split, PARAMS.maxcount, PARAMS.maxsize)
+        for tar in sorted((root / split).glob("*.tar")):
+            for key, members in iter_tar_samples(tar):
+                sink.write({"__key__": key, **members})
+        sink.close()
+        for tar in sorted((root / split).glob("*.tar")):
+            assert tar.read_bytes() == (tmp_path / split / tar.name).read_bytes(), tar.name
+
+
 def test_maxcount_splits_shards(shards: Path):
     table = pd.read_parquet(shards / "shards" / "shards.parquet")
     manifest = pd.read_parquet(shards / "shards" / "manifest.parquet")
@@ -193,15 +228,15 @@ class CountingEngine(LocalEngine):
         self.ran: list[str] = []
 
     def map(self, fn, items):
-        self.ran += [item.job.src.name for item in items]
+        self.ran += [item.src.name for item in items]
         return super().map(fn, items)
 
 
 def test_interrupted_run_then_rerun(inputs: ShardInputs, shards: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch):
-    """Killed while merging the parts: whole tars only, no tables; the re-run merges the
-    parts already written (no source is encoded again) and matches an uninterrupted run."""
-    real = shard_mod._copy_part
+    """Killed while packing: whole tars only, no tables; the re-run packs from the
+    parts already written (no source is decoded again) and matches an uninterrupted run."""
+    real = shard_mod._pack
     calls = []
 
     def dying(*args, **kwargs):
@@ -212,16 +247,14 @@ def test_interrupted_run_then_rerun(inputs: ShardInputs, shards: Path, tmp_path:
 
     out = tmp_path / "shards"
     with monkeypatch.context() as m:
-        m.setattr(shard_mod, "_copy_part", dying)
+        m.setattr(shard_mod, "_pack", dying)
         with pytest.raises(KeyboardInterrupt):
             run_shard(PARAMS, inputs.raw_dir, inputs.triplets_dir, out)
-    tars = sorted(out.rglob("*.tar"))
-    assert tars, "the first source's shards were complete before the kill"
-    for tar in tars:  # whole tars only, each as the uninterrupted run wrote it
-        assert tar.read_bytes() == (shards / "shards" / tar.relative_to(out)).read_bytes()
     assert not list(out.rglob(".*")) and not (out / "manifest.parquet").exists()
     sources = sorted(inputs.kept["source"].unique())
-    assert len(list(default_parts_dir(out).iterdir())) == len(sources)  # every part written
+    parts = sorted(p.name for p in default_parts_dir(out).iterdir())
+    assert [p.rsplit("-", 3)[0] for p in parts] == sources  # every source's part written
+    (out / "train").mkdir(exist_ok=True)
     (out / "train/train-000042.tar").write_bytes(b"stale")  # a previous run's leftovers
     (out / "val").mkdir(exist_ok=True)
     (out / "val/.val-000000.tar.999.tmp").write_bytes(b"partial")

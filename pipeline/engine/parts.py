@@ -114,13 +114,6 @@ class PartStore:
         return removed
 
 
-    def clear(self) -> None:
-        """Remove the parts folder altogether (once merged, when parts are big)."""
-        self.prune(())
-        if self.root.is_dir():
-            self.root.rmdir()
-
-
 class PartWriter:
     """Fill ``dest``'s temporary sibling, then publish it with one rename.
 
