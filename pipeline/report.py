@@ -17,6 +17,8 @@ shard) and captioned with source, frames, reason and the measure that decided.
 
 from __future__ import annotations
 
+import hashlib
+
 import io
 import logging
 from collections.abc import Callable, Mapping
@@ -257,17 +259,23 @@ def sheet_reasons(filtered: pd.DataFrame) -> list[str]:
 
 
 def pick_removed(filtered: pd.DataFrame, per_reason: int, seed: int) -> pd.DataFrame:
-    """Up to ``per_reason`` removed rows per reason (``sheet_reasons`` order), each
-    reason's rows drawn at random with its own seeded generator, then in source -> f0
-    order; the same table and seed always give the same rows."""
+    """Up to ``per_reason`` removed rows per reason (``sheet_reasons`` order): the rows
+    whose ``sha256(seed:reason:source:f0)`` is smallest, then in source -> f0 order.
+
+    A hash rank, not a random draw over the table's rows: adding a source only adds
+    candidates, so the rows picked from the other sources stay picked or drop out, and
+    the shard stage's frame cache (``pipeline.frame_parts``) already holds their frames
+    (a draw re-shuffled every pick and decoded old sources again). The same table and
+    seed always give the same rows."""
     removed = filtered[~filtered["keep"].astype(bool)]
     parts = []
-    for k, reason in enumerate(sheet_reasons(filtered)):
-        rows = removed[removed["reason"] == reason].sort_values(["source", "f0"], kind="stable")
-        count = min(per_reason, len(rows))
-        if count:
-            pick = np.sort(np.random.default_rng([seed, k]).choice(len(rows), count, replace=False))
-            parts.append(rows.iloc[pick])
+    for reason in sheet_reasons(filtered):
+        rows = removed[removed["reason"] == reason]
+        if len(rows) and per_reason:
+            rank = [hashlib.sha256(f"{seed}:{reason}:{s}:{f}".encode()).digest()
+                    for s, f in zip(rows["source"], rows["f0"])]
+            pick = rows.iloc[np.argsort(np.array(rank, dtype=object), kind="stable")[:per_reason]]
+            parts.append(pick.sort_values(["source", "f0"], kind="stable"))
     return pd.concat(parts) if parts else removed.iloc[:0]
 
 

@@ -463,6 +463,18 @@ def test_pick_removed_takes_up_to_n_per_reason_in_filter_order_deterministically
     assert other["reason"].tolist()[-2:] == ["blurry", "blurry"]  # shown last, never hidden
 
 
+def test_pick_removed_keeps_its_picks_when_a_source_is_added():
+    """A new source only competes for the sheet: every row picked after it is added was
+    picked before or is the new source's, so the shard stage decodes no old frame again."""
+    table = removed_table()
+    old = table[table["source"] == "a"]
+    before = pick_removed(old, 2, seed=0)
+    after = pick_removed(table, 2, seed=0)
+    from_old = after[after["source"] == "a"]
+    assert set(from_old.index) <= set(before.index)
+    assert (after["source"] != "a").any()  # the new source took some places
+
+
 def test_decided_by_names_the_measure_of_each_reason():
     table = removed_table()
     got = {r["reason"]: decided_by(r) for _, r in table[table["f0"] % 100 == 0].iterrows() if r["reason"]}
