@@ -55,7 +55,8 @@ def _export(args: argparse.Namespace) -> int:
     from pipeline.subset import run_export, summary
 
     result = run_export(args.shards, args.where, args.split or ["train", "val", "test"],
-                        args.out, args.maxcount, force=args.force, params_path=args.params)
+                        args.out, args.maxcount, force=args.force, params_path=args.params,
+                        show_progress=not args.quiet)
     print(summary(result))
     return 0
 
@@ -73,6 +74,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    help="source shards folder (default data/shards)")
     p.add_argument("--params", type=Path, default=None,
                    help="params file whose sha256 goes into the dataset card")
+    p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=_export)
 
 

@@ -20,7 +20,7 @@ def _main(params: Params, args: argparse.Namespace) -> int:
     """The DVC stage: ``params.export`` drives it, and it always replaces its output."""
     p = params.export
     result = run_export(args.shards, p.where, p.splits, Path(p.out), p.maxcount,
-                        force=True, params_path=args.params)
+                        force=True, params_path=args.params, show_progress=True)
     print(summary(result))
     return 0
 

@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from pipeline.errors import CommandError
+from pipeline.progress import Progress, progress
 from pipeline.licences import UNKNOWN_LICENSE, licence_known
 from pipeline.stage import StageError
 from pipeline.manifest import (
@@ -110,8 +111,10 @@ def _ordered(chosen: pd.DataFrame) -> pd.DataFrame:
 
 
 def copy_samples(chosen: pd.DataFrame, shards_dir: Path, out: Path, maxcount: int,
-                 maxsize: int = DEFAULT_MAXSIZE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Copy the chosen samples' tar blocks into new shards; (manifest, shards table)."""
+                 maxsize: int = DEFAULT_MAXSIZE, bar: Progress | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Copy the chosen samples' tar blocks into new shards; (manifest, shards table).
+    ``bar`` counts the samples copied (a large export takes minutes)."""
     parts, shard_rows = [], []
     for split in SPLITS:
         part = chosen[chosen["split"] == split]
@@ -119,7 +122,7 @@ def copy_samples(chosen: pd.DataFrame, shards_dir: Path, out: Path, maxcount: in
             continue
         sink = RawShardSink(out, split, maxcount, maxsize)
         try:
-            parts.append(_copy_split(part, shards_dir, sink))
+            parts.append(_copy_split(part, shards_dir, sink, bar))
             shard_rows += sink.close()
         except BaseException:
             sink.abort()
@@ -138,7 +141,8 @@ def _read_blocks(fh: BinaryIO, row: Any, path: Path) -> bytes:
     return blocks
 
 
-def _copy_split(part: pd.DataFrame, shards_dir: Path, sink: RawShardSink) -> pd.DataFrame:
+def _copy_split(part: pd.DataFrame, shards_dir: Path, sink: RawShardSink,
+                bar: Progress | None = None) -> pd.DataFrame:
     """Each source shard of one split is opened once and read in offset order."""
     placed: list[Placement] = []
     members = [c for c in part.columns if c.startswith("bytes_")]
@@ -147,6 +151,8 @@ def _copy_split(part: pd.DataFrame, shards_dir: Path, sink: RawShardSink) -> pd.
             for row in rows.sort_values("tar_offset").itertuples(index=False):
                 sizes = {m: int(getattr(row, m)) for m in members}
                 placed.append(sink.write(_read_blocks(fh, row, shards_dir / shard), sizes))
+                if bar is not None:
+                    bar.update(1)
     ordered = part.sort_values(["shard", "tar_offset"], kind="stable")
     return ordered.assign(shard=[p.shard for p in placed],
                           shard_index=[p.index for p in placed],
@@ -286,8 +292,9 @@ def _swap_in(temp: Path, out: Path) -> None:
 
 def run_export(manifest_dir: Path, where: str, splits: list[str] | tuple[str, ...], out: Path,
                maxcount: int = 1000, force: bool = False, params_path: Path | None = None,
-               maxsize: int = DEFAULT_MAXSIZE) -> ExportResult:
-    """Select, copy, write tables and card in a temporary sibling, then swap it in."""
+               maxsize: int = DEFAULT_MAXSIZE, show_progress: bool = False) -> ExportResult:
+    """Select, copy, write tables and card in a temporary sibling, then swap it in
+    (``show_progress``: samples copied so far)."""
     manifest_dir, out, splits = Path(manifest_dir), Path(out), list(splits)
     chosen = _ordered(select(read_manifest(manifest_dir), where, splits))
     _check_out(out, manifest_dir, force)
@@ -296,7 +303,8 @@ def run_export(manifest_dir: Path, where: str, splits: list[str] | tuple[str, ..
     temp.mkdir(parents=True)
     start = time.perf_counter()
     try:
-        manifest, shards = copy_samples(chosen, manifest_dir, temp, maxcount, maxsize)
+        with progress(total=len(chosen), desc="export", unit="sample", enabled=show_progress) as bar:
+            manifest, shards = copy_samples(chosen, manifest_dir, temp, maxcount, maxsize, bar)
         write_tables(temp, manifest, shards)
         card = dataset_card(manifest, shards, where, splits, manifest_dir, params_hash(params_path))
         (temp / CARD).write_text(card)

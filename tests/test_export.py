@@ -106,7 +106,10 @@ def test_cli_export(shards: Path, tmp_path: Path, capsys: pytest.CaptureFixture)
     code = cli.main(["export", "--where", "t != 0.5", "--split", "train", "--split", "test",
                      "--out", str(tmp_path / "out"), "--shards", str(shards), "--maxcount", "3",
                      "--params", str(params)])
-    assert code == 0 and "export:" in capsys.readouterr().out
+    got = capsys.readouterr()
+    assert code == 0 and "export:" in got.out
+    n = len(pd.read_parquet(tmp_path / "out" / "manifest.parquet"))
+    assert f"export: 100% ({n}/{n} sample)" in got.err  # how far the copy is
     card = (tmp_path / "out" / "README.md").read_text()
     assert hashlib.sha256(params.read_bytes()).hexdigest() in card and "inbetweener version: " in card
     assert cli.main(["export", "--where", "nope > 1", "--out", str(tmp_path / "x"),
