@@ -302,3 +302,31 @@ def test_validation_samples_spread_over_the_split(tmp_path: Path) -> None:
     assert [s["key"] for s in load_val(urls, 3)] == ["val-0000", "val-0002", "val-0004"]
     assert len(load_val(urls, 50)) == 6
     assert load_val(shards_for_split(root, "nothing"), 3) == []
+
+
+def test_the_stream_covers_every_shard_from_its_first_samples(tmp_path: Path) -> None:
+    """One epoch of the single-process stream is every sample of every shard once, in a
+    seeded order mixing the shards; the next epoch another order. Reading a drawn shard
+    whole (what the stream did) gave a 1,200-sample run of two large shards one of them
+    twice and the other never."""
+    import itertools
+
+    from vfi.training.distributed import EpochShuffled
+
+    urls = []
+    for k, count in enumerate((30, 20)):
+        root = write_tiny_shards(tmp_path / f"s{k}", {"train": count})
+        path = root / "train" / f"part{k}.tar"
+        (root / "train" / "train-000000.tar").rename(path)
+        urls.append(str(path))
+    stream = iter(EpochShuffled(urls, seed=0))
+    first = [s["__key__"] + s["__url__"][-5] for s in itertools.islice(stream, 50)]
+    second = [s["__key__"] + s["__url__"][-5] for s in itertools.islice(stream, 50)]
+    assert sorted(first) == sorted(second) and len(set(first)) == 50  # each sample once an epoch
+    assert first != second
+    assert {k[-1] for k in first[:10]} == {"0", "1"}  # both shards from the start
+    again = [s["__key__"] + s["__url__"][-5] for s in itertools.islice(iter(EpochShuffled(urls, 0)), 50)]
+    assert again == first
+    sample = next(iter(EpochShuffled(urls[:1], 0)))
+    plain = {s["__key__"]: s for s in wds.tarfile_to_samples()(iter([{"url": urls[0]}]))}
+    assert {k: v for k, v in sample.items()} == plain[sample["__key__"]]

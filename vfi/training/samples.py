@@ -1,7 +1,8 @@
 """The one training-data pipeline: shards to an endless stream of augmented triplets.
 
-webdataset's own stages: this rank's shards drawn with replacement (seeded), tar to
-samples, a seeded shuffle buffer, decoding to the triplet dicts of
+every sample once per epoch in a seeded order (one process; with several ranks, their
+shards drawn with replacement: ``vfi.training.distributed.rank_source``), a seeded
+shuffle buffer, decoding to the triplet dicts of
 :mod:`vfi.inference.triplets`, the classical flows when the model starts from them
 (cached per sample), then a motion-seeking crop, flips and temporal reversal.
 ``benchmarks/bench_loader.py`` measures exactly this stream. The naive-triplet control
@@ -136,7 +137,8 @@ def train_samples(urls: Sequence[str], params: TrainParams, start: int = 0,
                   ) -> Iterator[dict[str, Any]]:
     """Endless augmented training triplets, beginning at sample ``start`` of the stream.
 
-    Shards are drawn with replacement (seeded), samples shuffled in a seeded buffer;
+    Samples come epoch by epoch in a seeded order (ranks: shards drawn with
+    replacement), then a seeded shuffle buffer;
     sample ``i`` is augmented with ``Random(f"{seed}:{i}")``, so the stream after
     skipping ``start`` samples is exactly the tail of the full stream. With a
     ``teacher`` (:func:`vfi.inference.interpolator.classical_flow`) each sample also
