@@ -1,6 +1,6 @@
 """The one training-data pipeline: shards to an endless stream of augmented triplets.
 
-every sample once per epoch in a seeded order (one process; with several ranks, their
+Every sample once per epoch in a seeded order (one process; with several ranks, their
 shards drawn with replacement: ``vfi.training.distributed.rank_source``), a seeded
 shuffle buffer, decoding to the triplet dicts of
 :mod:`vfi.inference.triplets`, the classical flows when the model starts from them
