@@ -261,8 +261,10 @@ def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: 
     from vfi.inference.checkpoint import save_checkpoint
 
     params = tiny_params(steps=1)
+    from vfi.training.loop import code_hash
+
     stale = {"model": {"blocks.0.down.0.0.weight": torch.zeros(1)}, "optimizer": {},
-             "step": 1, "params_hash": params_hash(params)}
+             "step": 1, "params_hash": params_hash(params), "code_hash": code_hash()}
     save_checkpoint(tmp_path / "models" / RESUME_NAME, stale)
     with caplog.at_level("WARNING"):
         result = train(params, shards, tmp_path / "models")
@@ -330,3 +332,23 @@ def test_the_stream_covers_every_shard_from_its_first_samples(tmp_path: Path) ->
     sample = next(iter(EpochShuffled(urls[:1], 0)))
     plain = {s["__key__"]: s for s in wds.tarfile_to_samples()(iter([{"url": urls[0]}]))}
     assert {k: v for k, v in sample.items()} == plain[sample["__key__"]]
+
+
+def test_a_state_made_by_other_training_code_is_not_continued(shards: Path, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """DVC re-runs train when its code changes; the run must then train, not publish the
+    old run's end as its own (same params, same shards, other code)."""
+    import vfi.training.loop as loop
+
+    params = tiny_params(steps=2)
+    train(params, shards, tmp_path / "models")
+    assert train(params, shards, tmp_path / "models").start_step == 2  # same code: nothing to do
+    loop.code_hash.cache_clear()
+    try:
+        with caplog.at_level("WARNING"), pytest.MonkeyPatch.context() as mp:
+            mp.setattr(loop, "TRAIN_CODE", ("config.py",))  # as if the training code changed
+            result = train(params, shards, tmp_path / "models")
+    finally:
+        loop.code_hash.cache_clear()
+    assert result.start_step == 0 and result.step == 2
+    assert "was trained by other code" in caplog.text

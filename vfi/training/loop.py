@@ -21,6 +21,7 @@ step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and wr
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import sys
@@ -127,6 +128,7 @@ def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: i
     along as a uint8 tensor (plain data for ``weights_only`` loading)."""
     state = weights_state(model, step, params, None, data_hash=data_hash)
     state["optimizer"] = optimizer.state_dict()
+    state["code_hash"] = code_hash()
     if best is not None:
         state.update(best_step=best.step, best_val=best.val, best_checkpoint=torch.frombuffer(
             bytearray(best.checkpoint), dtype=torch.uint8))
@@ -140,6 +142,22 @@ def best_of(state: dict[str, Any]) -> Best | None:
     if not isinstance(blob, torch.Tensor):
         return None
     return Best(int(state.get("best_step", 0)), state.get("best_val"), blob.numpy().tobytes())
+
+
+TRAIN_CODE = ("config.py", "train.py", "flow", "inference", "nets", "training")  # under vfi/
+
+
+@functools.cache
+def code_hash() -> str:
+    """sha256 of the code that trains (the train stage's ``vfi`` deps in dvc.yaml). DVC
+    re-runs the stage when that code changes; a resume state made by other code must
+    then not be continued (nor, at its last step, reported as this run's model)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in TRAIN_CODE:
+        for path in sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / name]:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def data_hash(shards: str | Path) -> str:
@@ -170,6 +188,8 @@ def mismatch(state: dict[str, Any], params: VfiParams, data: str) -> str | None:
                 f"now {params_hash(params)})")
     if state.get("data_hash", "") != data:
         return "was trained on other shards"
+    if state.get("code_hash") != code_hash():
+        return "was trained by other code (vfi's training code changed)"
     if int(state.get("step", 0)) > params.train.steps:
         return f"is at step {state.get('step')}, past train.steps {params.train.steps}"
     return None
