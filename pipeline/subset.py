@@ -178,9 +178,9 @@ def hub_license(text: str) -> str:
     """A licence as the Hugging Face card's ``license`` field names it ("CC BY-SA 3.0" ->
     "cc-by-sa-3.0", "MIT" -> "mit"); "other" for what has no identifier there (public
     domain), "unknown" when the source gave none."""
+    if not licence_known(text):
+        return UNKNOWN_LICENSE
     name = " ".join(str(text).lower().replace("-", " ").split())
-    if not name or name == "unknown":
-        return "unknown"
     if name in ("public domain", "pd"):
         return "other"
     return name.replace(" ", "-")

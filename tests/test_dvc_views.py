@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from pipeline.report import plot_tables
+from tests.workspace import copy_project_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -180,10 +181,7 @@ def _experiment(repo: Path, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def views_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("views")
-    for rel in view_files():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, repo / rel)
+    repo = copy_project_files(view_files(), tmp_path_factory.mktemp("views"))
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "views")

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from PIL import Image
 
 from pipeline.config import read_params_yaml
 from pipeline.manifest import iter_tar_samples
+from tests.workspace import copy_project_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"kind": "synthetic", "name": "synthetic", "clips": 4, "seed": 1, "width": 96,
@@ -41,10 +41,7 @@ def _sh(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's files (as git sees them) in a fresh git repo with tiny params."""
-    dest = tmp_path_factory.mktemp("repo")
-    for rel in _tracked_files():
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
+    dest = copy_project_files(_tracked_files(), tmp_path_factory.mktemp("repo"))
     params = read_params_yaml(dest / "params.yaml")
     params["sources"] = [TINY]
     # few scene groups: even fractions so that every split gets samples (checked below)

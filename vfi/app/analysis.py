@@ -146,6 +146,8 @@ class CutWindow:
         """Give the frames pushed last the hold rule's revised drawing ids (a drift
         revision, ``HoldTracker.judge``), oldest first; returns how many of them had
         already left the window (kept as they were scheduled)."""
+        if not ids:  # nearly every frame: no revision
+            return 0
         waiting = min(len(ids), len(self.window))
         for frame, drawing in zip(list(self.window)[len(self.window) - waiting:], ids[len(ids) - waiting:]):
             frame.rule_drawing = drawing

@@ -1,0 +1,18 @@
+"""A copy of some of the project's files in a fresh folder: the end-to-end DVC tests run
+there, never in the working tree."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_project_files(rels: Iterable[str], dest: Path) -> Path:
+    """Copy each project-relative path in ``rels`` to the same place under ``dest``."""
+    for rel in rels:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+    return dest
