@@ -94,10 +94,16 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _unpack(args: argparse.Namespace) -> int:
-    from pipeline.manifest import shards_for_split
-    from pipeline.unpack import unpack
+    from pipeline.manifest import SPLITS, shards_for_split
+    from pipeline.unpack import UnpackError, unpack
 
-    shards = [u for split in args.split for u in shards_for_split(args.shards, split)]
+    found = {split: shards_for_split(args.shards, split) for split in SPLITS}
+    missing = [split for split in args.split if not found.get(split)]
+    if missing:  # say which splits there are, not just "nothing"
+        present = [split for split in SPLITS if found[split]]
+        raise UnpackError(f"{args.shards}: no {', '.join(missing)} shards; it has "
+                          f"{', '.join(present) or 'no shards at all'} (choose with --split)")
+    shards = [u for split in args.split for u in found[split]]
     result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite)
     print(f"unpack: {result.written} triplet(s) -> {args.out}"
           + (f"; {result.off_middle} with t != 0.5 left out (--any-t keeps them)"

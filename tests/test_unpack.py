@@ -68,3 +68,12 @@ def test_unpacked_folder_is_read_by_the_benchmark(tmp_path: Path) -> None:
                  "--json", str(report), "--quiet"]) == 0
     written = len(list((tmp_path / "out").iterdir()))
     assert json.loads(report.read_text())["methods"]["blend"]["count"] == written > 0
+
+
+def test_a_split_the_folder_lacks_names_the_splits_it_has(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """An export without a test split: the message lists what it does have."""
+    shards = write_tiny_shards(tmp_path / "shards", {"train": 3, "val": 2})
+    assert main(["unpack", str(shards), str(tmp_path / "out")]) == 2
+    assert "no test shards; it has train, val (choose with --split)" in capsys.readouterr().err
+    assert main(["unpack", str(shards), str(tmp_path / "out"), "--split", "val", "--any-t"]) == 0
