@@ -253,9 +253,9 @@ def test_dvc_does_not_see_the_run_state() -> None:
             assert not repo.dvcignore.is_ignored_file(str(ROOT / "models" / name))
 
 
-def cli(tmp_path: Path, shards: Path, out: Path) -> subprocess.Popen[str]:
+def cli(tmp_path: Path, shards: Path, out: Path, steps: int = 12) -> subprocess.Popen[str]:
     """``python -m vfi.train`` as the train stage runs it, with tiny params (seed 5)."""
-    params = tiny_params(steps=12, val_every=2)
+    params = tiny_params(steps=steps, val_every=2)
     raw = {"sources": [{"name": "synthetic", "kind": "synthetic"}],
            "model": params.model.model_dump(),
            "train": {**params.train.model_dump(), "seed": 5}}
@@ -307,7 +307,9 @@ def test_ctrl_c_says_the_model_is_unchanged_and_how_to_resume(
     """Ctrl-C (SIGINT, what ``dvc exp run`` passes on): exit 130 and a message naming the
     unchanged model and the state the same command resumes from."""
     out, before = copy_of(published, tmp_path)
-    proc = cli(tmp_path, shards, out)
+    # a run far too long to end before the signal lands, however idle the machine (12
+    # steps once finished between the first state and the SIGINT, and exited 0)
+    proc = cli(tmp_path, shards, out, steps=100_000)
     wait_for(out / RUN_DIR / RESUME_NAME, proc)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=KILL_TIMEOUT)
