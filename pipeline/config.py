@@ -331,7 +331,7 @@ class TripletParams(_Section):
     hold_block: int = Field(4, ge=1, le=64)         # block side, px of the analysis-size frame
     hold_noise_quantile: float = Field(0.1, gt=0, lt=1)  # of held frames' changes: the noise level
     hold_noise_factor: float = Field(2.2, ge=0)     # gate = factor x noise level (0: the floor alone)
-    hold_min_change: float = Field(12.0, ge=0)       # grey levels: the local gate never goes below this
+    hold_min_change: float = Field(15.0, ge=0)       # grey levels: the local gate never goes below this
     # film (a source whose held frames weave and flicker): the noise removed before measuring
     hold_max_weave: float = Field(1.5, ge=-1)       # px: a whole-frame shift up to this is weave (-1: no film mode)
     hold_film_local_cells: int = Field(2, ge=1, le=16)  # local measure over n x n blocks (dust specks are 1)

@@ -159,8 +159,8 @@ def test_hold_rule_on_film(film_run: tuple[FilmRun, pd.DataFrame]) -> None:
     """The current rule on flicker + weave + dust + grain, as a floor, not the goal.
 
     Target for film: pair accuracy >= 0.97, same-recall and change-recall >= 0.95 each.
-    Measured with pipeline/holds.py as it stands: accuracy 0.524 over 429 pairs, 204
-    splits, 0 merges; same-recall 0.146, change-recall 1.000. Shortfall: 0.45 of accuracy
+    Measured with pipeline/holds.py as it stands: accuracy 0.541 over 429 pairs, 197
+    splits, 0 merges; same-recall 0.176, change-recall 1.000. Shortfall: 0.45 of accuracy
     and 0.80 of same-recall; nearly every held pair splits (static shots 0.12, twos 0.50).
     The rule's film mode never switched on here (no held pair passed as a film-noise
     sample), so weave and flicker are judged as changes. Each effect alone splits too
@@ -178,8 +178,8 @@ def test_hold_rule_on_film(film_run: tuple[FilmRun, pd.DataFrame]) -> None:
     print(f"\nfilm pairing accuracy {acc.accuracy:.3f} over {acc.frames} pairs ({acc.splits} splits, "
           f"{acc.merges} merges); same-recall {same_recall:.3f}, change-recall {change_recall:.3f} "
           f"(target 0.97 / 0.95 / 0.95)")
-    assert acc.accuracy >= 0.50  # measured 0.524
-    assert same_recall >= 0.12  # measured 0.146
+    assert acc.accuracy >= 0.52  # measured 0.541
+    assert same_recall >= 0.15  # measured 0.176
     assert change_recall >= 0.99  # measured 1.000
     assert acc.merges <= 2  # measured 0
 

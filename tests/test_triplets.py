@@ -21,6 +21,8 @@ from pipeline.holds import (
     change_grid,
     drawing_ids,
     gradient,
+    local_change,
+    noise_local_change,
     shift_change,
 )
 from pipeline.triplets import (
@@ -332,6 +334,43 @@ def test_a_small_local_change_under_grain_starts_a_drawing():
     assert motion[changed].min() < motion[~changed].max()
 
 
+def test_a_source_that_opens_on_small_changes_does_not_learn_them_as_noise():
+    """Steamboat Willie opens on a shot drawn on ones whose changes are steam puffs: small,
+    local, and the hashes let them through as "held". Learnt as noise, they raised the
+    local gate past themselves (7 puffs merged). Here a 6x6 puff moves every frame for 16
+    frames under grain (sd 4), then a drawing is held on threes: every puff is its own
+    drawing, and no hold after it is split."""
+    base = texture(11)[:H, :W]
+    drawings = []
+    for k in range(16):
+        d = base.copy()
+        d[30 + (k % 3) * 4:36 + (k % 3) * 4, 20 + 5 * k:26 + 5 * k] = 230
+        drawings.append(d)
+    holds = [1] * 16 + [3] * 6
+    for k in range(6):
+        d = base.copy()
+        d[50:70, 10 + 15 * k:30 + 15 * k] = 20
+        drawings.append(d)
+    pictures, truth = held(drawings, holds)
+    ids = hold_ids(with_grain(pictures, 4.0, seed=12))
+    assert (same_as_previous(ids) == same_as_previous(truth)).all()
+
+
+def test_noise_local_change_predicts_noise_from_the_bulk_of_the_blocks():
+    """Grain alone: the prediction is near the measured largest block change. Grain and a
+    puff: the measure sees the puff, the prediction still the grain."""
+    rng = np.random.default_rng(3)
+    base = texture(4)[:H, :W]
+    a, b = (change_grid(np.clip(np.rint(base + rng.normal(0, 6, base.shape)), 0, 255).astype(np.uint8), 4)
+            for _ in range(2))
+    grain = local_change(a, b)
+    assert 0.6 * grain <= noise_local_change(a, b) <= 1.6 * grain
+    puffed = b.copy()
+    puffed[5:7, 9:11] += 80
+    assert local_change(a, puffed) > 4 * grain
+    assert noise_local_change(a, puffed) <= 1.6 * grain
+
+
 def test_a_pan_on_ones_under_a_held_cel_is_a_drawing_every_frame():
     """The camera pans 1 px per frame over a textured background while the cel (a
     rectangle) is held on twos: every composited frame differs, so every frame is its
@@ -468,12 +507,14 @@ def test_the_noise_level_is_per_source_and_a_black_leader_counts_once():
 
 def test_noise_level_quantile_and_warm_up():
     level = NoiseLevel(0.5)
-    for _ in range(MIN_NOISE_PAIRS - 1):
+    assert level.value is None  # no sample: the floors decide
+    for _ in range(MIN_NOISE_PAIRS):
         level.add(3.0)
-    assert level.value is None
-    level.add(5.0)
     assert level.value == pytest.approx(3.0, abs=1 / 64)
-    for _ in range(MIN_NOISE_PAIRS + 1):
+    level.add(5.0)
+    level.add(5.0)
+    assert level.value == pytest.approx(5.0, abs=1 / 64)
+    for _ in range(MIN_NOISE_PAIRS + 3):
         level.add(0.0)
     assert level.value == pytest.approx(0.0, abs=1 / 64)
 
@@ -525,10 +566,9 @@ def real_like_run(tmp_path_factory):
 
 
 def test_real_like_frames_map_to_the_truths_drawings(real_like_run):
-    """Measured 0.991: 3 splits (the first frames of a grainy clip, before the noise level
-    has two samples), 6 merges (6 in pans on ones: 0.63 px per frame under a cel held on
-    threes, and a pan that opens its source, before any held frame has told the noise
-    level what grain looks like). Before the shift measure 0.889 (99 pan merges: a
+    """Measured 0.995: 1 split (a static shot's first held frame), 4 merges (3 in pans on
+    ones: 0.63 px per frame under a cel held on threes; 1 in a slow move). 0.991 before
+    the noise samples were capped by their bulk and kept from moving pairs (issue 20). Before the shift measure 0.889 (99 pan merges: a
     per-block difference of a sub-pixel pan over smooth texture is within the grain);
     the old hash + mean-motion rule 0.775 with 85 splits."""
     data, result = real_like_run
@@ -546,7 +586,7 @@ def test_real_like_frames_map_to_the_truths_drawings(real_like_run):
                      f"{(~so[m] & st[m]).sum()} splits)")
     print(f"\nreal-like pairing accuracy {acc.accuracy:.4f} over {acc.frames} pairs "
           f"({acc.splits} splits, {acc.merges} merges): " + "; ".join(lines))
-    assert acc.accuracy >= 0.985  # measured 0.991
-    assert acc.splits <= 0.005 * acc.frames  # measured 3 of 956
+    assert acc.accuracy >= 0.99  # measured 0.995
+    assert acc.splits <= 0.005 * acc.frames  # measured 1 of 956
     assert by_class["drawn"] >= 0.99 and by_class["static"] >= 0.99 and by_class["transition"] >= 0.95
-    assert by_class["pan_ones"] >= 0.97 and by_class["slow"] >= 0.95  # measured 0.977, 1.000
+    assert by_class["pan_ones"] >= 0.975 and by_class["slow"] >= 0.95  # measured 0.988, 0.985
