@@ -1,7 +1,7 @@
 """Curated export: a query over the manifest picks samples; their tar members are copied.
 
 Shared by the ``export`` DVC stage (``pipeline.export``, driven by ``params.export``) and
-the ``inbetweener export`` command (``pipeline.cli``), so neither imports the other.
+the ``inbetweener export`` command (``inbetweener.cli``), so neither imports the other.
 
 ``inbetweener export --where "t == 0.5 and source == 'popeye'" --out DIR`` selects
 rows of ``manifest.parquet`` with ``DataFrame.query`` and copies those samples from the

@@ -21,9 +21,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.cli import main
+from inbetweener.cli import main
 from vfi.config import ModelParams
-from vfi.evaluation.folder import discover
+from vfi.evaluation.benchmark import discover
 from vfi.nets import build_model
 
 FAST = ["--quiet", "--threads", "1", "--dis-preset", "fast"]

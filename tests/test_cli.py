@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from inbetweener.cli import main
 
 SMALL = ["--clips", "2", "--width", "64", "--height", "48", "--seconds", "1.5",
          "--min-shot-seconds", "0.5", "--max-shot-seconds", "0.75", "--quiet"]

@@ -104,6 +104,25 @@ def test_no_module_imports_a_stage():
     assert not offenders, "\n".join(offenders)
 
 
+# Which top-level packages each may import: the data pipeline nothing above it, the model
+# package the pipeline's helpers, the command line both.
+MAY_IMPORT = {"pipeline": {"pipeline"}, "vfi": {"pipeline", "vfi"},
+              "inbetweener": {"pipeline", "vfi", "inbetweener"}}
+
+
+def test_imports_point_one_way():
+    """``pipeline`` never imports ``vfi`` or the command line, ``vfi`` never imports the
+    command line (lazy imports inside functions count too)."""
+    offenders = []
+    for package, allowed in MAY_IMPORT.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for target in sorted(_imported_names(path)):
+                top = target.split(".")[0]
+                if top in MAY_IMPORT and top not in allowed:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert not offenders, "\n".join(offenders)
+
+
 def _section_keys(section: str) -> set[str]:
     """The keys of one params.yaml section, from its typed schema."""
     from pipeline.config import Params

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline.cli import main
+from inbetweener.cli import main
 from pipeline.inspect_video import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]

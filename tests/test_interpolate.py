@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.cli import main
+from inbetweener.cli import main
 from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from pipeline.synth.generate import progressive_frames
@@ -583,7 +583,7 @@ def test_params_option_uses_that_file(clip: Clip, other_params: Path, tmp_path: 
 
 
 def test_cli_parser_does_not_import_torch() -> None:
-    code = "import sys; from pipeline.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = "import sys; from inbetweener.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from inbetweener.cli import main
 from tests.test_train import write_tiny_shards
 
 

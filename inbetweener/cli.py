@@ -122,7 +122,7 @@ def _add_unpack(sub: argparse._SubParsersAction) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from vfi.evaluation.folder import benchmark, report, write_json
+    from vfi.evaluation.benchmark import benchmark, report, write_json
 
     result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
                        args.limit, args.threads, show_progress=not args.quiet, scale=args.scale)

@@ -1,0 +1,7 @@
+"""``python -m inbetweener``: the same as the ``inbetweener`` command."""
+
+import sys
+
+from inbetweener.cli import main
+
+sys.exit(main())
