@@ -456,7 +456,7 @@ class ModelParams(_Section):
     # (OpenCV DIS flows scaled to t, which the blocks then refine: the network learns
     # corrections, occlusion masks and residuals instead of raw motion) or "dis_pan"
     # (DIS, replaced per pixel by the frame's global shift where that fits better:
-    # vfi.pan, for the fast background pans DIS gets wrong).
+    # vfi.flow.pan, for the fast background pans DIS gets wrong).
     flow_init: Literal["zero", "dis", "dis_pan"] = "dis_pan"
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
     # The peak learning rate of training (AdamW, reached after train.warmup, then cosine

@@ -93,7 +93,7 @@ from pipeline.tables import (
     read_source,
     source_splits,
 )
-from pipeline.transitions import faded_drawings, is_flash, is_pan, thumb_array, transition_evidence
+from pipeline.transitions import is_pan, thumb_array, transition_drawings
 from pipeline.triplets import CANDIDATE_COLUMNS, held_pair_motion
 
 log = logging.getLogger("inbetweener.filter")
@@ -163,13 +163,11 @@ def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.Data
     firsts = frame_positions(frames, drawings["first_frame"].to_numpy(np.int64))
     thumbs = thumb_array(frames["thumb"].to_numpy()[firsts].tolist())
     scene = drawings["scene"].to_numpy()
-    fades = transition_evidence(thumbs, scene, params.transition_tolerance,
-                                params.transition_motion_ratio)
-    flashes = is_flash(frames["luma_mean"].to_numpy(np.float64)[firsts], frames["luma_std"].to_numpy(np.float64)[firsts],
-                       scene, params.blank_std, params.flash_jump)
-    faded = faded_drawings(fades, scene, params.transition_margin)
-    flags = faded | flashes
-    ratio = fade_window_ratio(fades.ratio, fades.flags | fades.span, faded, scene, params.transition_margin)
+    found = transition_drawings(
+        thumbs, frames["luma_mean"].to_numpy(np.float64)[firsts], frames["luma_std"].to_numpy(np.float64)[firsts],
+        scene, params.transition_tolerance, params.blank_std, params.flash_jump,
+        params.transition_motion_ratio, params.transition_margin)
+    flags, ratio = found.flags, found.ratio
     floor = noise_floor(frames)
     change = np.maximum(frames["motion"].to_numpy(np.float64)[firsts] - floor, 0.0).astype(np.float32)
     d0, d1, d2 = (cands[f"d{k}"].to_numpy(np.int64) for k in range(3))
@@ -186,25 +184,6 @@ def source_features(cands: pd.DataFrame, drawings: pd.DataFrame, frames: pd.Data
         fade_ratio=np.fmin(np.fmin(ratio[d0], ratio[d1]), ratio[d2]).astype(np.float32),
         unexplained=triplet_scores(thumbs, d0, d1, d2).astype(np.float32),
     )
-
-
-def fade_window_ratio(ratio: np.ndarray, own: np.ndarray, flagged: np.ndarray, scene: np.ndarray,
-                      margin: int) -> np.ndarray:
-    """Per drawing, the fade/motion ratio that decided it: a drawing flagged only as a
-    fade's neighbour (``flagged`` but not ``own``) takes the smallest ratio of the
-    fades within ``margin`` drawings in its scene; every other drawing keeps its own
-    (NaN where no fade was fitted, above ``transition_motion_ratio`` where motion
-    explained it). So a triplet's ``fade_ratio``, the smallest of its three, is the
-    measure behind a ``transition`` removal, and never a neighbour's on a kept row."""
-    spread = np.where(own, ratio, np.nan)
-    if len(ratio) == 0:
-        return ratio.copy()
-    same = scene[1:] == scene[:-1]
-    for _ in range(margin):
-        prev = np.r_[np.nan, np.where(same, spread[:-1], np.nan)]
-        nxt = np.r_[np.where(same, spread[1:], np.nan), np.nan]
-        spread = np.fmin(np.fmin(spread, prev), nxt)
-    return np.where(flagged & ~own, spread, ratio)
 
 
 def is_static(cands: pd.DataFrame, distance: int) -> np.ndarray:

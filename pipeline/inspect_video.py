@@ -48,7 +48,7 @@ import yaml
 
 from pipeline.config import Params, parse_params, read_params_yaml
 from pipeline.errors import CommandError
-from pipeline.transitions import faded_drawings, is_flash, thumb_array, transition_evidence
+from pipeline.transitions import thumb_array, transition_drawings
 from pipeline.video import open_reader
 
 log = logging.getLogger("inbetweener.inspect")
@@ -145,10 +145,10 @@ def transition_frames(frames: pd.DataFrame, drawings: pd.DataFrame, params: Para
     pos = np.searchsorted(frames["frame"].to_numpy(np.int64), first)
     scene = drawings["scene"].to_numpy()
     thumbs = thumb_array(frames["thumb"].to_numpy()[pos].tolist())
-    fades = transition_evidence(thumbs, scene, p.transition_tolerance, p.transition_motion_ratio)
-    flash = is_flash(frames["luma_mean"].to_numpy(np.float64)[pos], frames["luma_std"].to_numpy(np.float64)[pos],
-                     scene, p.blank_std, p.flash_jump)
-    flags = faded_drawings(fades, scene, p.transition_margin) | flash
+    flags = transition_drawings(
+        thumbs, frames["luma_mean"].to_numpy(np.float64)[pos], frames["luma_std"].to_numpy(np.float64)[pos],
+        scene, p.transition_tolerance, p.blank_std, p.flash_jump, p.transition_motion_ratio,
+        p.transition_margin).flags
     return np.repeat(flags, drawings["hold"].to_numpy(np.int64))
 
 

@@ -83,12 +83,11 @@ from pipeline.report import (
 )
 from pipeline.scan import recorded_filter
 from pipeline.stage import StageError, run_stage
+from pipeline.tables import FILTERED_TABLE, SOURCES_TABLE
 from pipeline.video import Backend, FrameRead, read_frames
 
 log = logging.getLogger("inbetweener.shard")
 
-SOURCES_TABLE = "sources.parquet"
-FILTERED_TABLE = "filtered.parquet"
 TRIPLET_COLUMNS = ("source", "scene", "d0", "d1", "d2", "f0", "f1", "f2", "pts0", "pts1",
                    "pts2", "t", "t_pts", "span", "hold0", "hold1", "hold2", "phash0", "phash1",
                    "phash2", "dhash0", "dhash1", "dhash2", "keep", "pan", "group", "split")

@@ -357,23 +357,48 @@ def transition_evidence(thumbs: np.ndarray, scene: np.ndarray, tolerance: float,
     return dissolve_spans(thumbs, scene, seeds, motion_ratio)
 
 
-def fade_drawings(thumbs: np.ndarray, scene: np.ndarray, tolerance: float,
-                  motion_ratio: float = MOTION_RATIO) -> np.ndarray:
-    """Drawings (of one source, in order) that are a cross-fade of their scene neighbours."""
-    return fade_evidence(thumbs, scene, tolerance, motion_ratio).flags
+@dataclass(frozen=True)
+class Transitions:
+    """Per drawing of one source, in order: whether it belongs to a transition, and the
+    fade/motion ratio that decided it (:func:`fade_window_ratio`)."""
+
+    flags: np.ndarray
+    ratio: np.ndarray
 
 
 def transition_drawings(thumbs: np.ndarray, mean: np.ndarray, std: np.ndarray, scene: np.ndarray,
                         tolerance: float, blank_std: float, jump: float,
-                        motion_ratio: float = MOTION_RATIO, margin: int = 1) -> np.ndarray:
-    """Flag every drawing (of one source, in order) that belongs to a transition.
+                        motion_ratio: float = MOTION_RATIO, margin: int = 1) -> Transitions:
+    """Every drawing (of one source, in order) that belongs to a transition: the one rule
+    the filter stage and ``inbetweener inspect`` apply.
 
     Fades (dilated by ``margin`` drawings into loosely fitting neighbours, see module
     doc) and flash or blank frames. The first and last drawing of a scene have no pair
     of neighbours and are judged as flashes.
     """
     ev = transition_evidence(thumbs, scene, tolerance, motion_ratio)
-    return faded_drawings(ev, scene, margin) | is_flash(mean, std, scene, blank_std, jump)
+    faded = faded_drawings(ev, scene, margin)
+    flags = faded | is_flash(mean, std, scene, blank_std, jump)
+    return Transitions(flags, fade_window_ratio(ev.ratio, ev.flags | ev.span, faded, scene, margin))
+
+
+def fade_window_ratio(ratio: np.ndarray, own: np.ndarray, flagged: np.ndarray, scene: np.ndarray,
+                      margin: int) -> np.ndarray:
+    """Per drawing, the fade/motion ratio that decided it: a drawing flagged only as a
+    fade's neighbour (``flagged`` but not ``own``) takes the smallest ratio of the
+    fades within ``margin`` drawings in its scene; every other drawing keeps its own
+    (NaN where no fade was fitted, above the motion ratio where motion explained it).
+    So a triplet's ``fade_ratio``, the smallest of its three, is the measure behind a
+    ``transition`` removal, and never a neighbour's on a kept row."""
+    spread = np.where(own, ratio, np.nan)
+    if len(ratio) == 0:
+        return ratio.copy()
+    same = scene[1:] == scene[:-1]
+    for _ in range(margin):
+        prev = np.r_[np.nan, np.where(same, spread[:-1], np.nan)]
+        nxt = np.r_[np.where(same, spread[1:], np.nan), np.nan]
+        spread = np.fmin(np.fmin(spread, prev), nxt)
+    return np.where(flagged & ~own, spread, ratio)
 
 
 def _upsampled(thumb: np.ndarray, factor: int) -> np.ndarray:

@@ -17,7 +17,6 @@ from pipeline.hashing import hamming
 from pipeline.filter import (
     FILTERED_COLUMNS,
     assign_reasons,
-    fade_window_ratio,
     is_static,
     main,
     noise_floor,
@@ -38,6 +37,7 @@ from pipeline.tables import SOURCES_TABLE, source_splits
 from pipeline.triplets import REASONS
 from pipeline.transitions import (
     dilate,
+    fade_window_ratio,
     fade_fit,
     global_shift,
     is_flash,
@@ -107,7 +107,7 @@ def flags_of(images: list[np.ndarray], params: FilterParams = FilterParams()) ->
         thumb_array(table["thumb"].tolist()), table["luma_mean"].to_numpy(np.float64),
         table["luma_std"].to_numpy(np.float64), np.zeros(len(images), int),
         params.transition_tolerance, params.blank_std, params.flash_jump,
-        params.transition_motion_ratio, params.transition_margin)
+        params.transition_motion_ratio, params.transition_margin).flags
 
 
 def test_a_dissolve_is_a_transition():

@@ -1,4 +1,4 @@
-"""The global-pan candidate (:mod:`vfi.pan`) against frames whose true motion is known."""
+"""The global-pan candidate (:mod:`vfi.flow.pan`) against frames whose true motion is known."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flow to time t by splatting (:mod:`vfi.project`) on a motion known exactly."""
+"""Flow to time t by splatting (:mod:`vfi.flow.project`) on a motion known exactly."""
 
 from __future__ import annotations
 

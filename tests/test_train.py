@@ -352,3 +352,37 @@ def test_a_state_made_by_other_training_code_is_not_continued(shards: Path, tmp_
         loop.code_hash.cache_clear()
     assert result.start_step == 0 and result.step == 2
     assert "was trained by other code" in caplog.text
+
+
+def test_params_hash_leaves_out_exactly_the_run_length_and_result_neutral_keys() -> None:
+    """One list: a key DVC does not track (``RESULT_NEUTRAL``) never blocks a resume, and
+    every other train key does."""
+    from vfi.config import RESULT_NEUTRAL, params_hash
+
+    base = tiny_params(steps=1)
+    run_length = {"steps": 50, "val_every": 7, "val_samples": 3}
+    neutral = {"threads": 2, "flow_cache_mb": 1}
+    assert set(neutral) == set(RESULT_NEUTRAL["train"])
+    for key, value in {**run_length, **neutral}.items():
+        changed = base.model_copy(update={"train": base.train.model_copy(update={key: value})})
+        assert params_hash(changed) == params_hash(base), key
+    changed = base.model_copy(update={"train": base.train.model_copy(update={"seed": base.train.seed + 1})})
+    assert params_hash(changed) != params_hash(base)
+
+
+def test_the_stage_reports_bad_input_in_one_line_and_keeps_a_bug_s_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import vfi.train as stage
+
+    (tmp_path / "shards").mkdir()
+    args = ["--params", str(Path(__file__).resolve().parents[1] / "params.yaml"), "--shards", str(tmp_path / "shards"),
+            "--out", str(tmp_path / "models"), "--live", str(tmp_path / "live")]
+    assert stage.main(args) == 2
+    assert "the train split has no shards" in capsys.readouterr().err
+
+    def bug(*_args, **_kwargs):
+        raise ValueError("a bug, not an input")
+
+    monkeypatch.setattr(stage, "train", bug)
+    with pytest.raises(ValueError, match="a bug, not an input"):
+        stage.main(args)

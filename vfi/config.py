@@ -70,9 +70,11 @@ def load_vfi_params(path: str | Path = DEFAULT_PARAMS) -> VfiParams:
 def params_hash(params: VfiParams) -> str:
     """What a checkpoint must match to be resumed: the model and the optimisation.
 
-    Keys that only change how long or how often (steps, val_every, threads...) are left
-    out so a run can be extended by raising ``train.steps``.
+    Keys that only change how long or how often (steps, val_every, val_samples) are left
+    out so a run can be extended by raising ``train.steps``, and so are the keys
+    ``RESULT_NEUTRAL`` lists (one list: what DVC does not track cannot block a resume).
     """
-    train = params.train.model_dump(exclude={"steps", "val_every", "val_samples", "threads"})
+    neutral = set(RESULT_NEUTRAL["train"])
+    train = params.train.model_dump(exclude={"steps", "val_every", "val_samples"} | neutral)
     blob = json.dumps({"model": params.model.model_dump(), "train": train}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline.config import Params
 from pipeline.stage import StageError, run_stage
+from vfi.errors import InputError
 from vfi.inference.checkpoint import CHECKPOINT_NAME, DEFAULT_DIR, CheckpointError
 from vfi.training.distributed import distributed
 from vfi.training.loop import SampleSource, train
@@ -48,7 +49,7 @@ def _main(params: Params, args: argparse.Namespace) -> int:
         try:
             result = train(params, args.shards, args.out, args.live, world=world,
                            samples=sample_source(params, args))
-        except (ValueError, CheckpointError) as exc:  # no train shards, a junk checkpoint
+        except (InputError, CheckpointError) as exc:  # no train shards, a junk checkpoint
             raise StageError(str(exc)) from None
         except KeyboardInterrupt:  # Ctrl-C, also through `dvc exp run` / `dvc repro`
             if world.is_main:

@@ -51,7 +51,7 @@ from pipeline.holds import HoldTracker as DrawingTracker
 from pipeline.holds import change_grid
 from pipeline.video import analysis_size
 
-log = logging.getLogger("inbetweener.vfi.stream_analysis")
+log = logging.getLogger("inbetweener.vfi.interpolate")  # one name per command the user runs
 
 
 

@@ -25,7 +25,7 @@ from av.video.reformatter import VideoReformatter
 
 from pipeline.video import main_stream
 
-log = logging.getLogger("inbetweener.vfi.video_out")
+log = logging.getLogger("inbetweener.vfi.interpolate")  # one name per command the user runs
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 X264_PRESET = "veryfast"

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import webdataset as wds
 
+from vfi.errors import InputError
+
 FRAME_NAMES = ("f0", "f1", "f2")
 
 
@@ -28,7 +30,7 @@ def to_triplet(sample: dict[str, Any]) -> dict[str, Any]:
             frames[stem] = value
     missing = [n for n in FRAME_NAMES if n not in frames]
     if missing or "json" not in sample:
-        raise ValueError(f"sample {sample.get('__key__')} from {sample.get('__url__')}: "
+        raise InputError(f"sample {sample.get('__key__')} from {sample.get('__url__')}: "
                          f"missing {missing or ['json']}")
     meta = sample["json"]
     return {**frames, "t": torch.tensor(float(meta["t"]), dtype=torch.float32),
@@ -45,7 +47,7 @@ def read_triplets(urls: str | Sequence[str | Path]) -> Iterator[dict[str, Any]]:
     same samples, in the same order, at every call."""
     urls = [urls] if isinstance(urls, str) else [str(u) for u in urls]
     if not urls:
-        raise ValueError("no shards given")
+        raise InputError("no shards given")
     return iter(decoded([wds.SimpleShardList(urls), wds.tarfile_to_samples()]))
 
 

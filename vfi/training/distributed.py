@@ -33,6 +33,8 @@ import webdataset as wds
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from vfi.errors import InputError
+
 MAX_EMPTY_DRAWS = 1000  # shards in a row that gave this rank no sample: give up
 
 
@@ -47,7 +49,7 @@ class World:
 
     def __post_init__(self) -> None:
         if not 0 <= self.rank < self.size or not 0 <= self.local_rank < self.local_size:
-            raise ValueError(f"bad rank {self.rank} of {self.size} "
+            raise InputError(f"bad rank {self.rank} of {self.size} "
                              f"(local {self.local_rank} of {self.local_size})")
 
     @property
@@ -128,7 +130,7 @@ def rank_samples(world: World) -> Callable[[Iterator[dict[str, Any]]], Iterator[
                     yield sample
             empty = 0 if kept else empty + 1
             if empty >= MAX_EMPTY_DRAWS:
-                raise ValueError(f"rank {world.rank} of {world.size}: {empty} shards in a "
+                raise InputError(f"rank {world.rank} of {world.size}: {empty} shards in a "
                                  "row had no sample for it (fewer samples than ranks?)")
     return stage
 
@@ -182,7 +184,7 @@ class EpochShuffled(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         index = sample_index(self.urls)
         if not index:
-            raise ValueError(f"no samples in {', '.join(self.urls)}")
+            raise InputError(f"no samples in {', '.join(self.urls)}")
         for epoch in itertools.count():
             for i in np.random.default_rng([self.seed, epoch]).permutation(len(index)):
                 yield read_sample(*index[i])

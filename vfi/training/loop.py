@@ -42,6 +42,7 @@ from pipeline.manifest import (
     shards_for_split,
 )
 from vfi.config import TrainParams, VfiParams, params_hash
+from vfi.errors import InputError
 from vfi.inference.checkpoint import checkpoint_bytes, read_checkpoint, save_checkpoint
 from vfi.inference.interpolator import (
     classical_flow,
@@ -424,7 +425,7 @@ def train(params: VfiParams, shards: str | Path, out: str | Path,
     if samples is None:
         urls = shards_for_split(shards, "train")
         if not urls:
-            raise ValueError(f"{shards}: the train split has no shards")
+            raise InputError(f"{shards}: the train split has no shards")
         samples = functools.partial(train_samples, urls)
     per_step = tp.batch_size * tp.accumulate  # samples per step of one rank
     use_init = needs_init(model)

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline.config import FilterParams
+from pipeline.scan import recorded_filter
 from pipeline.splits import SPLITS, split_for
 from pipeline.tables import (
     FILTERED_TABLE,
@@ -51,9 +52,9 @@ from pipeline.tables import (
     check_columns,
     source_splits,
 )
-from pipeline.scan import recorded_filter
 from pipeline.video import Backend, FrameRead, read_frames
 from vfi.config import TrainParams
+from vfi.errors import InputError
 from vfi.flow.dis import DisFlow
 from vfi.training.distributed import SINGLE, World
 from vfi.training.samples import augmented
@@ -135,7 +136,7 @@ class NaiveSet:
 
 def _read(path: Path, columns: tuple[str, ...], hint: str) -> pd.DataFrame:
     if not path.is_file():
-        raise ValueError(f"{path}: no such table ({hint})")
+        raise InputError(f"{path}: no such table ({hint})")
     check_columns(path, columns)
     return pd.read_parquet(path, columns=list(columns))
 
@@ -157,13 +158,13 @@ def scene_splits(scenes: pd.DataFrame, filtered: pd.DataFrame, filter_params: Fi
     per_scene = filtered.groupby(["source", "scene"], sort=True)["split"].unique()
     mixed = [k for k, v in per_scene.items() if len(v) != 1]
     if mixed:
-        raise ValueError(f"{FILTERED_TABLE}: scene {mixed[0]} has rows in several splits "
+        raise InputError(f"{FILTERED_TABLE}: scene {mixed[0]} has rows in several splits "
                          f"({', '.join(per_scene[mixed[0]])})")
     known = {(str(s), int(c)): str(v[0]) for (s, c), v in per_scene.items()}
     stale = [(k, v) for k, v in known.items() if v not in PIN_ALLOWS[pins.get(k[0], "auto")]]
     if stale:
         (source, scene), got = stale[0]
-        raise ValueError(f"{FILTERED_TABLE}: scene {scene} of {source} is in {got} but its "
+        raise InputError(f"{FILTERED_TABLE}: scene {scene} of {source} is in {got} but its "
                          f"source is pinned to {pins[source]} ({len(stale)} scene(s) so): "
                          "the table is older than the pins, re-run the filter stage")
     out = {}
@@ -239,7 +240,7 @@ def naive_triplets(raw_dir: Path, analysis_dir: Path, triplets_dir: Path, size: 
     candidates). Raises ValueError when no window at all can be made.
     """
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+        raise InputError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     raw_dir, analysis_dir, triplets_dir = Path(raw_dir), Path(analysis_dir), Path(triplets_dir)
     sources = _read(raw_dir / SOURCES_TABLE, SOURCE_COLUMNS, "run the download stage")
     scenes = _read(analysis_dir / SCENES_TABLE, SCENE_COLUMNS, "run the detect_cuts stage")
@@ -273,7 +274,7 @@ def naive_triplets(raw_dir: Path, analysis_dir: Path, triplets_dir: Path, size: 
                  f" (some windows lost: {note})" if note else "")
     if not out.windows:
         why = "; ".join(f"{k}: {v}" for k, v in out.skipped.items()) or "no scene in it"
-        raise ValueError(f"no naive {split} window in {raw_dir} / {analysis_dir}: {why}")
+        raise InputError(f"no naive {split} window in {raw_dir} / {analysis_dir}: {why}")
     log.info("naive %s: %d windows, %d frames from %d source(s)", split, len(out),
              out.frames, len(out.sources))
     return out
@@ -314,7 +315,7 @@ def naive_samples(naive: NaiveSet, params: TrainParams, start: int = 0,
     """
     part = range(world.rank, len(naive), world.size)
     if not part:
-        raise ValueError(f"rank {world.rank} of {world.size}: no naive window "
+        raise InputError(f"rank {world.rank} of {world.size}: no naive window "
                          f"({len(naive)} in all)")
     seed = params.seed + world.rank
 

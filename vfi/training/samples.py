@@ -26,6 +26,7 @@ import torch
 import webdataset as wds
 
 from vfi.config import TrainParams
+from vfi.errors import InputError
 from vfi.flow.dis import DisFlow
 from vfi.inference.triplets import FRAME_NAMES, decoded
 from vfi.training.distributed import SINGLE, World, rank_source
@@ -48,7 +49,7 @@ def crop_triplet(sample: dict[str, Any], size: tuple[int, int], rng: random.Rand
     height, width = sample["f0"].shape[-2:]
     ch, cw = size
     if ch > height or cw > width:
-        raise ValueError(f"crop {ch}x{cw} is larger than sample {sample['key']} ({height}x{width})")
+        raise InputError(f"crop {ch}x{cw} is larger than sample {sample['key']} ({height}x{width})")
     top, left = rng.randint(0, height - ch), rng.randint(0, width - cw)
     out = dict(sample)
     for name in FRAME_NAMES:
