@@ -96,11 +96,11 @@ enter it for stretches (their colour balance flickers). On the hand-checked pair
 repeats; ``tests/test_real_truth.py``): same recall 0.589 -> 0.958 with film mode ->
 0.968 with the bulk cap and a local floor of 15 (HEVC holds reach 14), change recall
 0.956 -> 0.960 -> 0.982, accuracy 0.897 -> 0.960 -> 0.980.
-Not yet good enough on ``tests.real_like.FILM_SPEC`` (synthetic flicker fields, weave
+Not yet good enough on ``tests.support.real_like.FILM_SPEC`` (synthetic flicker fields, weave
 and dust at once: pair accuracy 0.53, ``tests/test_film.py``): a flicker field flips
 the hashes that admit noise samples, so the gates stay at their floors.
 
-Measured (``tests/test_triplets.py``; real-like = ``tests.real_like.REAL_LIKE_SPEC``:
+Measured (``tests/test_triplets.py``; real-like = ``tests.support.real_like.REAL_LIKE_SPEC``:
 grain sd 6, H.264 crf 23, pans on ones, slow moves, 956 frame pairs): frame pairs on
 the right drawing 0.988 (without the shift measure 0.889; the old hash + mean-motion
 rule 0.773), splits 3, merges 8, all 8 in pans on ones (a 0.63 px pan under a cel held

@@ -1,6 +1,6 @@
 """The analysis stages on footage that looks like real transfers, against its exact truth.
 
-``tests.real_like`` sets turn on what the clean set of ``tests/test_accuracy.py`` lacks:
+``tests.support.real_like`` sets turn on what the clean set of ``tests/test_accuracy.py`` lacks:
 film grain on every frame under compression noise, camera pans on ones under held
 cels, hard cuts between look-alike shots (static to static among them), fades to and
 from black and white, slow sub-pixel motion, dissolves and flashes; and, as their own
@@ -11,7 +11,6 @@ The figures are printed (``-s``) and asserted against issue 12's bars.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import av
@@ -19,41 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import detect_cuts, download, extract_triplets, filter as filter_stage
-from pipeline.config import CutsParams, FilterParams, TripletParams, parse_params
-from pipeline.synth import SynthSpec
-from tests.analysis_tables import pairing_accuracy, with_truth
-from tests.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC
-from tests.test_accuracy import _cut_scores
+from tests.support.analysis_tables import pairing_accuracy
+from tests.support.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC
+from tests.support.cut_scores import cut_scores
+from tests.support.stage_runs import Run, run_stages
 
 GRADUAL = ("dissolve", "fade")  # gradual transitions: neither hard cuts nor motion
-
-
-@dataclasses.dataclass
-class Run:
-    root: Path
-    sources: pd.DataFrame
-    truth: pd.DataFrame
-    frames: pd.DataFrame
-    drawings: pd.DataFrame
-    triplets: pd.DataFrame  # filtered, with the truth of each frame attached
-
-
-def run_stages(root: Path, spec: SynthSpec, name: str = "synthetic") -> Run:
-    """The four analysis stages on one synthetic source, default params."""
-    source = {"kind": "synthetic", "name": name} | spec.model_dump()
-    params = parse_params({"sources": [source]})
-    result = download.run_download(params, root / "raw", root=root)
-    download.write_outputs(result, root / "raw")
-    cuts = detect_cuts.run_detect_cuts(CutsParams(), root / "raw", root / "analysis")
-    detect_cuts.write_outputs(cuts, root / "analysis")
-    extracted = extract_triplets.run_extract(root / "analysis", TripletParams())
-    extract_triplets.write_outputs(extracted, root / "triplets")
-    filtered = filter_stage.run_filter(root / "analysis", root / "triplets", FilterParams())
-    truth = pd.read_parquet(root / "raw" / "truth.parquet")
-    return Run(root, pd.read_parquet(root / "raw" / "sources.parquet"), truth,
-               pd.read_parquet(root / "analysis" / "frames.parquet"), extracted.drawings,
-               with_truth(filtered.filtered, truth))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +49,7 @@ def _true_transition(trip: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
 
 def test_hard_cuts_including_look_alike_ones(real: Run) -> None:
     fades = real.truth.assign(transition=real.truth["transition"].replace("fade", "dissolve"))
-    s = _cut_scores(real.frames, fades)
+    s = cut_scores(real.frames, fades)
     look = real.truth.loc[real.truth["look_alike"], ["clip", "frame"]]
     starts = set(map(tuple, real.frames.loc[real.frames["scene"].diff().fillna(0).ne(0),
                                              ["source", "frame"]].to_numpy()))

@@ -11,8 +11,13 @@ import pandas as pd
 import pytest
 
 from pipeline.config import parse_params
-from tests.test_naive import SIZE, FILTER, Data, data  # noqa: F401  (the fixture)
+from tests.support.naive_data import FILTER, SIZE, Data, build_naive_data
 from vfi.experiments.curation import experiment, summary_of
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
+    return build_naive_data(tmp_path_factory.mktemp("naive"))
 
 
 def tiny(root: Path) -> object:
@@ -37,7 +42,7 @@ def test_summary_pairs_runs_by_seed() -> None:
 
 
 @pytest.mark.slow
-def test_experiment_runs_both_kinds_and_resumes(data: Data, tmp_path: Path) -> None:  # noqa: F811
+def test_experiment_runs_both_kinds_and_resumes(data: Data, tmp_path: Path) -> None:
     raw, analysis, triplets = data.dirs()
     args = (tiny(tmp_path), [0, 1], data.root / "shards", raw, analysis, triplets,
             tmp_path / "work", tmp_path / "report")

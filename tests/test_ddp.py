@@ -23,7 +23,7 @@ import torch
 import webdataset as wds
 import yaml
 
-from tests.test_train import scene
+from tests.support.training import scene
 from vfi.config import parse_vfi_params
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,

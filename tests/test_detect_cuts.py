@@ -26,7 +26,7 @@ from pipeline.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
 from pipeline.synth import SynthSpec, generate
 from pipeline.transnet import INPUT_H, INPUT_W, TransNet, net_input
 from pipeline.video import open_reader
-from tests.real_like import REAL_LIKE_SPEC
+from tests.support.real_like import REAL_LIKE_SPEC
 
 # Like the default source in params.yaml (320x240, 24 fps, dissolves and flashes), smaller.
 SYNTH = {"kind": "synthetic", "name": "syn", "clips": 6, "seed": 0, "width": 320,

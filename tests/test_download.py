@@ -13,7 +13,7 @@ from pipeline import download
 from pipeline.config import parse_params
 from pipeline.fetch import sha256_file
 from pipeline.tables import SOURCES_TABLE
-from tests.videos import write_video
+from tests.support.videos import write_video
 
 TINY_SYNTH = {"kind": "synthetic", "name": "syn", "clips": 2, "seed": 3, "width": 96,
               "height": 64, "seconds": 2.0, "min_shot_seconds": 0.5, "max_shot_seconds": 1.0}
@@ -158,7 +158,7 @@ def test_config_error_exits_2_naming_the_key(tmp_path: Path):
 
 def test_url_sources_mixed_faults(tmp_path: Path, local_video: Path):
     """Every fault of the fetcher, as the stage records it; the good URLs all land."""
-    from tests.http_server import serve
+    from tests.support.http_server import serve
 
     data = local_video.read_bytes()
     truncated = data[: len(data) * 6 // 10]
@@ -196,7 +196,7 @@ def test_url_sources_mixed_faults(tmp_path: Path, local_video: Path):
 
 def test_interrupted_download_resumes_on_the_next_run(tmp_path: Path, local_video: Path):
     """Retries exhausted mid-body: the partial survives the run and the re-run resumes it."""
-    from tests.http_server import serve
+    from tests.support.http_server import serve
 
     data = local_video.read_bytes()
     with serve({"v.mp4": data}) as srv:

@@ -123,6 +123,18 @@ def test_imports_point_one_way():
     assert not offenders, "\n".join(offenders)
 
 
+def test_no_test_imports_a_test():
+    """Tests share builders through ``tests/support/``, never by importing each other
+    (a test module's import runs its fixtures' module-level setup and ties two files
+    that should change apart)."""
+    offenders = [f"{path.relative_to(ROOT)} imports {target}"
+                 for path in sorted((ROOT / "tests").rglob("*.py"))
+                 for target in sorted(_imported_names(path))
+                 if target.startswith("tests.test_") or target.split(".")[-1].startswith("test_")
+                 and target.startswith("tests.")]
+    assert not offenders, "\n".join(offenders)
+
+
 def _section_keys(section: str) -> set[str]:
     """The keys of one params.yaml section, from its typed schema."""
     from pipeline.config import Params

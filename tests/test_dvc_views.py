@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from pipeline.report import plot_tables
-from tests.workspace import copy_project_files
+from tests.support.workspace import copy_project_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())

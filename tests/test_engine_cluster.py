@@ -22,8 +22,8 @@ from pipeline.detect_cuts import run_detect_cuts
 from pipeline.engine import run_all
 from pipeline.engine.cluster import RayEngine
 from pipeline.engine.parts import default_parts_dir
-from tests.shard_inputs import synthetic_raw
-from tests.test_engine import tree
+from tests.support.shard_inputs import synthetic_raw
+from tests.support.workspace import tree
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_STORE = 80 << 20  # bytes of object store per simulated node

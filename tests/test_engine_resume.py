@@ -21,13 +21,10 @@ from pipeline.detect_cuts import (
     DECODED_TABLE,
     FRAMES_TABLE,
     SCENES_TABLE,
-    Analysis,
-    SourceJob,
-    analyse_source,
     run_detect_cuts,
 )
 from pipeline.engine.parts import default_parts_dir
-from tests.shard_inputs import synthetic_raw
+from tests.support.shard_inputs import synthetic_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = 5
@@ -37,7 +34,7 @@ from pathlib import Path
 from pipeline.config import CutsParams, RayParams
 from pipeline.detect_cuts import run_detect_cuts
 from pipeline.engine.cluster import RayEngine
-from tests.test_engine_resume import marking_worker
+from tests.support.workers import marking_worker
 
 if __name__ == "__main__":
     raw, out, kind = sys.argv[1:4]
@@ -46,15 +43,6 @@ if __name__ == "__main__":
     if engine is not None:
         engine.close()
 """
-
-
-def marking_worker(job: SourceJob, params: CutsParams) -> Analysis:
-    """analyse_source that leaves a mark per source it analyses, then dawdles (``SLOW``
-    seconds) so the test can kill the run between two sources."""
-    (Path(os.environ["MARKS"]) / job.name).write_text("")
-    analysis = analyse_source(job, params)
-    time.sleep(float(os.environ.get("SLOW", "0")))
-    return analysis
 
 
 def _run(script: Path, raw: Path, out: Path, kind: str, marks: Path, slow: float

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import torch
 
-from tests.test_train import tiny_params, write_tiny_shards
+from tests.support.training import tiny_params, write_tiny_shards
 from pipeline.manifest import shards_for_split
 from vfi.config import EvalParams
 from vfi.evaluation.scoring import bucket_name, evaluate, headline
@@ -48,7 +48,7 @@ def test_evaluate_writes_all_methods(tmp_path: Path, capsys) -> None:
 
 
 def test_dis_beats_blend_on_a_translation() -> None:
-    from tests.test_train import scene
+    from tests.support.training import scene
     f0, f1, f2 = (torch.from_numpy(scene(t, 12.0)).permute(2, 0, 1).float() / 255
                   for t in (0.0, 0.5, 1.0))
     t = torch.tensor(0.5)
@@ -63,7 +63,7 @@ def test_bucket_names() -> None:
 
 
 def test_untrained_flow_model_starts_at_the_dis_baseline() -> None:
-    from tests.test_train import scene
+    from tests.support.training import scene
     from vfi.config import ModelParams
     from vfi.inference.interpolator import interpolate
     from vfi.nets import build_model

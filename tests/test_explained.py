@@ -25,8 +25,8 @@ from pipeline.filter import run_filter
 from pipeline.synth import SynthSpec
 from pipeline.synth.render import smooth_noise
 from pipeline.transitions import thumb_array
-from tests.analysis_tables import GROUND_TRUTH_SPEC, frames_from_images, synthetic_analysis, with_truth, write_analysis
-from tests.real_like import REAL_LIKE_SPEC
+from tests.support.analysis_tables import GROUND_TRUTH_SPEC, frames_from_images, synthetic_analysis, with_truth, write_analysis
+from tests.support.real_like import REAL_LIKE_SPEC
 
 LIMIT = FilterParams().unexplained_limit
 W, H = 128, 96

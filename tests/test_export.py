@@ -16,7 +16,7 @@ from pipeline.manifest import SPLITS, ShardSink, iter_tar_samples, read_wids_ind
 from pipeline.shard import run_shard
 from pipeline.subset import ExportError, licence_section, run_export
 from pipeline.verify import verify
-from tests.shard_inputs import ShardInputs, build_shard_inputs
+from tests.support.shard_inputs import ShardInputs, build_shard_inputs
 
 
 @pytest.fixture(scope="module")

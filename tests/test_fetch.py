@@ -13,8 +13,8 @@ import requests
 
 from pipeline.fetch import FetchError, FetchPolicy, FetchResult, fetch, sha256_file
 from pipeline.probe import ProbeError, probe
-from tests.http_server import FaultServer, serve
-from tests.videos import write_truncated, write_video
+from tests.support.http_server import FaultServer, serve
+from tests.support.videos import write_truncated, write_video
 
 # Short timeouts and a fake sleep keep the whole file at a couple of seconds.
 FAST = FetchPolicy(timeout=0.3, retries=2, backoff=0.5)

@@ -23,7 +23,7 @@ from pipeline.config import ConfigError, TripletParams
 from pipeline.extract_triplets import run_extract
 from pipeline.synth import TRUTH_COLUMNS, FilmSpec, SynthSpec, film_frames, generate, plan_set, truth_table
 from pipeline.synth.generate import progressive_frames
-from tests.analysis_tables import (
+from tests.support.analysis_tables import (
     AnalysisSet,
     PairingAccuracy,
     our_drawing_ids,
@@ -32,7 +32,7 @@ from tests.analysis_tables import (
     truth_drawing_ids,
     write_analysis,
 )
-from tests.real_like import FILM_SPEC
+from tests.support.real_like import FILM_SPEC
 
 SMALL = dict(clips=1, seed=3, width=128, height=96, seconds=3.0, min_shot_seconds=0.5, max_shot_seconds=1.5,
              static_prob=0.3, repeat_prob=0.0)

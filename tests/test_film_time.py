@@ -27,7 +27,7 @@ from pipeline.cadence import NO_DROP, Cadence, film_time, find_cadence, find_dro
 from pipeline.config import CutsParams, TripletParams, parse_params
 from pipeline.synth import FilmSpec, generate
 from pipeline.triplets import candidate_triplets, drawings_of
-from tests.real_truth import ROOT, real_params
+from tests.support.real_truth import ROOT, real_params
 
 PERIOD = 4
 # One converted clip of 8 s, small: a panned shot on ones, a still camera, a pan again

@@ -45,7 +45,7 @@ from pipeline.transitions import (
     thumb_array,
     transition_drawings,
 )
-from tests.analysis_tables import (
+from tests.support.analysis_tables import (
     GROUND_TRUTH_SPEC,
     frames_from_images,
     synthetic_analysis,

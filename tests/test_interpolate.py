@@ -29,7 +29,7 @@ from pipeline.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from pipeline.synth.generate import progressive_frames
 from pipeline.synth.plan import plan_set
-from tests.videos import write_html
+from tests.support.videos import write_html
 from vfi.app.analysis import CutWindow, Measured
 from vfi.app.interpolate import InterpolateError, Options, Result, run_interpolate
 from vfi.app.retime import OutFrame, Schedule, SourceFrame

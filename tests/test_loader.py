@@ -16,7 +16,7 @@ from PIL import Image
 from pipeline.config import ShardParams
 from pipeline.manifest import iter_tar_samples
 from pipeline.shard import run_shard
-from tests.shard_inputs import build_shard_inputs
+from tests.support.shard_inputs import build_shard_inputs
 from pipeline.manifest import shards_for_split
 from vfi.config import TrainParams
 from vfi.inference.triplets import collate_triplets, read_triplets

@@ -26,7 +26,7 @@ from pipeline.config import ShardParams  # noqa: E402
 from pipeline.manifest import iter_tar_samples  # noqa: E402
 from pipeline.shard import run_shard  # noqa: E402
 from pipeline.subset import hub_license, run_export  # noqa: E402
-from tests.shard_inputs import build_shard_inputs  # noqa: E402
+from tests.support.shard_inputs import build_shard_inputs  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_train import tiny_params, write_tiny_shards
+from tests.support.training import tiny_params, write_tiny_shards
 from vfi.config import VfiParams
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,

@@ -11,58 +11,27 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from pipeline import detect_cuts, extract_triplets, filter as filter_stage
+from pipeline import filter as filter_stage
 from pipeline.atomic import write_parquet
-from pipeline.config import CutsParams, FilterParams, ShardParams, TripletParams
 from pipeline.manifest import shards_for_split
-from pipeline.shard import run_shard
 from pipeline.tables import FILTERED_TABLE, source_splits
-from tests.shard_inputs import synthetic_raw
-from tests.videos import write_corrupt_payload, write_zero_byte
+from tests.support.naive_data import FILTER, SIZE, Data, build_naive_data
+from tests.support.videos import write_corrupt_payload, write_zero_byte
 from vfi.config import TrainParams
 from vfi.inference.triplets import collate_triplets, read_triplets
 from vfi.training.distributed import World
 from vfi.training.naive import NaiveSet, naive_samples, naive_triplets
 from vfi.training.samples import train_samples
 
-SIZE = 64
-FILTER = FilterParams()
-
-
-@dataclass(frozen=True)
-class Data:
-    root: Path
-    truth: pd.DataFrame   # the generator's, one row per frame (clip = source)
-    frames: pd.DataFrame  # frames.parquet: the scene of every decoded frame
-    filtered: pd.DataFrame
-    naive: NaiveSet
-
-    def dirs(self, root: Path | None = None) -> tuple[Path, Path, Path]:
-        root = root or self.root
-        return root / "raw", root / "analysis", root / "triplets"
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
-    root = tmp_path_factory.mktemp("naive")
-    truth = synthetic_raw(root / "raw", clips=2)
-    cuts = detect_cuts.run_detect_cuts(CutsParams(), root / "raw", root / "analysis")
-    extracted = extract_triplets.run_extract(root / "analysis", TripletParams())
-    extract_triplets.write_outputs(extracted, root / "triplets")
-    filtered = filter_stage.run_filter(root / "analysis", root / "triplets", FILTER).filtered
-    write_parquet(filtered, root / "triplets" / FILTERED_TABLE)
-    run_shard(ShardParams(short_side=SIZE, maxcount=8), root / "raw", root / "triplets", root / "shards")
-    naive = naive_triplets(root / "raw", root / "analysis", root / "triplets", SIZE,
-                           filter_params=FILTER)
-    return Data(root, truth, cuts.frames, filtered, naive)
+    return build_naive_data(tmp_path_factory.mktemp("naive"))
 
 
 def scene_split(data: Data) -> dict[tuple[str, int], str]:

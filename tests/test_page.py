@@ -1,7 +1,7 @@
 """``kind: page``: yt-dlp finds the page's video offline, our fetcher downloads it.
 
 Every page and file is served by the fault-injecting server on 127.0.0.1; the video is
-a real small clip (``tests.videos``), so the probe after the fetch is real too.
+a real small clip (``tests.support.videos``), so the probe after the fetch is real too.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from pipeline import download, page
 from pipeline.config import parse_params
 from pipeline.fetch import FetchPolicy, sha256_file
-from tests.http_server import serve
-from tests.videos import write_video
+from tests.support.http_server import serve
+from tests.support.videos import write_video
 
 
 def _page(*sources: str, title: str = "A cartoon") -> bytes:

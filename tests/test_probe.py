@@ -8,7 +8,7 @@ import av
 import pytest
 
 from pipeline.probe import ProbeError, ProbeInfo, probe
-from tests.videos import (
+from tests.support.videos import (
     write_audio_only,
     write_corrupt_payload,
     write_html,

@@ -16,7 +16,7 @@ from pipeline.config import parse_params
 from pipeline.licences import licence_known, normalised_licence
 from pipeline.subset import front_matter, licence_section
 from pipeline.tables import SOURCES_TABLE
-from tests.videos import write_video
+from tests.support.videos import write_video
 
 
 def _download(tmp_path: Path, sources: list[dict]) -> tuple[download.DownloadResult, pd.DataFrame]:

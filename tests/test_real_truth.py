@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.real_truth import CUTS, HOLDS, RealRun, crossing, cut_score, hold_score, run_real
+from tests.support.real_truth import CUTS, HOLDS, RealRun, crossing, cut_score, hold_score, run_real
 
 
 @pytest.fixture(scope="module")

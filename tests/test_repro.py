@@ -18,7 +18,7 @@ from PIL import Image
 
 from pipeline.config import read_params_yaml
 from pipeline.manifest import iter_tar_samples
-from tests.workspace import copy_project_files
+from tests.support.workspace import copy_project_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"kind": "synthetic", "name": "synthetic", "clips": 4, "seed": 1, "width": 96,

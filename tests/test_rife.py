@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_train import write_tiny_shards
+from tests.support.training import write_tiny_shards
 from vfi.config import ModelParams, parse_vfi_params
 from vfi.inference.checkpoint import CHECKPOINT_NAME, RESUME_NAME, load_model, read_checkpoint
 from vfi.inference.interpolator import interpolate

@@ -25,7 +25,7 @@ from pipeline.probe import probe
 from pipeline.scan import DecodeFilter, FilterGraph, ScanError, recorded_filter, scan_source
 from pipeline.synth import SynthSpec, generate, plan_set, telecine_table
 from pipeline.video import StreamInfo, decord_refusal, open_reader, read_frames
-from tests.real_like import TELECINE_SPEC
+from tests.support.real_like import TELECINE_SPEC
 
 W, H = 320, 240
 NTSC = Fraction(30000, 1001)

@@ -18,7 +18,6 @@ from PIL import Image
 
 import pipeline.shard as shard_mod
 from pipeline.config import ShardParams
-from pipeline.engine.local import LocalEngine
 from pipeline.engine.parts import default_parts_dir
 from pipeline.manifest import (
     SPLITS,
@@ -34,8 +33,10 @@ from pipeline.shard import load_kept, load_sources, run_shard, sample_key, write
 from pipeline.triplets import REASONS
 from pipeline.video import DecordReader, FrameRead, read_frames
 from pipeline.verify import verify
-from tests.shard_inputs import ShardInputs, build_shard_inputs
-from tests.videos import write_video
+from tests.support.shard_inputs import ShardInputs, build_shard_inputs
+from tests.support.engines import CountingEngine
+from tests.support.videos import write_video
+from tests.support.workspace import tree
 
 PARAMS = ShardParams(short_side=64, maxcount=10, contact_sheet=4, seed=0)
 SIZE = (86, 64)  # 128x96 clips at short side 64
@@ -70,11 +71,6 @@ def reference_frames(video: Path, indices: set[int], size: tuple[int, int]) -> d
                 out[number] = frame.reformat(width=size[0], height=size[1], format="rgb24",
                                              interpolation=Interpolation.AREA).to_ndarray()
     return out
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_only_kept_triplets_are_sharded(inputs: ShardInputs, shards: Path):
@@ -218,18 +214,7 @@ def test_rerun_is_byte_identical(inputs: ShardInputs, shards: Path, tmp_path: Pa
     """A second run (inline encoding this time) writes the very same bytes."""
     run_shard(PARAMS, inputs.raw_dir, inputs.triplets_dir, tmp_path / "shards",
               tmp_path / "metrics.json", tmp_path / "report", workers=0)
-    assert tree_bytes(tmp_path) == tree_bytes(shards)
-
-
-class CountingEngine(LocalEngine):
-    """The local engine, remembering which sources it was given to run."""
-
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-
-    def map(self, fn, items):
-        self.ran += [item.src.name for item in items]
-        return super().map(fn, items)
+    assert tree(tmp_path) == tree(shards)
 
 
 def test_interrupted_run_then_rerun(inputs: ShardInputs, shards: Path, tmp_path: Path,
@@ -261,7 +246,7 @@ def test_interrupted_run_then_rerun(inputs: ShardInputs, shards: Path, tmp_path:
     engine = CountingEngine()
     run_shard(PARAMS, inputs.raw_dir, inputs.triplets_dir, out, engine=engine)
     assert engine.ran == []  # resumed: nothing decoded or encoded again
-    assert tree_bytes(out) == tree_bytes(shards / "shards")
+    assert tree(out) == tree(shards / "shards")
 
 
 @pytest.mark.parametrize("fmt", ["webp", "jpg"])

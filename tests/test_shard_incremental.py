@@ -18,8 +18,9 @@ from pipeline.frame_parts import FramePart
 from pipeline.images import Encoder
 from pipeline.shard import load_kept, load_sources, run_shard, source_jobs
 from pipeline.tables import FILTERED_TABLE, SOURCES_TABLE
-from tests.shard_inputs import ShardInputs, build_shard_inputs
-from tests.test_shard import CountingEngine, tree_bytes
+from tests.support.shard_inputs import ShardInputs, build_shard_inputs
+from tests.support.engines import CountingEngine
+from tests.support.workspace import tree
 
 PARAMS = ShardParams(short_side=64, maxcount=10, contact_sheet=4, seed=0)
 NEW = "synthetic-01"  # the source added: in the middle, so every later sample moves
@@ -50,9 +51,9 @@ def run(raw: Path, trip: Path, root: Path, params: ShardParams = PARAMS, report:
 def outputs(root: Path) -> dict[str, bytes]:
     """Everything the stage writes (tars, manifest, shards table, wids indexes, metrics,
     report), not the cache."""
-    files = tree_bytes(root / "shards") | {"metrics.json": (root / "metrics.json").read_bytes()}
+    files = tree(root / "shards") | {"metrics.json": (root / "metrics.json").read_bytes()}
     if (root / "report").is_dir():
-        files |= {f"report/{k}": v for k, v in tree_bytes(root / "report").items()}
+        files |= {f"report/{k}": v for k, v in tree(root / "report").items()}
     return files
 
 

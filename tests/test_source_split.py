@@ -26,7 +26,7 @@ from pipeline.extract_triplets import run_extract, write_outputs as write_triple
 from pipeline.filter import run_filter
 from pipeline.splits import split_for, unit_hash
 from pipeline.tables import SOURCES_TABLE, source_splits
-from tests.analysis_tables import build_tables, write_analysis
+from tests.support.analysis_tables import build_tables, write_analysis
 
 FRACTIONS = SplitFractions(train=0.4, val=0.3, test=0.3)
 PARAMS = FilterParams(split=FRACTIONS)

@@ -28,7 +28,7 @@ from pipeline.sources import (
 )
 from pipeline.stage import StageError
 from pipeline.tables import SOURCES_TABLE
-from tests.videos import write_video
+from tests.support.videos import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -332,7 +332,7 @@ def test_entries_pickle(tmp_path: Path):
 
 
 def test_folder_and_list_through_the_stage(tmp_path: Path):
-    from tests.http_server import serve
+    from tests.support.http_server import serve
 
     clip = _video(tmp_path / "clips" / "Ep 1.mp4", 12)
     _video(tmp_path / "clips" / "sub" / "ep2.mkv", 10)

@@ -26,7 +26,7 @@ from pipeline.manifest import SPLITS
 from pipeline.shard import run_shard
 from pipeline.synth import SynthSpec, generate
 from pipeline.video import analysis_size, decord_refusal, open_reader, read_frames, stream_info
-from tests.videos import write_thumbnail_first
+from tests.support.videos import write_thumbnail_first
 
 BACKENDS = ["pyav", "decord"]
 SHARD = ShardParams(short_side=128, maxcount=20, contact_sheet=0)

@@ -38,7 +38,7 @@ from pipeline.synth.effects import grain_noise
 from pipeline.synth.generate import progressive_frames
 from pipeline.synth.plan import MIN_SECTOR_GAP, SLOW_SPEED, ShotSlot, ShotTemplate, Transition, sector_gap
 from pipeline.synth.render import ShotRenderer, object_polygon
-from tests.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC, missing_features
+from tests.support.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC, missing_features
 
 SMALL = SynthSpec(clips=3, seed=1, width=160, height=120, seconds=4, min_shot_seconds=0.5, max_shot_seconds=1.5)
 TRANSITIONS = SynthSpec(

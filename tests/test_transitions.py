@@ -35,8 +35,8 @@ from pipeline.transitions import (
     transition_evidence,
 )
 from pipeline.video import read_frames
-from tests.analysis_tables import frames_from_images, synthetic_analysis, with_truth
-from tests.real_like import REAL_LIKE_SPEC
+from tests.support.analysis_tables import frames_from_images, synthetic_analysis, with_truth
+from tests.support.real_like import REAL_LIKE_SPEC
 
 W, H = 128, 96
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"

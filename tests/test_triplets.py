@@ -33,7 +33,7 @@ from pipeline.triplets import (
     split_at_scenes,
     triplet_starts,
 )
-from tests.analysis_tables import (
+from tests.support.analysis_tables import (
     FRAME_COLUMNS,
     GROUND_TRUTH_SPEC,
     frames_from_images,
@@ -43,7 +43,7 @@ from tests.analysis_tables import (
     truth_drawing_ids,
     with_truth,
 )
-from tests.real_like import REAL_LIKE_SPEC
+from tests.support.real_like import REAL_LIKE_SPEC
 from vfi.app.analysis import FrameMeter
 from vfi.app.analysis import HoldTracker as StreamHolds
 
@@ -185,7 +185,7 @@ def test_hashes_of_the_drawings_first_frames_are_carried():
 # --- stage ------------------------------------------------------------------------------
 
 def write_frames(tmp_path, parts: list[pd.DataFrame]):
-    from tests.analysis_tables import write_analysis
+    from tests.support.analysis_tables import write_analysis
     return write_analysis(pd.concat(parts, ignore_index=True), tmp_path / "analysis")
 
 

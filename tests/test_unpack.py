@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from inbetweener.cli import main
-from tests.test_train import write_tiny_shards
+from tests.support.training import write_tiny_shards
 
 
 def stored_frames(shards: Path, split: str) -> dict[str, dict[str, bytes]]:

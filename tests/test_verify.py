@@ -14,7 +14,7 @@ from pipeline import cli
 from pipeline.config import ShardParams
 from pipeline.shard import run_shard
 from pipeline.verify import Problem, verify
-from tests.shard_inputs import build_shard_inputs
+from tests.support.shard_inputs import build_shard_inputs
 
 SHARD = "val/val-000000.tar"
 

@@ -17,7 +17,7 @@ from pipeline.video import (
     open_reader,
     stream_info,
 )
-from tests.videos import write_corrupt_payload, write_vfr_video, write_video
+from tests.support.videos import write_corrupt_payload, write_vfr_video, write_video
 
 FRAMES = 30
 

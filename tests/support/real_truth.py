@@ -22,7 +22,7 @@ import yaml
 from pipeline import detect_cuts, download, extract_triplets, filter as filter_stage
 from pipeline.config import parse_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRUTH = ROOT / "data" / "real" / "truth"
 CUTS = pd.read_csv(TRUTH / "cuts.csv")
 HOLDS = pd.read_csv(TRUTH / "holds.csv")

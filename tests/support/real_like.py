@@ -1,7 +1,7 @@
 """Synthetic sets that look like real transfers, for the accuracy tests (issue 12).
 
 ``REAL_LIKE_SPEC`` turns on everything a real film transfer adds that the clean
-``tests.analysis_tables.GROUND_TRUTH_SPEC`` lacks: film grain on every frame (held
+``tests.support.analysis_tables.GROUND_TRUTH_SPEC`` lacks: film grain on every frame (held
 drawings included) under H.264 compression noise, camera pans on ones under cels held
 on twos or threes, hard cuts between shots of look-alike palette (one static to static
 at least), fades to and from black or white, slow sub-pixel motion, dissolves and
