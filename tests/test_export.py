@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import cli
+from inbetweener import cli
 from pipeline.config import ShardParams
 from pipeline.export import main as export_main
 from pipeline.manifest import SPLITS, ShardSink, iter_tar_samples, read_wids_index

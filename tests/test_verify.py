@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import cli
+from inbetweener import cli
 from pipeline.config import ShardParams
 from pipeline.shard import run_shard
 from pipeline.verify import Problem, verify
