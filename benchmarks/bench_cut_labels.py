@@ -1,7 +1,7 @@
 """Cut detectors against the hand labels of real footage (``data/real/cuts.csv``).
 
 Each labelled clip is decoded once at analysis size (PyAV); the frames are pushed into
-every detector's :class:`~pipeline.detectors.CutStream` (one shared TransNetV2), and each
+every detector's :class:`~pipeline.analysis.detectors.CutStream` (one shared TransNetV2), and each
 detector's precision and recall (within ``--tolerance`` frames) are printed with the
 time it took on top of decoding and, for ``combined``, how many network windows it ran.
 The labels file says how the cuts were labelled.
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config import CutsParams
-from pipeline.detectors import make_cut_stream
-from pipeline.transnet import TransNet
-from pipeline.video import open_reader
+from pipeline.analysis.detectors import make_cut_stream
+from pipeline.analysis.transnet import TransNet
+from pipeline.core.config import CutsParams
+from pipeline.media.video import open_reader
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "data" / "real" / "cuts.csv"

@@ -36,14 +36,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.config import CutsParams
-from pipeline.detect_cuts import PRELOAD, SourceJob, _Features, analyse_source
-from pipeline.detectors import make_cut_stream
-from pipeline.guard import run_guarded
-from pipeline.probe import probe
+from pipeline.analysis.analyse import PRELOAD, SourceJob, _Features, analyse_source
+from pipeline.analysis.detectors import make_cut_stream
+from pipeline.analysis.transnet import TransNet
+from pipeline.core.config import CutsParams
+from pipeline.core.guard import run_guarded
+from pipeline.media.probe import probe
+from pipeline.media.video import open_reader
 from pipeline.synth import SynthSpec, generate
-from pipeline.transnet import TransNet
-from pipeline.video import open_reader
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 CLIPS = ("popeye_sindbad_part2.mkv", "steamboat_willie_excerpt_cropped.mp4",

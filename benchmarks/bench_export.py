@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.manifest import SPLITS, ShardSink, shards_table, write_tables
-from pipeline.subset import run_export
+from pipeline.dataset.manifest import SPLITS, ShardSink, shards_table, write_tables
+from pipeline.dataset.subset import run_export
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

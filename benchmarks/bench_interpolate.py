@@ -32,7 +32,6 @@ from vfi.app.writer import VideoWriter
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 
 
-
 def timed(run: Callable[[], int]) -> tuple[float, float]:
     """(wall, cpu) output frames/s of ``run``, which returns the frames it wrote."""
     wall, cpu = time.perf_counter(), time.process_time()

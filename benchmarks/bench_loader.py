@@ -21,15 +21,14 @@ import time
 from pathlib import Path
 
 import webdataset as wds
+from bench_shard import pseudo_triplets, synthetic_sources
 
-from pipeline.config import ShardParams
-from pipeline.manifest import shards_for_split
-from pipeline.shard import run_shard
+from pipeline.core.config import ShardParams
+from pipeline.dataset.manifest import shards_for_split
+from pipeline.dataset.shards import run_shard
 from vfi.config import TrainParams, load_vfi_params
 from vfi.inference.triplets import read_triplets
 from vfi.training.samples import train_samples
-
-from bench_shard import pseudo_triplets, synthetic_sources
 
 
 def tar_only(urls: list[str]) -> tuple[float, int]:

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from pipeline.near_dup import brute_pairs, mih_pairs
+from pipeline.curation.near_dup import brute_pairs, mih_pairs
 
 WORDS = 3
 

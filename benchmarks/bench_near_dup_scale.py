@@ -31,9 +31,9 @@ import tracemalloc
 
 import numpy as np
 
-from pipeline import near_dup
-from pipeline.config import FilterParams
-from pipeline.filter import KEY_COLUMNS
+from pipeline.core.config import FilterParams
+from pipeline.curation import near_dup
+from pipeline.curation.curate import KEY_COLUMNS
 
 WORDS = len(KEY_COLUMNS)
 BITS = 64 * WORDS

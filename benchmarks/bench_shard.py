@@ -3,7 +3,7 @@
 References measured in the same run, on the same file(s):
 - decode-only: PyAV decoding every frame of the main stream without converting any
   (the floor for a sequential pass); reading the kept frames
-  (``pipeline.video.read_frames``) is reported as a ratio to it, for the PyAV and the
+  (``pipeline.media.video.read_frames``) is reported as a ratio to it, for the PyAV and the
   decord backend;
 - encode ms/frame and bytes/frame per format (PNG level 1 and 6, lossless WebP, JPEG)
   on the frames the stage stores;
@@ -30,13 +30,13 @@ import av
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import write_parquet
-from pipeline.config import ShardParams, parse_params
-from pipeline.download import SourceRow, run_download, write_outputs
-from pipeline.images import Encoder
-from pipeline.probe import main_stream, probe
-from pipeline.shard import run_shard
-from pipeline.video import read_frames
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import ShardParams, parse_params
+from pipeline.dataset.shards import run_shard
+from pipeline.media.images import Encoder
+from pipeline.media.probe import main_stream, probe
+from pipeline.media.video import read_frames
+from pipeline.sources.download import SourceRow, run_download, write_outputs
 
 FORMATS = {"png level 1": Encoder("png", 1), "png level 6": Encoder("png", 6),
            "webp lossless": Encoder("webp"), "jpg q95": Encoder("jpg", jpg_quality=95)}

@@ -20,7 +20,7 @@ On this shared 2-core VM single runs vary by 10-20 %; the ratio is the figure to
 Measured on the default dataset (2,718 samples, 14 sources), adding the smallest source:
 2.4 s against 23.5 s (ratio 0.10) without the report, 10.2 s against 24.3 s (0.42) with
 it: the removed-triplet sheet's random picks move to other sources, which are then
-decoded again for a few frames (``pipeline.frame_parts``).
+decoded again for a few frames (``pipeline.dataset.frame_parts``).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.atomic import write_parquet
-from pipeline.config import ShardParams
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import ShardParams
+from pipeline.core.tables import FILTERED_TABLE, SOURCES_TABLE
+from pipeline.dataset.shards import run_shard
 from pipeline.engine.parts import default_parts_dir
-from pipeline.shard import run_shard
-from pipeline.tables import FILTERED_TABLE, SOURCES_TABLE
 
 
 def link_raw(raw: Path, dest: Path, sources: pd.DataFrame) -> None:

@@ -5,7 +5,7 @@ clips are generated with what real transfers add (film grain, pans on ones, look
 cuts, fades, slow moves, static and repeated shots; crf ``--crf``), written outside the
 work folder and given to the pipeline as ``kind: path`` sources with their sha256, so
 the download stage does what it does for a local file: copy, hash, probe (demux every
-packet) and the telecine/bars scan (``pipeline.scan``, at most ``download.scan_frames``
+packet) and the telecine/bars scan (``pipeline.media.scan``, at most ``download.scan_frames``
 frames per source). Then, in a temp work folder laid out as ``data/``, each stage runs
 through its own python function with default params, in order: download
 (``run_download``), detect_cuts (``run_detect_cuts``: one guarded worker process per
@@ -112,16 +112,18 @@ class Clock:
 
 def _stage(stage: str, work: Path, report: bool) -> dict:
     """Run one stage in ``work`` (raw/, analysis/, triplets/, shards/); its facts and clock."""
-    from pipeline import atomic
-    from pipeline.config import parse_params
-    from pipeline.data_metrics import write_metrics
-    from pipeline.detect_cuts import PRELOAD, run_detect_cuts
-    from pipeline.download import run_download, write_outputs as write_raw
-    from pipeline.extract_triplets import run_extract, write_outputs as write_triplets
-    from pipeline.filter import run_filter
-    from pipeline.guard import run_guarded
-    from pipeline.shard import run_shard
-    from pipeline.tables import FILTERED_TABLE, source_splits
+    from pipeline.analysis.analyse import PRELOAD, run_detect_cuts
+    from pipeline.core import atomic
+    from pipeline.core.config import parse_params
+    from pipeline.core.guard import run_guarded
+    from pipeline.core.tables import FILTERED_TABLE, source_splits
+    from pipeline.curation.curate import run_filter
+    from pipeline.curation.data_metrics import write_metrics
+    from pipeline.curation.extract import run_extract
+    from pipeline.curation.extract import write_outputs as write_triplets
+    from pipeline.dataset.shards import run_shard
+    from pipeline.sources.download import run_download
+    from pipeline.sources.download import write_outputs as write_raw
 
     params = parse_params(json.loads((work / "params.json").read_text()))
     raw, analysis, triplets, shards = (work / d for d in ("raw", "analysis", "triplets", "shards"))
@@ -170,9 +172,9 @@ def download_facts(raw: Path, params) -> dict:
     (sha256, probe, scan; the copy is the rest)."""
     import pandas as pd
 
-    from pipeline.fetch import sha256_file
-    from pipeline.probe import probe
-    from pipeline.scan import scan_source
+    from pipeline.media.probe import probe
+    from pipeline.media.scan import scan_source
+    from pipeline.sources.fetch import sha256_file
 
     table = pd.read_parquet(raw / "sources.parquet")
     parts = {"hash": 0.0, "probe": 0.0, "scan": 0.0}
@@ -197,7 +199,10 @@ def download_facts(raw: Path, params) -> dict:
 
 def child_main(stage: str, work: Path, report: bool) -> None:
     # Imports before the clock: a stage process pays them once, not per source.
-    import pipeline.detect_cuts, pipeline.download, pipeline.filter, pipeline.shard  # noqa: F401
+    import pipeline.analysis.analyse  # noqa: F401
+    import pipeline.curation.curate  # noqa: F401
+    import pipeline.dataset.shards  # noqa: F401
+    import pipeline.sources.download  # noqa: F401
     print("RESULT " + json.dumps(_stage(stage, work, report)), flush=True)
 
 
@@ -217,7 +222,7 @@ def synthetic_set(label: str, size: tuple[int, int], args: argparse.Namespace, l
                   encoding: str = "crf") -> list[dict]:
     """Generate (or reuse from ``library``) the clips; return their ``kind: path`` entries
     (``encoding`` rip: re-encoded at ``RIP_MBPS``)."""
-    from pipeline.fetch import sha256_file
+    from pipeline.sources.fetch import sha256_file
     from pipeline.synth import SynthSpec, generate
 
     spec = SynthSpec(clips=args.clips, seed=args.seed, width=size[0], height=size[1], fps=24,
@@ -263,7 +268,7 @@ def reencode(src: Path, dest: Path, mbps: float) -> Path:
 
 
 def real_set(key: str) -> list[dict]:
-    from pipeline.fetch import sha256_file
+    from pipeline.sources.fetch import sha256_file
 
     path = REAL / REAL_CLIPS[key]
     if not path.is_file():

@@ -36,9 +36,9 @@ from typing import Any
 import torch
 from bench_shard import pseudo_triplets, synthetic_sources
 
-from pipeline.config import ShardParams
-from pipeline.manifest import shards_for_split
-from pipeline.shard import run_shard
+from pipeline.core.config import ShardParams
+from pipeline.dataset.manifest import shards_for_split
+from pipeline.dataset.shards import run_shard
 from vfi.config import VfiParams, load_vfi_params
 from vfi.flow.dis import DisFlow
 from vfi.inference.interpolator import classical_flow, needs_init

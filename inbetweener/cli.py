@@ -10,13 +10,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.errors import CommandError
-from pipeline.logs import setup_cli_logging
+from pipeline.core.errors import CommandError
+from pipeline.core.logs import setup_cli_logging
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from pipeline.config import check_name
-    from pipeline.synth import SynthSpec, generate, picture_size, write_telecine_truth, write_truth
+    from pipeline.core.config import check_name
+    from pipeline.synth import (
+        SynthSpec,
+        generate,
+        picture_size,
+        write_telecine_truth,
+        write_truth,
+    )
 
     try:
         spec = SynthSpec(**{f: getattr(args, f) for f in SynthSpec.model_fields})
@@ -52,7 +58,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pipeline.subset import run_export, summary
+    from pipeline.dataset.subset import run_export, summary
 
     result = run_export(args.shards, args.where, args.split or ["train", "val", "test"],
                         args.out, args.maxcount, force=args.force, params_path=args.params,
@@ -79,7 +85,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from pipeline.verify import report, verify
+    from pipeline.dataset.verify import report, verify
 
     result = verify(args.dir, show_progress=not args.quiet)
     print(report(result, args.dir))
@@ -94,8 +100,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _unpack(args: argparse.Namespace) -> int:
-    from pipeline.manifest import SPLITS, shards_for_split
-    from pipeline.unpack import UnpackError, unpack
+    from pipeline.dataset.manifest import SPLITS, shards_for_split
+    from pipeline.dataset.unpack import UnpackError, unpack
 
     found = {split: shards_for_split(args.shards, split) for split in SPLITS}
     missing = [split for split in args.split if not found.get(split)]
@@ -211,7 +217,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from pipeline.inspect_video import inspect
+    from pipeline.stages.inspect_video import inspect
 
     out = args.out or Path(f"{args.video.stem}-inspect")
     result = inspect(args.video, out, args.params, args.overwrite)

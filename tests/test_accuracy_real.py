@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from tests.support.analysis_tables import pairing_accuracy
-from tests.support.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC
 from tests.support.cut_scores import cut_scores
+from tests.support.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC
 from tests.support.stage_runs import Run, run_stages
 
 GRADUAL = ("dissolve", "fade")  # gradual transitions: neither hard cuts nor motion

@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import download
-from pipeline.config import CutsParams
-from pipeline.detect_cuts import DECODED_TABLE, main, run_detect_cuts
-from pipeline.guard import run_guarded
-from pipeline.tables import FRAMES_TABLE
+from pipeline.analysis.analyse import DECODED_TABLE, run_detect_cuts
+from pipeline.core.config import CutsParams
+from pipeline.core.guard import run_guarded
+from pipeline.core.tables import FRAMES_TABLE
+from pipeline.sources import download
+from pipeline.stages.detect_cuts import main
 from tests.support.bad_input import (
     CASES,
     GOOD,

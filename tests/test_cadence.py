@@ -1,4 +1,4 @@
-"""Conversion repeats (``pipeline.cadence``): found from the motion column, held together.
+"""Conversion repeats (``pipeline.analysis.cadence``): found from the motion column, held together.
 
 Unit tests on plain arrays, with the patterns the real clips show: Popeye part 2 repeats
 frame i-1 at every i % 4 == 0 (through pans and action), Steamboat Willie is animated on
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.cadence import (
+from pipeline.analysis.cadence import (
     NO_DROP,
     Cadence,
     drops_per_period,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, SyntheticSource, load_params, parse_params
+from pipeline.core.config import ConfigError, SyntheticSource, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_SHA = "a" * 64

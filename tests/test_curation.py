@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import parse_params
+from pipeline.core.config import parse_params
 from tests.support.naive_data import FILTER, SIZE, Data, build_naive_data
 from vfi.experiments.curation import experiment, summary_of
 

@@ -1,6 +1,6 @@
 """One default, the tested one (issue 20): ``params.yaml`` is the schema's defaults, written out.
 
-Tests, docs and ``inbetweener interpolate`` use the defaults of ``pipeline/config.py``;
+Tests, docs and ``inbetweener interpolate`` use the defaults of ``pipeline/core/config.py``;
 ``dvc repro`` uses ``params.yaml``. Where the two disagree the shipped run is not the
 tested one (a ``cuts.detector: content`` here once missed every cut of a black-and-white
 film). Every key must also be written in the file: dvc sees only the params written there,
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from pipeline.config import Params, load_params, parse_params
+from pipeline.core.config import Params, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = [name for name in Params.model_fields if name != "sources"]  # sources: no defaults
@@ -63,7 +63,7 @@ def key_of(line: str) -> str:
 @pytest.mark.parametrize("section", SECTIONS)
 def test_params_yaml_is_the_schema_defaults(shipped: Params, section: str) -> None:
     found = [d for d in section_differences(shipped, section) if key_of(d) not in ALLOWED]
-    assert not found, "params.yaml and pipeline/config.py disagree:\n" + "\n".join(found)
+    assert not found, "params.yaml and pipeline/core/config.py disagree:\n" + "\n".join(found)
 
 
 def test_allowed_differences_still_differ(shipped: Params) -> None:

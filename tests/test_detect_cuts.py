@@ -11,21 +11,26 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline import download
-from pipeline.config import CutsParams, parse_params
-from pipeline.detect_cuts import (
+from pipeline.analysis.analyse import (
     DECODED_TABLE,
     FRAME_COLUMNS,
     SCENE_COLUMNS,
-    main,
     run_detect_cuts,
 )
-from pipeline.detectors import CombinedStream, CutStream, TransNetStream, make_cut_stream
-from pipeline.hashing import frame_hashes, hamming, reference_hashes
-from pipeline.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
+from pipeline.analysis.detectors import (
+    CombinedStream,
+    CutStream,
+    TransNetStream,
+    make_cut_stream,
+)
+from pipeline.analysis.hashing import frame_hashes, hamming, reference_hashes
+from pipeline.analysis.transnet import INPUT_H, INPUT_W, TransNet, net_input
+from pipeline.core.config import CutsParams, parse_params
+from pipeline.core.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
+from pipeline.media.video import open_reader
+from pipeline.sources import download
+from pipeline.stages.detect_cuts import main
 from pipeline.synth import SynthSpec, generate
-from pipeline.transnet import INPUT_H, INPUT_W, TransNet, net_input
-from pipeline.video import open_reader
 from tests.support.real_like import REAL_LIKE_SPEC
 
 # Like the default source in params.yaml (320x240, 24 fps, dissolves and flashes), smaller.
@@ -422,7 +427,7 @@ def test_scenedetect_wrapper_reports_the_streams_cuts(real_like: list[Clip], net
     from ``make_detector`` as detect_cuts from the stream, within its buffer length."""
     from scenedetect.common import FrameTimecode
 
-    from pipeline.detectors import DetectorClock, make_detector
+    from pipeline.analysis.detectors import DetectorClock, make_detector
 
     clip = real_like[0]
     expected = _stream_cuts(make_cut_stream(CutsParams(), 24.0, net), clip)[0]
@@ -439,7 +444,7 @@ def test_scenedetect_wrapper_reports_the_streams_cuts(real_like: list[Clip], net
 
 def test_pil_grey_equals_pillow_on_every_colour():
     """The analysis pass's grey is Pillow's "L", bit for bit, for all 2**24 colours."""
-    from pipeline.hashing import _transform_grey, pil_grey
+    from pipeline.analysis.hashing import _transform_grey, pil_grey
 
     every = np.arange(1 << 24, dtype=np.uint32)
     rgb = np.stack([(every >> 16) & 255, (every >> 8) & 255, every & 255], axis=1)

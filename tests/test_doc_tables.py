@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 from vfi.evaluation import doc_tables
-from vfi.evaluation.doc_tables import (DOCS, curation_gain, curation_table, eval_gain,
-                                       eval_rows, eval_table, main)
+from vfi.evaluation.doc_tables import (
+    DOCS,
+    curation_gain,
+    curation_table,
+    eval_gain,
+    eval_rows,
+    eval_table,
+    main,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

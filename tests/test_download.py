@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import download
-from pipeline.config import parse_params
-from pipeline.fetch import sha256_file
-from pipeline.tables import SOURCES_TABLE
+from pipeline.core.config import parse_params
+from pipeline.core.tables import SOURCES_TABLE
+from pipeline.sources import download
+from pipeline.sources.fetch import sha256_file
+from pipeline.stages import download as download_stage
 from tests.support.videos import write_video
 
 TINY_SYNTH = {"kind": "synthetic", "name": "syn", "clips": 2, "seed": 3, "width": 96,
@@ -79,7 +80,7 @@ def test_bad_local_source_is_recorded_and_skipped(tmp_path: Path, local_video: P
     assert rows.loc["bad", "status"] == "error" and reason in rows.loc["bad", "error"]
     assert rows.loc["good", "status"] == "ok"
     assert not list((tmp_path / "raw").glob("bad*")), "a rejected file stayed in data/raw"
-    assert "1 failed" in download.summary(result)
+    assert "1 failed" in download_stage.summary(result)
 
 
 def test_unreadable_local_file_is_recorded(tmp_path: Path, local_video: Path, monkeypatch):
@@ -94,7 +95,7 @@ def test_unreadable_local_file_is_recorded(tmp_path: Path, local_video: Path, mo
 
 def test_download_entry_per_kind_matches_run_download(tmp_path: Path, local_video: Path):
     """run_download is expand + download_entry in order: the same rows, entry by entry."""
-    from pipeline.sources import expand_sources
+    from pipeline.sources.entries import expand_sources
 
     sources = [TINY_SYNTH, {"kind": "path", "name": "local", "path": "clip.mp4"},
                {"kind": "folder", "name": "none", "path": "missing"}]
@@ -133,7 +134,7 @@ def test_stage_fails_with_summary_when_nothing_is_usable(tmp_path: Path):
         "  - {kind: path, name: b, path: nope2.mp4}\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.download", "--params", "params.yaml", "--out", "raw"],
+        [sys.executable, "-m", "pipeline.stages.download", "--params", "params.yaml", "--out", "raw"],
         cwd=tmp_path, capture_output=True, text=True,
         env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"},
     )
@@ -147,7 +148,7 @@ def test_stage_fails_with_summary_when_nothing_is_usable(tmp_path: Path):
 def test_config_error_exits_2_naming_the_key(tmp_path: Path):
     (tmp_path / "params.yaml").write_text("sources:\n  - {kind: path, name: a/b, path: x}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.download", "--params", str(tmp_path / "params.yaml"),
+        [sys.executable, "-m", "pipeline.stages.download", "--params", str(tmp_path / "params.yaml"),
          "--out", str(tmp_path / "raw")], capture_output=True, text=True,
         cwd=Path(__file__).resolve().parents[1],
     )
@@ -191,7 +192,7 @@ def test_url_sources_mixed_faults(tmp_path: Path, local_video: Path):
         assert rows.loc[name, "error"].startswith(reason), (name, rows.loc[name, "error"])
     left = sorted(p.name for p in raw.iterdir())
     assert left == ["dropped.mp4", "flaky.mp4", "good.mp4"], left
-    assert "5 failed" in download.summary(result)
+    assert "5 failed" in download_stage.summary(result)
 
 
 def test_interrupted_download_resumes_on_the_next_run(tmp_path: Path, local_video: Path):

@@ -18,8 +18,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from pipeline import shard
-from pipeline.config import ConfigError, Params, ShardParams, parse_params, read_params_yaml
+from pipeline.core.config import (
+    ConfigError,
+    Params,
+    ShardParams,
+    parse_params,
+    read_params_yaml,
+)
+from pipeline.dataset import shards as shard
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACK = frozenset({"size", "nfiles"})  # dvc 3.x's list, if it cannot be asked

@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.report import plot_tables
+from pipeline.dataset.report import plot_tables
 from tests.support.workspace import copy_project_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ WIDTH = 100  # the terminal the views must fit
 MAX_BYTES, MAX_KEYS = 1024, 25  # a metrics file: one screen of `dvc metrics diff --all`
 # Nested metrics files written outside this file's reach, and why they may stay nested.
 KNOWN_NESTED = {
-    "metrics/shards.json": "pipeline/shard.py's shard_metrics ({split: {samples, ...}})",
+    "metrics/shards.json": "pipeline/dataset/shards.py's shard_metrics ({split: {samples, ...}})",
     "dvclive/metrics.json": "DVCLive's layout: a metric logged as val/psnr is {val: {psnr}}",
 }
 HEADLINE = "metrics/eval.json"  # the model's scores: what `dvc exp show` lists first

@@ -15,19 +15,19 @@ import pandas as pd
 import pytest
 import ray
 
-from pipeline.config import CutsParams, RayParams, ShardParams, parse_params
-from pipeline.detect_cuts import DECODED_TABLE, run_detect_cuts
-from pipeline.download import run_download, write_outputs
+from pipeline.analysis.analyse import DECODED_TABLE, run_detect_cuts
+from pipeline.core.config import CutsParams, RayParams, ShardParams, parse_params
+from pipeline.dataset.shards import run_shard
 from pipeline.engine import Outcome, run_all
 from pipeline.engine.cluster import EngineError, RayEngine, probe_address
 from pipeline.engine.local import LocalEngine
 from pipeline.engine.parts import default_parts_dir
-from pipeline.shard import run_shard
-from tests.support.shard_inputs import ShardInputs, build_shard_inputs
-from tests.support.engines import CountingEngine
+from pipeline.sources.download import run_download, write_outputs
 from tests.support.bad_input import CASES, HANG_TIMEOUT, write_sources
-from tests.support.workers import misbehaving_worker
+from tests.support.engines import CountingEngine
+from tests.support.shard_inputs import ShardInputs, build_shard_inputs
 from tests.support.videos import write_video
+from tests.support.workers import misbehaving_worker
 from tests.support.workspace import tree
 
 SHARD = ShardParams(short_side=48, maxcount=7, contact_sheet=4)
@@ -52,7 +52,7 @@ def test_local_engine_is_default_and_imports_no_ray():
     import subprocess
     import sys
 
-    code = ("import sys; from pipeline.config import parse_params; "
+    code = ("import sys; from pipeline.core.config import parse_params; "
             "from pipeline.engine import make_engine; "
             "e = make_engine(parse_params({'sources': [{'name': 'a', 'kind': 'path', 'path': 'x'}]})); "
             "print(e.name, 'ray' in sys.modules)")
@@ -203,7 +203,7 @@ def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast(tmp_path: P
     (tmp_path / "params.yaml").write_text(
         "sources: [{name: a, kind: path, path: a.mp4}]\nengine: ray\nray: {init_timeout: 2.0}\n")
     start = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "pipeline.detect_cuts", "--params",
+    out = subprocess.run([sys.executable, "-m", "pipeline.stages.detect_cuts", "--params",
                           str(tmp_path / "params.yaml"), "--raw", str(tmp_path / "raw"),
                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
                          env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}, timeout=120)

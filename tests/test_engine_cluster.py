@@ -17,8 +17,8 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from pipeline.config import CutsParams, RayParams
-from pipeline.detect_cuts import run_detect_cuts
+from pipeline.analysis.analyse import run_detect_cuts
+from pipeline.core.config import CutsParams, RayParams
 from pipeline.engine import run_all
 from pipeline.engine.cluster import RayEngine
 from pipeline.engine.parts import default_parts_dir

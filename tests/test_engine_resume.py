@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import CutsParams
-from pipeline.detect_cuts import (
+from pipeline.analysis.analyse import (
     DECODED_TABLE,
     FRAMES_TABLE,
     SCENES_TABLE,
     run_detect_cuts,
 )
+from pipeline.core.config import CutsParams
 from pipeline.engine.parts import default_parts_dir
 from tests.support.shard_inputs import synthetic_raw
 
@@ -31,8 +31,8 @@ CLIPS = 5
 SCRIPT = """
 import sys
 from pathlib import Path
-from pipeline.config import CutsParams, RayParams
-from pipeline.detect_cuts import run_detect_cuts
+from pipeline.core.config import CutsParams, RayParams
+from pipeline.analysis.analyse import run_detect_cuts
 from pipeline.engine.cluster import RayEngine
 from tests.support.workers import marking_worker
 

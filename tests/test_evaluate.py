@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import torch
 
+from pipeline.dataset.manifest import shards_for_split
 from tests.support.training import tiny_params, write_tiny_shards
-from pipeline.manifest import shards_for_split
 from vfi.config import EvalParams
 from vfi.evaluation.scoring import bucket_name, evaluate, headline
 from vfi.inference.checkpoint import CHECKPOINT_NAME

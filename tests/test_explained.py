@@ -18,14 +18,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import FilterParams, TripletParams
-from pipeline.explained import mismatch, prepared, smoothed, triplet_scores, unexplained_score
-from pipeline.extract_triplets import run_extract, write_outputs
-from pipeline.filter import run_filter
+from pipeline.core.config import FilterParams, TripletParams
+from pipeline.curation.curate import run_filter
+from pipeline.curation.explained import (
+    mismatch,
+    prepared,
+    smoothed,
+    triplet_scores,
+    unexplained_score,
+)
+from pipeline.curation.extract import run_extract, write_outputs
+from pipeline.curation.transitions import thumb_array
 from pipeline.synth import SynthSpec
 from pipeline.synth.render import smooth_noise
-from pipeline.transitions import thumb_array
-from tests.support.analysis_tables import GROUND_TRUTH_SPEC, frames_from_images, synthetic_analysis, with_truth, write_analysis
+from tests.support.analysis_tables import (
+    GROUND_TRUTH_SPEC,
+    frames_from_images,
+    synthetic_analysis,
+    with_truth,
+    write_analysis,
+)
 from tests.support.real_like import REAL_LIKE_SPEC
 
 LIMIT = FilterParams().unexplained_limit

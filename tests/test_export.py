@@ -10,12 +10,17 @@ import pandas as pd
 import pytest
 
 from inbetweener import cli
-from pipeline.config import ShardParams
-from pipeline.export import main as export_main
-from pipeline.manifest import SPLITS, ShardSink, iter_tar_samples, read_wids_index
-from pipeline.shard import run_shard
-from pipeline.subset import ExportError, licence_section, run_export
-from pipeline.verify import verify
+from pipeline.core.config import ShardParams
+from pipeline.dataset.manifest import (
+    SPLITS,
+    ShardSink,
+    iter_tar_samples,
+    read_wids_index,
+)
+from pipeline.dataset.shards import run_shard
+from pipeline.dataset.subset import ExportError, licence_section, run_export
+from pipeline.dataset.verify import verify
+from pipeline.stages.export import main as export_main
 from tests.support.shard_inputs import ShardInputs, build_shard_inputs
 
 

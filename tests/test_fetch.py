@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline.fetch import FetchError, FetchPolicy, FetchResult, fetch, sha256_file
-from pipeline.probe import ProbeError, probe
+from pipeline.media.probe import ProbeError, probe
+from pipeline.sources.fetch import (
+    FetchError,
+    FetchPolicy,
+    FetchResult,
+    fetch,
+    sha256_file,
+)
 from tests.support.http_server import FaultServer, serve
 from tests.support.videos import write_truncated, write_video
 

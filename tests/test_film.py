@@ -18,10 +18,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cadence import Cadence, find_cadence, hold_repeats
-from pipeline.config import ConfigError, TripletParams
-from pipeline.extract_triplets import run_extract
-from pipeline.synth import TRUTH_COLUMNS, FilmSpec, SynthSpec, film_frames, generate, plan_set, truth_table
+from pipeline.analysis.cadence import Cadence, find_cadence, hold_repeats
+from pipeline.core.config import ConfigError, TripletParams
+from pipeline.curation.extract import run_extract
+from pipeline.synth import (
+    TRUTH_COLUMNS,
+    FilmSpec,
+    SynthSpec,
+    film_frames,
+    generate,
+    plan_set,
+    truth_table,
+)
 from pipeline.synth.generate import progressive_frames
 from tests.support.analysis_tables import (
     AnalysisSet,
@@ -159,7 +167,7 @@ def test_hold_rule_on_film(film_run: tuple[FilmRun, pd.DataFrame]) -> None:
     """The current rule on flicker + weave + dust + grain, as a floor, not the goal.
 
     Target for film: pair accuracy >= 0.97, same-recall and change-recall >= 0.95 each.
-    Measured with pipeline/holds.py as it stands: accuracy 0.541 over 429 pairs, 197
+    Measured with pipeline/analysis/holds.py as it stands: accuracy 0.541 over 429 pairs, 197
     splits, 0 merges; same-recall 0.176, change-recall 1.000. Shortfall: 0.45 of accuracy
     and 0.80 of same-recall; nearly every held pair splits (static shots 0.12, twos 0.50).
     The rule's film mode never switched on here (no held pair passed as a film-noise

@@ -2,7 +2,7 @@
 
 Decoded frame numbers are not the true time of a converted source: Popeye part 2 repeats
 a frame at every i % 4 == 0 and drops the film frame between decoded 4k+1 and 4k+2, so
-decoded frames 3..7 show film frames f, f, f+1, f+3, f+4 (``pipeline.cadence``). Three
+decoded frames 3..7 show film frames f, f, f+1, f+3, f+4 (``pipeline.analysis.cadence``). Three
 levels of evidence that ``t`` follows the film:
 
 - units: :func:`film_time` on constructed motion, and ``candidate_triplets`` on a
@@ -22,11 +22,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import detect_cuts, download, extract_triplets
-from pipeline.cadence import NO_DROP, Cadence, film_time, find_cadence, find_drop
-from pipeline.config import CutsParams, TripletParams, parse_params
+from pipeline.analysis import analyse as detect_cuts
+from pipeline.analysis.cadence import (
+    NO_DROP,
+    Cadence,
+    film_time,
+    find_cadence,
+    find_drop,
+)
+from pipeline.core.config import CutsParams, TripletParams, parse_params
+from pipeline.curation import extract as extract_triplets
+from pipeline.curation.triplets import candidate_triplets, drawings_of
+from pipeline.sources import download
 from pipeline.synth import FilmSpec, generate
-from pipeline.triplets import candidate_triplets, drawings_of
 from tests.support.real_truth import ROOT, real_params
 
 PERIOD = 4

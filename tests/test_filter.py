@@ -10,20 +10,38 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.atomic import write_parquet
-from pipeline.config import FilterParams, SplitFractions, TripletParams
-from pipeline.extract_triplets import run_extract, write_outputs
-from pipeline.hashing import hamming
-from pipeline.filter import (
+from pipeline.analysis.hashing import hamming
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import FilterParams, SplitFractions, TripletParams
+from pipeline.core.tables import SOURCES_TABLE, source_splits
+from pipeline.curation.curate import (
     FILTERED_COLUMNS,
     assign_reasons,
     is_static,
-    main,
     noise_floor,
     repeated_footage,
     run_filter,
 )
-from pipeline.report import (
+from pipeline.curation.extract import run_extract, write_outputs
+from pipeline.curation.splits import (
+    UnionFind,
+    group_splits,
+    scene_groups,
+    split_for,
+    unit_hash,
+)
+from pipeline.curation.transitions import (
+    dilate,
+    fade_fit,
+    fade_window_ratio,
+    global_shift,
+    is_flash,
+    is_pan,
+    thumb_array,
+    transition_drawings,
+)
+from pipeline.curation.triplets import REASONS
+from pipeline.dataset.report import (
     caption,
     decided_by,
     pick_removed,
@@ -31,20 +49,8 @@ from pipeline.report import (
     wanted_frames,
     write_removed_sheet,
 )
-from pipeline.splits import UnionFind, group_splits, scene_groups, split_for, unit_hash
+from pipeline.stages.filter import main
 from pipeline.synth.render import smooth_noise
-from pipeline.tables import SOURCES_TABLE, source_splits
-from pipeline.triplets import REASONS
-from pipeline.transitions import (
-    dilate,
-    fade_window_ratio,
-    fade_fit,
-    global_shift,
-    is_flash,
-    is_pan,
-    thumb_array,
-    transition_drawings,
-)
 from tests.support.analysis_tables import (
     GROUND_TRUTH_SPEC,
     frames_from_images,
@@ -597,7 +603,7 @@ def footage_table(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
 def test_repeated_footage_equals_the_reference_implementation(seed, monkeypatch):
     rng = np.random.default_rng(seed)
     if seed % 3 == 0:                      # tiny chunks: rows, pairs and comparisons split
-        monkeypatch.setattr("pipeline.filter.COVER_CELLS", int(rng.integers(4, 64)))
+        monkeypatch.setattr("pipeline.curation.curate.COVER_CELLS", int(rng.integers(4, 64)))
     for _ in range(8):
         table, links = footage_table(rng)
         distance = int(rng.integers(0, 64)) if rng.random() < 0.2 else int(rng.integers(0, 8))
@@ -614,7 +620,7 @@ def test_repeated_footage_of_one_big_scene_pair_is_chunked(monkeypatch):
     table = pd.DataFrame({"source": "s", "scene": np.repeat([0, 1], 2000), "keep": True,
                           **{f"phash{k}": pool[pick[:, k], 0] for k in range(3)},
                           **{f"dhash{k}": pool[pick[:, k], 1] for k in range(3)}})
-    monkeypatch.setattr("pipeline.filter.COVER_CELLS", 1 << 16)
+    monkeypatch.setattr("pipeline.curation.curate.COVER_CELLS", 1 << 16)
     got = repeated_footage(table, np.array([[0, 2000]]), 3)
     np.testing.assert_array_equal(got, reference_repeated_footage(table, np.array([[0, 2000]]), 3))
     assert got[2000:].sum() > 0 and not got[:2000].any()

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from inbetweener.cli import main
-from pipeline.inspect_video import STAGES
+from pipeline.stages.inspect_video import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "data" / "real" / "copying_is_not_theft_excerpt.mp4"  # a cut and two dissolves

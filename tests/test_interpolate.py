@@ -25,12 +25,12 @@ import pytest
 import torch
 
 from inbetweener.cli import main
-from pipeline.config import CutsParams
+from pipeline.core.config import CutsParams
 from pipeline.synth import SynthSpec, generate
 from pipeline.synth.generate import progressive_frames
 from pipeline.synth.plan import plan_set
 from tests.support.videos import write_html
-from vfi.app.analysis import CutWindow, Measured
+from vfi.app.analysis import CutWindow
 from vfi.app.interpolate import InterpolateError, Options, Result, run_interpolate
 from vfi.app.retime import OutFrame, Schedule, SourceFrame
 from vfi.config import ModelParams
@@ -223,7 +223,7 @@ def test_factor_two_counts_and_summary(clip: Clip, plain) -> None:
 
 def test_cuts_are_the_pipelines(clip: Clip, plain) -> None:
     """One code path: the app cuts where detect_cuts' worker cuts the same file."""
-    from pipeline.detect_cuts import SourceJob, analyse_source
+    from pipeline.analysis.analyse import SourceJob, analyse_source
 
     result, _, _ = plain
     job = SourceJob(name="clip", path=str(clip.path), codec="h264", frames=len(clip.truth),
@@ -235,8 +235,8 @@ def test_cuts_are_the_pipelines(clip: Clip, plain) -> None:
 def pipeline_drawings(path: Path, codec: str = "h264", frames: int = 0, fps: float = 24.0) -> np.ndarray:
     """Drawing per frame as the dataset stages decide it on the same file: detect_cuts'
     worker (hold rule and cuts), then extract_triplets' split at scene changes."""
-    from pipeline.detect_cuts import SourceJob, analyse_source
-    from pipeline.triplets import split_at_scenes
+    from pipeline.analysis.analyse import SourceJob, analyse_source
+    from pipeline.curation.triplets import split_at_scenes
 
     job = SourceJob(name="clip", path=str(path), codec=codec, frames=frames, fps=fps, backend="pyav")
     analysis = analyse_source(job, CutsParams())
@@ -266,7 +266,7 @@ def test_holds_agree_on_real_footage_on_ones(name: str, codec: str, fps: float, 
     """Footage that moves every frame: the app and the pipeline find the same drawings
     in the same shipped file, and both find every frame a drawing of its own but at most
     one: the GIF's sway steps by 14 grey levels once (frame 99), under the local floor
-    of 15 that HEVC film scans' held noise needs (``pipeline.holds``)."""
+    of 15 that HEVC film scans' held noise needs (``pipeline.analysis.holds``)."""
     result = run_interpolate(Options(src=REAL / name, out=tmp_path / "out.mp4", method="blend"))
     ours = pipeline_drawings(REAL / name, codec, fps=fps)
     assert result.drawings == int(ours[-1]) + 1

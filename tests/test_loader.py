@@ -13,11 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.config import ShardParams
-from pipeline.manifest import iter_tar_samples
-from pipeline.shard import run_shard
+from pipeline.core.config import ShardParams
+from pipeline.dataset.manifest import iter_tar_samples, shards_for_split
+from pipeline.dataset.shards import run_shard
 from tests.support.shard_inputs import build_shard_inputs
-from pipeline.manifest import shards_for_split
 from vfi.config import TrainParams
 from vfi.inference.triplets import collate_triplets, read_triplets
 from vfi.training.samples import train_samples

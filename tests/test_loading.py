@@ -22,10 +22,10 @@ import datasets  # noqa: E402  (after the offline switches)
 import webdataset as wds  # noqa: E402
 import wids  # noqa: E402
 
-from pipeline.config import ShardParams  # noqa: E402
-from pipeline.manifest import iter_tar_samples  # noqa: E402
-from pipeline.shard import run_shard  # noqa: E402
-from pipeline.subset import hub_license, run_export  # noqa: E402
+from pipeline.core.config import ShardParams  # noqa: E402
+from pipeline.dataset.manifest import iter_tar_samples  # noqa: E402
+from pipeline.dataset.shards import run_shard  # noqa: E402
+from pipeline.dataset.subset import hub_license, run_export  # noqa: E402
 from tests.support.shard_inputs import build_shard_inputs  # noqa: E402
 
 

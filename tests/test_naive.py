@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import filter as filter_stage
-from pipeline.atomic import write_parquet
-from pipeline.manifest import shards_for_split
-from pipeline.tables import FILTERED_TABLE, source_splits
+from pipeline.core.atomic import write_parquet
+from pipeline.core.tables import FILTERED_TABLE, source_splits
+from pipeline.curation import curate as filter_stage
+from pipeline.dataset.manifest import shards_for_split
 from tests.support.naive_data import FILTER, SIZE, Data, build_naive_data
 from tests.support.videos import write_corrupt_payload, write_zero_byte
 from vfi.config import TrainParams
@@ -28,6 +28,7 @@ from vfi.inference.triplets import collate_triplets, read_triplets
 from vfi.training.distributed import World
 from vfi.training.naive import NaiveSet, naive_samples, naive_triplets
 from vfi.training.samples import train_samples
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Data:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.near_dup import (
+from pipeline.curation.near_dup import (
     Dedup,
     _greedy,
     block_bounds,
@@ -246,7 +246,7 @@ def test_mih_and_dedup_equal_the_reference_implementation(seed, monkeypatch):
     blocks = int(rng.integers(max(distance + 1, -(-64 * words // 64)), distance + 5))
     n = int(rng.choice([0, 1, 2, 3, 10, 100, 400]))
     if seed % 3 == 0:
-        monkeypatch.setattr("pipeline.near_dup.CANDIDATE_CHUNK", int(rng.integers(1, 20)))
+        monkeypatch.setattr("pipeline.curation.near_dup.CANDIDATE_CHUNK", int(rng.integers(1, 20)))
     keys = structured_keys(rng, n, words, distance)
     got, want = mih_pairs(keys, distance, blocks), reference_mih_pairs(keys, distance, blocks)
     assert got.dtype == want.dtype and got.shape == want.shape

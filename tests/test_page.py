@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import download, page
-from pipeline.config import parse_params
-from pipeline.fetch import FetchPolicy, sha256_file
+from pipeline.core.config import parse_params
+from pipeline.sources import download, page
+from pipeline.sources.fetch import FetchPolicy, sha256_file
 from tests.support.http_server import serve
 from tests.support.videos import write_video
 

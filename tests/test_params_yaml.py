@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_params, read_params_yaml
+from pipeline.core.config import ConfigError, load_params, read_params_yaml
 from vfi.config import load_vfi_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def test_a_missing_params_file_is_named(tmp_path: Path) -> None:
 
 READER = """\
 import json
-from pipeline.config import load_params
+from pipeline.core.config import load_params
 from vfi.config import load_vfi_params
 
 params, vfi = load_params(), load_vfi_params()

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import pytest
 
-from pipeline.probe import ProbeError, ProbeInfo, probe
+from pipeline.media.probe import ProbeError, ProbeInfo, probe
 from tests.support.videos import (
     write_audio_only,
     write_corrupt_payload,

@@ -1,4 +1,4 @@
-"""pipeline.progress: a few plain lines in a log, a tqdm bar on a terminal, nothing when off."""
+"""pipeline.core.progress: a few plain lines in a log, a tqdm bar on a terminal, nothing when off."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 import pytest
 from tqdm import tqdm
 
-import pipeline.progress as progress_mod
-from pipeline.logs import TqdmHandler
-from pipeline.progress import progress
+import pipeline.core.progress as progress_mod
+from pipeline.core.logs import TqdmHandler
+from pipeline.core.progress import progress
 
 
 class Terminal(io.StringIO):

@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import download
-from pipeline.config import parse_params
-from pipeline.licences import licence_known, normalised_licence
-from pipeline.subset import front_matter, licence_section
-from pipeline.tables import SOURCES_TABLE
+from pipeline.core.config import parse_params
+from pipeline.core.tables import SOURCES_TABLE
+from pipeline.dataset.subset import front_matter, licence_section
+from pipeline.sources import download
+from pipeline.sources.licences import licence_known, normalised_licence
+from pipeline.stages import download as download_stage
 from tests.support.videos import write_video
 
 
@@ -57,7 +58,7 @@ def test_a_source_without_licence_is_flagged_not_refused(tmp_path: Path,
         assert f"params.yaml sources entry '{entry}'" in table.loc[name, "license_note"]
         assert "must not be redistributed" in table.loc[name, "license_note"]
     assert table.loc["given", "license"] == "CC BY 4.0" and table.loc["given", "license_note"] == ""
-    assert download.summary(result).endswith("; 2 without a licence (see the warnings)")
+    assert download_stage.summary(result).endswith("; 2 without a licence (see the warnings)")
 
 
 def test_an_empty_licence_is_unknown_too(tmp_path: Path):

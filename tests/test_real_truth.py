@@ -12,10 +12,17 @@ cut or into a dissolve.
 
 from __future__ import annotations
 
-
 import pytest
 
-from tests.support.real_truth import CUTS, HOLDS, RealRun, crossing, cut_score, hold_score, run_real
+from tests.support.real_truth import (
+    CUTS,
+    HOLDS,
+    RealRun,
+    crossing,
+    cut_score,
+    hold_score,
+    run_real,
+)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import torch
 import yaml
 from PIL import Image
 
-from pipeline.config import read_params_yaml
-from pipeline.manifest import iter_tar_samples
+from pipeline.core.config import read_params_yaml
+from pipeline.dataset.manifest import iter_tar_samples
 from tests.support.workspace import copy_project_files
 
 ROOT = Path(__file__).resolve().parents[1]

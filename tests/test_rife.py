@@ -11,9 +11,14 @@ import torch
 
 from tests.support.training import write_tiny_shards
 from vfi.config import ModelParams, parse_vfi_params
-from vfi.inference.checkpoint import CHECKPOINT_NAME, RESUME_NAME, load_model, read_checkpoint
+from vfi.inference.checkpoint import (
+    CHECKPOINT_NAME,
+    RESUME_NAME,
+    load_model,
+    read_checkpoint,
+)
 from vfi.inference.interpolator import interpolate
-from vfi.inference.methods import make_method, MethodError, MethodOptions
+from vfi.inference.methods import MethodError, MethodOptions, make_method
 from vfi.inference.metrics import psnr
 from vfi.nets import build_model, linear_blend
 from vfi.nets.rife import TRAINING_ONLY, pretrained_state

@@ -1,4 +1,4 @@
-"""pipeline.scan and the decode filter: telecine, interlace and bars found per source, and
+"""pipeline.media.scan and the decode filter: telecine, interlace and bars found per source, and
 every reader decoding through what was found.
 
 Inputs are built here from the synthetic source, whose progressive frames are the truth:
@@ -12,19 +12,28 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
 
-import av
-from pipeline import scan
-from pipeline.config import CutsParams, DownloadParams
-from pipeline.detect_cuts import _status, analyse_source, jobs_from
-from pipeline.download import SourceRow, finish_file
-from pipeline.probe import probe
-from pipeline.scan import DecodeFilter, FilterGraph, ScanError, recorded_filter, scan_source
+from pipeline.analysis.analyse import _status, analyse_source, jobs_from
+from pipeline.core.config import CutsParams, DownloadParams
+from pipeline.media import scan
+from pipeline.media.decode_filter import (
+    NO_FILTER,
+    SCAN_COLUMNS,
+    DecodeFilter,
+    FilterGraph,
+    ScanError,
+    filtered,
+    recorded_filter,
+)
+from pipeline.media.probe import probe
+from pipeline.media.scan import scan_source
+from pipeline.media.video import StreamInfo, decord_refusal, open_reader, read_frames
+from pipeline.sources.download import SourceRow, finish_file
 from pipeline.synth import SynthSpec, generate, plan_set, telecine_table
-from pipeline.video import StreamInfo, decord_refusal, open_reader, read_frames
 from tests.support.real_like import TELECINE_SPEC
 
 W, H = 320, 240
@@ -55,10 +64,10 @@ def _through(src: Path, chain: list[tuple[str, str]]) -> list[av.VideoFrame]:
     with av.open(str(src)) as container:
         stream = container.streams.video[0]
         graph = FilterGraph(stream, chain)
-        return list(scan.filtered(container.decode(stream), graph))
+        return list(filtered(container.decode(stream), graph))
 
 
-def _rgb(path: Path, decode: DecodeFilter = scan.NO_FILTER) -> list[np.ndarray]:
+def _rgb(path: Path, decode: DecodeFilter = NO_FILTER) -> list[np.ndarray]:
     with open_reader(path, 10_000, "pyav", decode=decode) as reader:
         return [f.rgb for f in reader]
 
@@ -110,7 +119,7 @@ def _scan(path: Path, **kw) -> scan.ScanResult:
 def test_progressive_source_is_untouched(clips):
     got = _scan(clips["progressive"])
     assert got.error == ""
-    assert got.filter == scan.NO_FILTER and not got.filter.active
+    assert got.filter == NO_FILTER and not got.filter.active
     assert got.columns()["crop"] == "" and got.columns()["scan"] == "progressive"
     assert got.out_frames == probe(clips["progressive"]).frames
     assert got.sampled == got.out_frames  # a short clip is scanned whole
@@ -204,8 +213,8 @@ def test_bars_below_two_percent_and_picture_are_kept(clips, tmp_path):
 
 
 def test_scan_off_and_crop_off(clips):
-    assert _scan(clips["telecine"], scan="off").filter == scan.NO_FILTER
-    assert _scan(clips["letterbox"], crop_bars="off").filter == scan.NO_FILTER
+    assert _scan(clips["telecine"], scan="off").filter == NO_FILTER
+    assert _scan(clips["letterbox"], crop_bars="off").filter == NO_FILTER
     params = DownloadParams(scan="off", crop_bars="off")
     assert "scan" not in params.fetch_policy() and "crop_bars" not in params.fetch_policy()
 
@@ -256,9 +265,9 @@ def test_detect_cuts_analyses_an_ivtc_source_as_whole(clips, tmp_path):
     analysis = analyse_source(job, CutsParams(detector="content"))
     assert analysis.frames == 96 == job.expected and analysis.reader == "pyav"
     assert _status(job, analysis, "") == ("ok", "")
-    old = table.drop(columns=list(scan.SCAN_COLUMNS))
+    old = table.drop(columns=list(SCAN_COLUMNS))
     (plain,) = jobs_from(old, src.parent, "auto")
-    assert plain.decode == scan.NO_FILTER and plain.expected == 120
+    assert plain.decode == NO_FILTER and plain.expected == 120
 
 
 def test_the_synthetic_telecine_source_gives_back_its_progressive_frames(tmp_path):

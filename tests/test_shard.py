@@ -16,10 +16,11 @@ import webdataset as wds
 from av.video.reformatter import Interpolation
 from PIL import Image
 
-import pipeline.shard as shard_mod
-from pipeline.config import ShardParams
-from pipeline.engine.parts import default_parts_dir
-from pipeline.manifest import (
+import pipeline.dataset.shards as shard_mod
+import pipeline.stages.shard as shard_stage
+from pipeline.core.config import ShardParams
+from pipeline.curation.triplets import REASONS
+from pipeline.dataset.manifest import (
     SPLITS,
     TAR_SETTINGS,
     ShardSink,
@@ -28,13 +29,19 @@ from pipeline.manifest import (
     sample_blocks,
     sha256_file,
 )
-from pipeline.report import REMOVED_SHEET, wanted_frames
-from pipeline.shard import load_kept, load_sources, run_shard, sample_key, write_samples
-from pipeline.triplets import REASONS
-from pipeline.video import DecordReader, FrameRead, read_frames
-from pipeline.verify import verify
-from tests.support.shard_inputs import ShardInputs, build_shard_inputs
+from pipeline.dataset.report import REMOVED_SHEET, wanted_frames
+from pipeline.dataset.shards import (
+    load_kept,
+    load_sources,
+    run_shard,
+    sample_key,
+    write_samples,
+)
+from pipeline.dataset.verify import verify
+from pipeline.engine.parts import default_parts_dir
+from pipeline.media.video import DecordReader, FrameRead, read_frames
 from tests.support.engines import CountingEngine
+from tests.support.shard_inputs import ShardInputs, build_shard_inputs
 from tests.support.videos import write_video
 from tests.support.workspace import tree
 
@@ -315,7 +322,7 @@ def test_main_prints_a_summary(inputs: ShardInputs, tmp_path: Path, capsys: pyte
     params = tmp_path / "params.yaml"
     params.write_text("sources: [{name: synthetic, kind: synthetic}]\n"
                       "shard: {short_side: 64, maxcount: 50, contact_sheet: 2}\n")
-    code = shard_mod.main(["--params", str(params), "--raw", str(inputs.raw_dir),
+    code = shard_stage.main(["--params", str(params), "--raw", str(inputs.raw_dir),
                            "--triplets", str(inputs.triplets_dir), "--out", str(tmp_path / "s"),
                            "--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r")])
     line = capsys.readouterr().out.strip().splitlines()[-1]

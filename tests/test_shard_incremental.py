@@ -10,16 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import pipeline.shard as shard_mod
-from pipeline.atomic import write_parquet
-from pipeline.config import ShardParams
+import pipeline.dataset.shards as shard_mod
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import ShardParams
+from pipeline.core.tables import FILTERED_TABLE, SOURCES_TABLE
+from pipeline.dataset.frame_parts import FramePart
+from pipeline.dataset.shards import load_kept, load_sources, run_shard, source_jobs
 from pipeline.engine.parts import PartStore, default_parts_dir
-from pipeline.frame_parts import FramePart
-from pipeline.images import Encoder
-from pipeline.shard import load_kept, load_sources, run_shard, source_jobs
-from pipeline.tables import FILTERED_TABLE, SOURCES_TABLE
-from tests.support.shard_inputs import ShardInputs, build_shard_inputs
+from pipeline.media.images import Encoder
 from tests.support.engines import CountingEngine
+from tests.support.shard_inputs import ShardInputs, build_shard_inputs
 from tests.support.workspace import tree
 
 PARAMS = ShardParams(short_side=64, maxcount=10, contact_sheet=4, seed=0)

@@ -20,12 +20,18 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from pipeline.config import FilterParams, SplitFractions, TripletParams, parse_params
-from pipeline.download import run_download, write_outputs
-from pipeline.extract_triplets import run_extract, write_outputs as write_triplets
-from pipeline.filter import run_filter
-from pipeline.splits import split_for, unit_hash
-from pipeline.tables import SOURCES_TABLE, source_splits
+from pipeline.core.config import (
+    FilterParams,
+    SplitFractions,
+    TripletParams,
+    parse_params,
+)
+from pipeline.core.tables import SOURCES_TABLE, source_splits
+from pipeline.curation.curate import run_filter
+from pipeline.curation.extract import run_extract
+from pipeline.curation.extract import write_outputs as write_triplets
+from pipeline.curation.splits import split_for, unit_hash
+from pipeline.sources.download import run_download, write_outputs
 from tests.support.analysis_tables import build_tables, write_analysis
 
 FRACTIONS = SplitFractions(train=0.4, val=0.3, test=0.3)

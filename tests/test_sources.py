@@ -14,10 +14,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import download
-from pipeline.config import SAFE_NAME, ConfigError, PathSource, UrlSource, parse_params
-from pipeline.fetch import sha256_file
-from pipeline.sources import (
+from pipeline.core.config import (
+    SAFE_NAME,
+    ConfigError,
+    PathSource,
+    UrlSource,
+    parse_params,
+)
+from pipeline.core.stage import StageError
+from pipeline.core.tables import SOURCES_TABLE
+from pipeline.sources import download
+from pipeline.sources.entries import (
     FailedEntry,
     Member,
     derive_names,
@@ -26,8 +33,8 @@ from pipeline.sources import (
     short_hash,
     slug,
 )
-from pipeline.stage import StageError
-from pipeline.tables import SOURCES_TABLE
+from pipeline.sources.fetch import sha256_file
+from pipeline.stages import download as download_stage
 from tests.support.videos import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,7 +191,7 @@ def test_clash_exits_2_from_the_stage(tmp_path: Path):
         "sources:\n  - {kind: path, name: show-a, path: x.mp4}\n"
         "  - {kind: folder, name: show, path: clips}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.download", "--params", "params.yaml", "--out", "raw"],
+        [sys.executable, "-m", "pipeline.stages.download", "--params", "params.yaml", "--out", "raw"],
         cwd=tmp_path, capture_output=True, text=True,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
@@ -379,7 +386,7 @@ def test_folder_and_list_through_the_stage(tmp_path: Path):
     assert rows.loc["lst-ftp", "kind"] == "list" and rows.loc["lst-ftp", "uri"] == "ftp://h/x.mp4"
     assert rows.loc["empty", ["kind", "uri", "error"]].tolist() == [
         "folder", "nothing", "folder: no such directory: nothing"]
-    assert "4 failed" in download.summary(result)
+    assert "4 failed" in download_stage.summary(result)
 
 
 def test_download_entry_runs_from_a_pickle(tmp_path: Path):

@@ -19,13 +19,29 @@ import pytest
 import webdataset as wds
 from av.video.reformatter import Interpolation
 
-from pipeline import detect_cuts, download, extract_triplets, filter as filter_stage, probe
-from pipeline.config import CutsParams, FilterParams, ShardParams, TripletParams, parse_params
-from pipeline.images import decode_image
-from pipeline.manifest import SPLITS
-from pipeline.shard import run_shard
+from pipeline.analysis import analyse as detect_cuts
+from pipeline.core.config import (
+    CutsParams,
+    FilterParams,
+    ShardParams,
+    TripletParams,
+    parse_params,
+)
+from pipeline.curation import curate as filter_stage
+from pipeline.curation import extract as extract_triplets
+from pipeline.dataset.manifest import SPLITS
+from pipeline.dataset.shards import run_shard
+from pipeline.media import probe
+from pipeline.media.images import decode_image
+from pipeline.media.video import (
+    analysis_size,
+    decord_refusal,
+    open_reader,
+    read_frames,
+    stream_info,
+)
+from pipeline.sources import download
 from pipeline.synth import SynthSpec, generate
-from pipeline.video import analysis_size, decord_refusal, open_reader, read_frames, stream_info
 from tests.support.videos import write_thumbnail_first
 
 BACKENDS = ["pyav", "decord"]

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from pipeline import config
+from pipeline.core import config
 from pipeline.synth import (
     TELECINE_COLUMNS,
     TRUTH_COLUMNS,
@@ -36,9 +36,21 @@ from pipeline.synth import (
 )
 from pipeline.synth.effects import grain_noise
 from pipeline.synth.generate import progressive_frames
-from pipeline.synth.plan import MIN_SECTOR_GAP, SLOW_SPEED, ShotSlot, ShotTemplate, Transition, sector_gap
+from pipeline.synth.plan import (
+    MIN_SECTOR_GAP,
+    SLOW_SPEED,
+    ShotSlot,
+    ShotTemplate,
+    Transition,
+    sector_gap,
+)
 from pipeline.synth.render import ShotRenderer, object_polygon
-from tests.support.real_like import LETTERBOX_SPEC, REAL_LIKE_SPEC, TELECINE_SPEC, missing_features
+from tests.support.real_like import (
+    LETTERBOX_SPEC,
+    REAL_LIKE_SPEC,
+    TELECINE_SPEC,
+    missing_features,
+)
 
 SMALL = SynthSpec(clips=3, seed=1, width=160, height=120, seconds=4, min_shot_seconds=0.5, max_shot_seconds=1.5)
 TRANSITIONS = SynthSpec(

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 import torch
 import webdataset as wds
 
+from tests.support.training import scene, tiny_params, write_tiny_shards
 from vfi.config import ConfigError, parse_vfi_params
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,
@@ -21,7 +22,7 @@ from vfi.inference.checkpoint import (
     save_checkpoint,
 )
 from vfi.training.loop import lr_at, train
-from tests.support.training import scene, tiny_params, write_tiny_shards
+
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -233,7 +234,7 @@ def test_checkpoint_of_another_network_version_restarts(shards: Path, tmp_path: 
 
 def test_validation_reuses_the_flows_computed_at_load(shards: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.manifest import shards_for_split
+    from pipeline.dataset.manifest import shards_for_split
     from vfi.inference import interpolator
     from vfi.inference.interpolator import classical_flow
     from vfi.nets import build_model
@@ -255,7 +256,7 @@ def test_validation_reuses_the_flows_computed_at_load(shards: Path,
 
 def test_validation_samples_spread_over_the_split(tmp_path: Path) -> None:
     """Shards are in source order: the first n samples would be one source's."""
-    from pipeline.manifest import shards_for_split
+    from pipeline.dataset.manifest import shards_for_split
     from vfi.training.samples import load_val
 
     root = write_tiny_shards(tmp_path / "s", {"train": 1, "val": 6, "test": 1})

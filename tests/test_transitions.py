@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import FilterParams, TripletParams
-from pipeline.extract_triplets import run_extract, write_outputs
-from pipeline.filter import run_filter
-from pipeline.synth.render import smooth_noise
-from pipeline.transitions import (
+from pipeline.core.config import FilterParams, TripletParams
+from pipeline.curation.curate import run_filter
+from pipeline.curation.extract import run_extract, write_outputs
+from pipeline.curation.transitions import (
     MOTION_RATIO,
     dilate,
     fade_evidence,
@@ -34,8 +33,13 @@ from pipeline.transitions import (
     thumb_array,
     transition_evidence,
 )
-from pipeline.video import read_frames
-from tests.support.analysis_tables import frames_from_images, synthetic_analysis, with_truth
+from pipeline.media.video import read_frames
+from pipeline.synth.render import smooth_noise
+from tests.support.analysis_tables import (
+    frames_from_images,
+    synthetic_analysis,
+    with_truth,
+)
 from tests.support.real_like import REAL_LIKE_SPEC
 
 W, H = 128, 96

@@ -11,9 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import TripletParams
-from pipeline.extract_triplets import main, run_extract, summary, write_outputs
-from pipeline.holds import (
+from pipeline.analysis.holds import (
     MIN_NOISE_PAIRS,
     NOISE_SHARE,
     HoldTracker,
@@ -25,7 +23,9 @@ from pipeline.holds import (
     noise_local_change,
     shift_change,
 )
-from pipeline.triplets import (
+from pipeline.core.config import TripletParams
+from pipeline.curation.extract import run_extract, write_outputs
+from pipeline.curation.triplets import (
     CANDIDATE_COLUMNS,
     DRAWING_COLUMNS,
     candidate_triplets,
@@ -33,6 +33,7 @@ from pipeline.triplets import (
     split_at_scenes,
     triplet_starts,
 )
+from pipeline.stages.extract_triplets import main, summary
 from tests.support.analysis_tables import (
     FRAME_COLUMNS,
     GROUND_TRUTH_SPEC,
@@ -45,7 +46,7 @@ from tests.support.analysis_tables import (
 )
 from tests.support.real_like import REAL_LIKE_SPEC
 from vfi.app.analysis import FrameMeter
-from vfi.app.analysis import HoldTracker as StreamHolds
+from vfi.app.analysis import SceneDrawings as StreamHolds
 
 
 def flip(value: int, bits: list[int]) -> int:

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from inbetweener import cli
-from pipeline.config import ShardParams
-from pipeline.shard import run_shard
-from pipeline.verify import Problem, verify
+from pipeline.core.config import ShardParams
+from pipeline.dataset.shards import run_shard
+from pipeline.dataset.verify import Problem, verify
 from tests.support.shard_inputs import build_shard_inputs
 
 SHARD = "val/val-000000.tar"

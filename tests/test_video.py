@@ -1,4 +1,4 @@
-"""pipeline.video: both backends agree, auto/fallback choose right, sizes and pts hold."""
+"""pipeline.media.video: both backends agree, auto/fallback choose right, sizes and pts hold."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.synth import SynthSpec, generate
-from pipeline.video import (
+from pipeline.media.video import (
     ReaderError,
     StreamInfo,
     analysis_size,
@@ -17,6 +16,7 @@ from pipeline.video import (
     open_reader,
     stream_info,
 )
+from pipeline.synth import SynthSpec, generate
 from tests.support.videos import write_corrupt_payload, write_vfr_video, write_video
 
 FRAMES = 30

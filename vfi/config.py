@@ -1,8 +1,8 @@
 """Typed, validated ``model``, ``train`` and ``eval`` sections of ``params.yaml``.
 
-Same rules as :mod:`pipeline.config` (strict, unknown keys are errors, frozen) so a typo
+Same rules as :mod:`pipeline.core.config` (strict, unknown keys are errors, frozen) so a typo
 in a sweep (``dvc exp run -S model.lr=...``) stops the run before any training. The
-section classes are defined in :mod:`pipeline.config` with the rest of the file's
+section classes are defined in :mod:`pipeline.core.config` with the rest of the file's
 schema; :func:`load_vfi_params` validates only these keys, so model code and its tests
 need no ``sources``.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import model_validator
 
-from pipeline.config import (  # the sections live with the rest of params.yaml's schema
+from pipeline.core.config import (  # the sections live with the rest of params.yaml's schema
     ConfigError,
     EvalParams,
     ModelParams,

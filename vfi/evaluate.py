@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from pipeline.config import Params
-from pipeline.stage import StageError, run_stage
+from pipeline.core.config import Params
+from pipeline.core.stage import StageError, run_stage
 from vfi.evaluation.scoring import evaluate
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 

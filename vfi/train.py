@@ -19,8 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.config import Params
-from pipeline.stage import StageError, run_stage
+from pipeline.core.config import Params
+from pipeline.core.stage import StageError, run_stage
 from vfi.errors import InputError
 from vfi.inference.checkpoint import CHECKPOINT_NAME, DEFAULT_DIR, CheckpointError
 from vfi.training.distributed import distributed

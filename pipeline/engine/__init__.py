@@ -9,7 +9,7 @@ the engine calls it once per item and reports each result as it finishes:
   by the cluster with ``ray.num_cpus`` CPUs each.
 
 The function does the risky part of its work inside the existing guard
-(``pipeline.guard``: a child process with the stage's timeout), so a hang or a crash
+(``pipeline.core.guard``: a child process with the stage's timeout), so a hang or a crash
 of a decoder comes back as an ordinary recorded value on either engine. What only Ray
 can lose (a worker process killed under the task) comes back as an :class:`Outcome`
 with ``error`` set, and the stage records it for that source: no source is lost.
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from pipeline.config import Params
+from pipeline.core.config import Params
 
 T = TypeVar("T")
 R = TypeVar("R")

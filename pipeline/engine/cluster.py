@@ -23,9 +23,9 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from pipeline.config import RayParams
+from pipeline.core.config import RayParams
+from pipeline.core.stage import StageError
 from pipeline.engine import Outcome
-from pipeline.stage import StageError
 
 log = logging.getLogger("inbetweener.engine")
 

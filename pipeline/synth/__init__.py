@@ -7,10 +7,10 @@ on ones, look-alike cuts, slow sub-pixel motion, letterbox bars, 3:2 pulldown) a
 a ``FilmSpec``, what an old print adds (flicker, gate weave, dust, conversion repeats:
 ``pipeline.synth.film``). The truth semantics are documented in
 ``pipeline.synth.generate``; what to generate is a ``SynthSpec`` (declared in
-``pipeline.config``, which a ``kind: synthetic`` source extends).
+``pipeline.core.config``, which a ``kind: synthetic`` source extends).
 """
 
-from pipeline.config import SynthSpec
+from pipeline.core.config import SynthSpec
 from pipeline.synth.film import FILM_COLUMNS, FilmSpec, film_frames
 from pipeline.synth.generate import (
     TELECINE_COLUMNS,

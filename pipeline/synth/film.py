@@ -43,7 +43,7 @@ from collections.abc import Iterator
 import numpy as np
 from pydantic import Field, field_validator
 
-from pipeline.config import SynthSpec
+from pipeline.core.config import SynthSpec
 from pipeline.synth.render import subpixel_crop
 
 FLICKER_STREAM = 0x6B  # generator keys: np.random.default_rng([seed, STREAM, clip])

@@ -55,14 +55,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import atomic_path, write_parquet
-from pipeline.progress import Progress, progress
-from pipeline.synth.effects import grained, pulldown_fields, telecine_rate, telecined, with_bars
+from pipeline.core.atomic import atomic_path, write_parquet
+from pipeline.core.config import SynthSpec
+from pipeline.core.progress import Progress, progress
+from pipeline.synth.effects import (
+    grained,
+    pulldown_fields,
+    telecine_rate,
+    telecined,
+    with_bars,
+)
 from pipeline.synth.encode import H264Writer
-from pipeline.synth.film import FILM_COLUMNS, converted, converts, film_columns, film_frames, film_of, filmed
-from pipeline.synth.plan import ClipPlan, SetPlan, ShotSlot, Transition, picture_size, plan_set
+from pipeline.synth.film import (
+    FILM_COLUMNS,
+    converted,
+    converts,
+    film_columns,
+    film_frames,
+    film_of,
+    filmed,
+)
+from pipeline.synth.plan import (
+    ClipPlan,
+    SetPlan,
+    ShotSlot,
+    Transition,
+    picture_size,
+    plan_set,
+)
 from pipeline.synth.render import clip_frames
-from pipeline.config import SynthSpec
 
 # String columns use pandas' own string type (``str``: object on pandas 2, the string
 # dtype on pandas 3) so a table read back from Parquet compares equal to the original.

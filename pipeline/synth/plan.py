@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pipeline.config import SynthSpec
+from pipeline.core.config import SynthSpec
 
 HUE_SECTORS = 12
 MIN_SECTOR_GAP = 3  # consecutive shots are >= 90 degrees apart in hue, so cuts are obvious

@@ -24,7 +24,14 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pipeline.synth.plan import Background, ClipPlan, ShapeObject, ShotSlot, ShotTemplate, Transition
+from pipeline.synth.plan import (
+    Background,
+    ClipPlan,
+    ShapeObject,
+    ShotSlot,
+    ShotTemplate,
+    Transition,
+)
 
 SUPERSAMPLE = 4  # a slow shot's objects are drawn this many times larger, then averaged down
 

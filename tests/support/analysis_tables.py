@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import write_parquet
-from pipeline.config import CutsParams, TripletParams
-from pipeline.detect_cuts import FRAME_COLUMNS as STAGE_FRAME_COLUMNS
-from pipeline.detect_cuts import _Features
+from pipeline.analysis.analyse import FRAME_COLUMNS as STAGE_FRAME_COLUMNS
+from pipeline.analysis.analyse import _Features
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import CutsParams, TripletParams
+from pipeline.media.video import Frame, open_reader
 from pipeline.synth import SynthSpec, generate
-from pipeline.video import Frame, open_reader
 
 FRAME_COLUMNS = {**STAGE_FRAME_COLUMNS, "source": object}
 SCENE_COLUMNS = ("source", "scene", "first_frame", "last_frame", "frames", "start_pts", "end_pts", "duration")

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import download
-from tests.support.videos import _mp4_box, write_html, write_truncated, write_video, write_zero_byte
+from pipeline.sources import download
+from tests.support.videos import (
+    _mp4_box,
+    write_html,
+    write_truncated,
+    write_video,
+    write_zero_byte,
+)
 
 HANG_TIMEOUT = 1.0  # seconds: only for runs whose workers all hang
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import detect_cuts, extract_triplets, filter as filter_stage
-from pipeline.atomic import write_parquet
-from pipeline.config import CutsParams, FilterParams, ShardParams, TripletParams
-from pipeline.shard import run_shard
-from pipeline.tables import FILTERED_TABLE
+from pipeline.analysis import analyse as detect_cuts
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import CutsParams, FilterParams, ShardParams, TripletParams
+from pipeline.core.tables import FILTERED_TABLE
+from pipeline.curation import curate as filter_stage
+from pipeline.curation import extract as extract_triplets
+from pipeline.dataset.shards import run_shard
 from tests.support.shard_inputs import synthetic_raw
 from vfi.training.naive import NaiveSet, naive_triplets
 

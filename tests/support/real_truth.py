@@ -19,8 +19,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline import detect_cuts, download, extract_triplets, filter as filter_stage
-from pipeline.config import parse_params
+from pipeline.analysis import analyse as detect_cuts
+from pipeline.core.config import parse_params
+from pipeline.curation import curate as filter_stage
+from pipeline.curation import extract as extract_triplets
+from pipeline.sources import download
 
 ROOT = Path(__file__).resolve().parents[2]
 TRUTH = ROOT / "data" / "real" / "truth"

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import write_parquet
-from pipeline.config import parse_params
-from pipeline.download import run_download, write_outputs
-from pipeline.tables import FILTERED_TABLE
+from pipeline.core.atomic import write_parquet
+from pipeline.core.config import parse_params
+from pipeline.core.tables import FILTERED_TABLE
+from pipeline.sources.download import run_download, write_outputs
+
 SPLIT_CYCLE = ("train", "val", "test")
 
 

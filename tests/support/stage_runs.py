@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import detect_cuts, download, extract_triplets, filter as filter_stage
-from pipeline.config import CutsParams, FilterParams, TripletParams, parse_params
+from pipeline.analysis import analyse as detect_cuts
+from pipeline.core.config import CutsParams, FilterParams, TripletParams, parse_params
+from pipeline.curation import curate as filter_stage
+from pipeline.curation import extract as extract_triplets
+from pipeline.sources import download
 from pipeline.synth import SynthSpec
 from tests.support.analysis_tables import with_truth
 

@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.config import CutsParams
-from pipeline.detect_cuts import Analysis, SourceJob, analyse_source
+from pipeline.analysis.analyse import Analysis, SourceJob, analyse_source
+from pipeline.core.config import CutsParams
 
 
 def misbehaving_worker(job: SourceJob, params: CutsParams) -> Analysis:

@@ -5,12 +5,12 @@ cuts and holds the way the dataset stages do, so that what the model was trained
 (triplets of distinct drawings inside one scene) is what it is asked to do. So each
 frame is measured as detect_cuts measures it (analysis size, PIL grey, the same
 hashes and motion, the cut stream from ``params.cuts``), and held drawings
-are decided by the very object detect_cuts uses, :class:`pipeline.holds.HoldTracker`,
+are decided by the very object detect_cuts uses, :class:`pipeline.analysis.holds.HoldTracker`,
 fed the same grey frames in the same order (its noise estimate is causal, so the
 stream needs no look-ahead for it), with drawings split at scene changes as
 extract_triplets splits them.
 
-Cuts come from the very cut stream detect_cuts drives (``pipeline.detectors.
+Cuts come from the very cut stream detect_cuts drives (``pipeline.analysis.detectors.
 make_cut_stream``, from ``params.cuts``), so a film is cut where its dataset would be.
 (An app-only rule that also cut where both hashes jumped 24+ bits was dropped: with the
 ``combined`` detector it found no cut the stream missed, on the synthetic sets and the
@@ -25,7 +25,7 @@ because the stream has no future:
 - The hold rule's drift revision (a slow move found only once its drift crosses the
   gate, whose earlier frames then become drawings of their own) is applied to the frames
   still waiting in that window: each frame is judged as it enters the window
-  (:meth:`HoldTracker.judge`), scheduled as it leaves. A revision reaching further back
+  (:meth:`SceneDrawings.judge`), scheduled as it leaves. A revision reaching further back
   than the window (a slow move longer than ``lookahead`` frames) finds its first frames
   scheduled as a hold already; they stay one (a still frame where the input moved by a
   fraction of a pixel), and ``Pipeline.late_revisions`` counts them. Everything else
@@ -44,12 +44,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.config import CutsParams, FilterParams, TripletParams
-from pipeline.detectors import DEFAULT_RATE, make_cut_stream
-from pipeline.hashing import frame_hashes
-from pipeline.holds import HoldTracker as DrawingTracker
-from pipeline.holds import change_grid
-from pipeline.video import analysis_size
+from pipeline.analysis.detectors import DEFAULT_RATE, make_cut_stream
+from pipeline.analysis.holds import HoldTracker
+from pipeline.analysis.measure import FrameMeter as PipelineMeter
+from pipeline.core.config import CutsParams, FilterParams, TripletParams
+from pipeline.media.video import analysis_size
 
 log = logging.getLogger("inbetweener.vfi.interpolate")  # one name per command the user runs
 
@@ -67,7 +66,7 @@ class Measured:
     payload: Any = None
     grey: np.ndarray | None = None  # the analysis-size grey image (the hold rule's input)
     cut_by: str = ""  # "detector" (the cut stream) or "blank" (a blank run's edge): a new scene
-    rule_drawing: int | None = None  # the hold rule's drawing id (HoldTracker.judge), revisions applied
+    rule_drawing: int | None = None  # the hold rule's drawing id (SceneDrawings.judge), revisions applied
 
     @property
     def cut(self) -> bool:
@@ -75,11 +74,12 @@ class Measured:
 
 
 class FrameMeter:
-    """Hashes and motion of consecutive frames, measured as detect_cuts measures them."""
+    """Analysis size and PIL grey, then the pipeline's per-frame measure
+    (:class:`pipeline.analysis.measure.FrameMeter`)."""
 
     def __init__(self, width: int, height: int, short_side: int) -> None:
         self.size = analysis_size(width, height, short_side)
-        self.prev: np.ndarray | None = None
+        self.meter = PipelineMeter()
         self.small: np.ndarray | None = None  # the latest analysis-size RGB frame
 
     def measure(self, index: int, pts: Fraction, rgb: np.ndarray, payload: Any = None) -> Measured:
@@ -88,10 +88,9 @@ class FrameMeter:
         if (rgb.shape[1], rgb.shape[0]) != self.size:
             small = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         grey = np.asarray(Image.fromarray(small).convert("L"))
-        phash, dhash = frame_hashes(grey)
-        motion = 0.0 if self.prev is None else cv2.mean(cv2.absdiff(grey, self.prev))[0]
-        self.prev, self.small = grey, small
-        return Measured(index, pts, phash, dhash, float(motion), payload, grey)
+        m = self.meter.measure(grey)
+        self.small = small
+        return Measured(index, pts, m.phash, m.dhash, float(m.motion), payload, grey)
 
 
 class CutWindow:
@@ -144,7 +143,7 @@ class CutWindow:
 
     def revise(self, ids: list[int]) -> int:
         """Give the frames pushed last the hold rule's revised drawing ids (a drift
-        revision, ``HoldTracker.judge``), oldest first; returns how many of them had
+        revision, ``SceneDrawings.judge``), oldest first; returns how many of them had
         already left the window (kept as they were scheduled)."""
         if not ids:  # nearly every frame: no revision
             return 0
@@ -161,7 +160,7 @@ class CutWindow:
         return out
 
 
-class HoldTracker:
+class SceneDrawings:
     """(scene, drawing) frame by frame: detect_cuts' hold rule, then extract_triplets'
     scene split (see module doc).
 
@@ -175,7 +174,7 @@ class HoldTracker:
         self.params = params
         self.enabled = enabled
         self.judged = -1  # frames judged with the rule off (each its own drawing)
-        self.tracker = DrawingTracker(params)
+        self.tracker = HoldTracker(params)
         self.rule_drawing = -1  # the hold rule's id of the previous frame
         self.scene, self.drawing, self.held = 0, -1, 0
 
@@ -192,7 +191,7 @@ class HoldTracker:
             self.judged += 1
             frame.rule_drawing = self.judged
             return []
-        step = self.tracker.push(change_grid(frame.grey, self.params.hold_block), (frame.phash, frame.dhash))
+        step = self.tracker.push_grey(frame.grey, (frame.phash, frame.dhash))
         frame.rule_drawing = step.drawing
         return list(range(step.drawing - step.split_back, step.drawing))
 

@@ -27,14 +27,15 @@ import av
 import numpy as np
 import torch
 
-from pipeline.atomic import atomic_path
-from pipeline.config import ConfigError, CutsParams, TripletParams, load_params
-from pipeline.errors import CommandError, ReasonError
-from pipeline.probe import ProbeError, ProbeInfo, probe
-from pipeline.progress import Progress, progress
-from pipeline.scan import NO_FILTER, DecodeFilter, scan_source
-from pipeline.video import ReaderError, open_reader
-from vfi.app.analysis import CutWindow, FrameMeter, HoldTracker, Measured
+from pipeline.core.atomic import atomic_path
+from pipeline.core.config import ConfigError, CutsParams, TripletParams, load_params
+from pipeline.core.errors import CommandError, ReasonError
+from pipeline.core.progress import Progress, progress
+from pipeline.media.decode_filter import NO_FILTER, DecodeFilter
+from pipeline.media.probe import ProbeError, ProbeInfo, probe
+from pipeline.media.scan import scan_source
+from pipeline.media.video import ReaderError, open_reader
+from vfi.app.analysis import CutWindow, FrameMeter, Measured, SceneDrawings
 from vfi.app.retime import OutFrame, Schedule, SourceFrame, output_rate
 from vfi.app.writer import VideoWriter, audio_offset, container_format
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
@@ -95,7 +96,7 @@ class Result:
     seconds: float = 0.0
     note: str = ""  # e.g. the input ended early
     late_cuts: int = 0  # cuts the detector reported too late to honour (should be 0)
-    scan: str = "progressive"  # how the input was decoded (pipeline.scan): telecine -> IVTC
+    scan: str = "progressive"  # how the input was decoded (pipeline.media.scan): telecine -> IVTC
     cut_frames: list[int] = field(default_factory=list)  # first frames of new scenes
     peak_frames: int = 0  # most input frames in memory at once
     holds: bool = True  # False: --holds off
@@ -192,7 +193,7 @@ def input_rate(info: ProbeInfo, decode: DecodeFilter = NO_FILTER) -> Fraction:
 
 def input_scan(src: Path, info: ProbeInfo) -> DecodeFilter:
     """Inverse telecine or deinterlace, as the pipeline decodes such a source
-    (``pipeline.scan``): in-betweens of field-blended frames would be blends twice over.
+    (``pipeline.media.scan``): in-betweens of field-blended frames would be blends twice over.
     Bars are kept: the output is the user's whole frame, bars and all."""
     found = scan_source(src, info.fps, info.frames, info.duration, crop_bars="off")
     return found.filter
@@ -236,7 +237,7 @@ class Pipeline:
                  fps: float, schedule: Schedule, renderer: Renderer, holds: bool = True) -> None:
         self.meter = FrameMeter(size[0], size[1], cuts.analysis_size)
         self.window = CutWindow(cuts, fps)
-        self.holds = HoldTracker(triplets, enabled=holds)
+        self.holds = SceneDrawings(triplets, enabled=holds)
         self.schedule, self.renderer = schedule, renderer
         self.cuts = 0
         self.cut_frames: list[int] = []

@@ -1,7 +1,7 @@
 """Writing ``interpolate``'s output: H.264 video at the new rate, the input's audio kept.
 
 The container is chosen from OUT's suffix, not guessed from the file name, because the
-file is written under a temporary name (``pipeline.atomic``) and renamed when whole.
+file is written under a temporary name (``pipeline.core.atomic``) and renamed when whole.
 
 Audio is copied packet for packet (no re-encode, no quality loss) when the output
 container accepts its codec, and re-encoded to AAC when it does not (Vorbis in an MP4,
@@ -23,7 +23,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from pipeline.video import main_stream
+from pipeline.media.video import main_stream
 
 log = logging.getLogger("inbetweener.vfi.interpolate")  # one name per command the user runs
 

@@ -34,13 +34,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipeline.atomic import write_bytes
-from pipeline.errors import CommandError, ReasonError
-from pipeline.progress import progress
-from pipeline.stage import reason_counts
+from pipeline.core.atomic import write_bytes
+from pipeline.core.errors import CommandError, ReasonError
+from pipeline.core.progress import progress
+from pipeline.core.stage import reason_counts
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 from vfi.inference.interpolator import default_device
-from vfi.inference.methods import METHODS, Method, MethodOptions, check_scale, make_method
+from vfi.inference.methods import (
+    METHODS,
+    Method,
+    MethodOptions,
+    check_scale,
+    make_method,
+)
 from vfi.inference.metrics import psnr, ssim
 
 log = logging.getLogger("inbetweener.vfi.benchmark")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_bytes
+from pipeline.core.atomic import write_bytes
 
 EVAL_SUMMARY = "reports/eval/summary.json"
 

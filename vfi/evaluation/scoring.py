@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import write_bytes
-from pipeline.manifest import MANIFEST_TABLE, read_shards, shards_for_split
-from pipeline.progress import progress
+from pipeline.core.atomic import write_bytes
+from pipeline.core.progress import progress
+from pipeline.dataset.manifest import MANIFEST_TABLE, read_shards, shards_for_split
 from vfi.config import EvalParams
 from vfi.evaluation.report import grid_png, rows_csv
 from vfi.inference.methods import METHODS, Method, MethodOptions, make_method

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import write_bytes
-from pipeline.config import Params, load_params
-from pipeline.manifest import shards_for_split
+from pipeline.core.atomic import write_bytes
+from pipeline.core.config import Params, load_params
+from pipeline.dataset.manifest import shards_for_split
 from vfi.evaluation.scoring import held_out_sources, score_samples, summarise
 from vfi.experiments.plot import gain_plot
 from vfi.inference.checkpoint import CHECKPOINT_NAME, load_model

@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.atomic import write_bytes
-from pipeline.errors import CommandError
+from pipeline.core.atomic import write_bytes
+from pipeline.core.errors import CommandError
 from vfi.nets import build_model
 
 CHECKPOINT_NAME = "model.pt"  # the best weights on validation: what everything loads
@@ -64,7 +64,7 @@ def checkpoint_bytes(state: dict[str, Any]) -> bytes:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Serialise, then write atomically (:func:`pipeline.atomic.write_bytes`): a kill
+    """Serialise, then write atomically (:func:`pipeline.core.atomic.write_bytes`): a kill
     mid-write never leaves a truncated checkpoint where the resume would look."""
     write_bytes(Path(path), checkpoint_bytes(state))
 

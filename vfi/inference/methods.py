@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.errors import CommandError
+from pipeline.core.errors import CommandError
+from vfi.config import ModelParams
 from vfi.flow.dis import PRESETS, DisFlow
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, load_model
 from vfi.inference.interpolator import interpolate
-from vfi.config import ModelParams
 from vfi.nets import build_model, linear_blend, warp
 
 

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.manifest import (
+from pipeline.dataset.manifest import (
     MANIFEST_TABLE,
     SHARDS_TABLE,
     sha256_file,

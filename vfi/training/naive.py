@@ -10,12 +10,12 @@ is about curation alone (a window across a cut is in, as a naive extractor's wou
 
 A scene's split is the one the filter gave its candidate triplets
 (``filtered.parquet``); a scene with no candidate row gets it from
-:func:`pipeline.splits.split_for` with the filter's seed and fractions and its source's
+:func:`pipeline.curation.splits.split_for` with the filter's seed and fractions and its source's
 pin (``sources.parquet``), exactly as the filter would have given it (a scene without
 candidates has no near-duplicate link, so it is a group of its own). Scene frame ranges
 are ``scenes.parquet``'s.
 
-Frames are decoded once per source in one pass (:func:`pipeline.video.read_frames`,
+Frames are decoded once per source in one pass (:func:`pipeline.media.video.read_frames`,
 the shard stage's reader and resize: short side ``shard.short_side``, never upscaled), so a
 naive frame is pixel-equal to what a PNG shard stores for the same frame. Each needed
 frame is kept once as uint8 (windows share frames); the float triplet is made per
@@ -42,17 +42,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
-from pipeline.config import FilterParams
-from pipeline.scan import recorded_filter
-from pipeline.splits import SPLITS, split_for
-from pipeline.tables import (
+from pipeline.core.config import FilterParams
+from pipeline.core.tables import (
     FILTERED_TABLE,
     SCENES_TABLE,
     SOURCES_TABLE,
     check_columns,
     source_splits,
 )
-from pipeline.video import Backend, FrameRead, read_frames
+from pipeline.curation.splits import SPLITS, split_for
+from pipeline.media.decode_filter import recorded_filter
+from pipeline.media.video import Backend, FrameRead, read_frames
 from vfi.config import TrainParams
 from vfi.errors import InputError
 from vfi.flow.dis import DisFlow
@@ -64,7 +64,7 @@ log = logging.getLogger("inbetweener.vfi.train")
 NAIVE_T = 0.5
 SOURCE_COLUMNS = ("name", "path", "codec", "frames", "status", "error")
 SCENE_COLUMNS = ("source", "scene", "first_frame", "last_frame")
-# The splits a source's pin lets its scenes reach (pipeline.splits.split_for's rule):
+# The splits a source's pin lets its scenes reach (pipeline.curation.splits.split_for's rule):
 # a filtered.parquet that breaks it predates the pins and could leak test footage.
 PIN_ALLOWS = {"auto": set(SPLITS), "train": {"train", "val"}, "test": {"test"}}
 
@@ -154,7 +154,7 @@ def source_pins(raw_dir: Path) -> dict[str, str]:
 def scene_splits(scenes: pd.DataFrame, filtered: pd.DataFrame, filter_params: FilterParams,
                  pins: dict[str, str]) -> dict[tuple[str, int], str]:
     """Split of every ``(source, scene)``: its candidates' split in ``filtered``, else
-    :func:`pipeline.splits.split_for` as the filter would give a lone scene."""
+    :func:`pipeline.curation.splits.split_for` as the filter would give a lone scene."""
     per_scene = filtered.groupby(["source", "scene"], sort=True)["split"].unique()
     mixed = [k for k, v in per_scene.items() if len(v) != 1]
     if mixed:

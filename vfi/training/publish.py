@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.atomic import write_bytes
+from pipeline.core.atomic import write_bytes
 from vfi.inference.checkpoint import (
     CHECKPOINT_NAME,
     PREVIOUS_NAME,
