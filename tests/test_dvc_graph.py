@@ -13,37 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.core.code import module_closure
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "vfi")
 WHOLE_FOLDERS = ("engine", "synth")  # depended on as one folder each (a stage uses all of it)
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def _module_file(name: str) -> Path | None:
-    path = ROOT / (name.replace(".", "/") + ".py")
-    package = ROOT / name.replace(".", "/") / "__init__.py"
-    return path if path.exists() else package if package.exists() else None
-
-
-def _imports(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGES):
-            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith(PACKAGES)}
-    return {n for n in found if _module_file(n) is not None}
-
-
 def code_deps(module: str) -> set[str]:
     """Repo-relative files a module needs, transitively; a package counts as its folder."""
-    todo, seen = [module], set()
-    while todo:
-        path = _module_file(todo.pop())
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        todo.extend(_imports(path))
+    seen = module_closure(module)
     out = set()
     for path in seen:
         rel = path.relative_to(ROOT).as_posix()
@@ -146,9 +126,9 @@ def test_no_test_imports_a_test():
 
 def _section_keys(section: str) -> set[str]:
     """The keys of one params.yaml section, from its typed schema."""
-    from pipeline.core.config import Params
+    from vfi.config import ProjectParams
 
-    return set(Params.model_fields[section].annotation.model_fields)
+    return set(ProjectParams.model_fields[section].annotation.model_fields)
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
@@ -166,3 +146,24 @@ def test_params_are_listed_by_key_where_some_keys_are_result_neutral(name: str):
             assert keys == _section_keys(section) - neutral, f"{name}: {section} keys"
         else:
             assert section in listed and not keys, f"{name}: {section} should be whole"
+
+
+# pipeline's folders, lowest first: a module imports only its own folder and those before
+# it, so the tree reads bottom-up (docs/ARCHITECTURE.md draws it).
+LAYERS = ("core", "engine", "media", "synth", "sources", "analysis", "curation", "dataset", "stages")
+
+
+def test_pipeline_layers_point_down():
+    """Every ``pipeline`` module sits in a role folder and imports no folder above its own."""
+    offenders = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        parts = path.relative_to(ROOT).parts
+        if len(parts) == 2:
+            assert parts[1] == "__init__.py", f"{path.relative_to(ROOT)}: not in a role folder"
+            continue
+        mine = LAYERS.index(parts[1])
+        for target in sorted(_imported_names(path)):
+            folder = target.split(".")[1] if target.startswith("pipeline.") else None
+            if folder in LAYERS and LAYERS.index(folder) > mine:
+                offenders.append(f"{path.relative_to(ROOT)} imports {target} (a layer above)")
+    assert not offenders, "\n".join(offenders)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from pipeline.core.config import Params
 from pipeline.core.stage import StageError, run_stage
+from vfi.config import ProjectParams, load_project_params
 from vfi.evaluation.scoring import evaluate
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 
 
-def _main(params: Params, args: argparse.Namespace) -> int:
+def _main(params: ProjectParams, args: argparse.Namespace) -> int:
     try:
         evaluate(params.eval, args.shards, args.checkpoint, args.metrics, args.plots, show_progress=True)
     except (FileNotFoundError, ValueError, CheckpointError) as exc:  # no samples, no model
@@ -24,7 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m vfi.evaluate [--params] [--shards] [--checkpoint] [--metrics] [--plots]``."""
     paths = {"shards": "data/shards", "checkpoint": str(DEFAULT_CHECKPOINT),
              "metrics": "metrics/eval.json", "plots": "reports/eval"}
-    return run_stage("vfi.evaluate", __doc__, paths, _main, list(argv) if argv else None)
+    return run_stage("vfi.evaluate", __doc__, paths, _main, list(argv) if argv else None,
+                     load=load_project_params)
 
 
 if __name__ == "__main__":

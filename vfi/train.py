@@ -19,8 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.core.config import Params
 from pipeline.core.stage import StageError, run_stage
+from vfi.config import ProjectParams, load_project_params
 from vfi.errors import InputError
 from vfi.inference.checkpoint import CHECKPOINT_NAME, DEFAULT_DIR, CheckpointError
 from vfi.training.distributed import distributed
@@ -32,7 +32,7 @@ log = logging.getLogger("inbetweener.vfi.train")
 EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
 
-def sample_source(params: Params, args: argparse.Namespace) -> SampleSource | None:
+def sample_source(params: ProjectParams, args: argparse.Namespace) -> SampleSource | None:
     """The naive control's stream for ``train.triplets: naive``; None: the train shards."""
     if params.train.triplets == "curated":
         return None
@@ -41,7 +41,7 @@ def sample_source(params: Params, args: argparse.Namespace) -> SampleSource | No
     return functools.partial(naive_samples, naive)
 
 
-def _main(params: Params, args: argparse.Namespace) -> int:
+def _main(params: ProjectParams, args: argparse.Namespace) -> int:
     with distributed() as world:  # torchrun's process group, or one process
         if not world.is_main:  # one log: rank 0's (the others only warn)
             logging.getLogger("inbetweener").setLevel(logging.WARNING)
@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``torchrun --nproc_per_node=N -m vfi.train ...``."""
     paths = {"shards": "data/shards", "out": str(DEFAULT_DIR), "live": "dvclive",
              "raw": "data/raw", "analysis": "data/analysis", "triplets": "data/triplets"}
-    return run_stage("vfi.train", __doc__, paths, _main, list(argv) if argv else None)
+    return run_stage("vfi.train", __doc__, paths, _main, list(argv) if argv else None,
+                     load=load_project_params)
 
 
 if __name__ == "__main__":

@@ -453,7 +453,7 @@ def part_fingerprint(row: dict, params: CutsParams, holds: TripletParams | None,
     checkout's location), the params, the hold rule and the worker function."""
     video = {k: v for k, v in row.items() if k not in PROVENANCE}
     return fingerprint("detect_cuts", video, params, holds or TripletParams(),
-                       f"{worker.__module__}.{worker.__qualname__}")
+                       f"{worker.__module__}.{worker.__qualname__}", code=worker.__module__)
 
 
 def analyse_part(part: CutsPart) -> dict:

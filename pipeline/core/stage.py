@@ -25,11 +25,13 @@ class StageError(Exception):
 
 def run_stage(prog: str, doc: str | None, paths: dict[str, str],
               body: Callable[[Params, argparse.Namespace], int],
-              argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+              argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None,
+              load: Callable[[Path], Params] = load_params) -> int:
     """Parse ``--params`` and one ``--<name> PATH`` per entry of ``paths``, then run ``body``.
 
     ``body`` gets the validated params and the parsed arguments and returns the exit
-    code. A ``ConfigError`` or ``StageError`` from loading or from ``body`` prints its
+    code; ``load`` reads the params file (the model's stages pass theirs, which also
+    validates the model's sections). A ``ConfigError`` or ``StageError`` from loading or from ``body`` prints its
     message and exits 2, never a traceback.
     """
     parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc,
@@ -42,7 +44,7 @@ def run_stage(prog: str, doc: str | None, paths: dict[str, str],
     args = parser.parse_args(argv)
     setup_cli_logging()
     try:
-        return body(load_params(args.params), args)
+        return body(load(args.params), args)
     except (ConfigError, StageError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

@@ -53,6 +53,7 @@ from PIL import features
 from pipeline.engine.parts import PartStore, fingerprint
 
 FRAMES_BIN, INDEX_TABLE, META_JSON = "frames.bin", "index.parquet", "meta.json"
+SHARD_CODE = "pipeline.dataset.shards"  # the module that writes these parts (their code version)
 KINDS = ("frames", "rgb")
 # sources.parquet columns that say where a video came from, not what its frames are.
 PROVENANCE = ("origin", "kind", "uri", "license", "license_note", "attribution", "split")
@@ -76,7 +77,8 @@ def source_key(kind: str, row: dict[str, Any], short_side: int, backend: str,
                encoder: object = None) -> str:
     """What a source's frames of ``kind`` depend on (see the module doc), as 16 hex."""
     video = {k: v for k, v in row.items() if k not in PROVENANCE}
-    return fingerprint(f"shard-{kind}", video, short_side, backend, encoder, codec_versions())
+    return fingerprint(f"shard-{kind}", video, short_side, backend, encoder, codec_versions(),
+                       code=SHARD_CODE)
 
 
 def pixel_row(row: dict[str, Any] | None, fallback: object) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from typing import Any
 
 import pydantic
 
+from pipeline.core.code import ROOT, module_closure
+
 CACHE_DIR = Path("cache") / "parts"
 _TEMP_PREFIX = "."
 
@@ -43,17 +45,14 @@ def default_parts_dir(out_dir: Path) -> Path:
     return out_dir.parent / CACHE_DIR / out_dir.name
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """sha256 of every module of the ``pipeline`` package (path and bytes, sorted).
-
-    Coarse on purpose: any code change makes every part stale, which is never wrong,
-    only slower; a finer rule (the stage's own imports) could miss a change.
-    """
-    root = Path(__file__).resolve().parents[1]
+@lru_cache(maxsize=None)
+def code_version(module: str) -> str:
+    """sha256 of the project files ``module`` imports (path and bytes): a part is stale
+    when the code that wrote it changed, and only then (a model key or another stage's
+    module leaves it valid)."""
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+    for path in module_closure(module):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -76,9 +75,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def fingerprint(stage: str, *inputs: Any) -> str:
-    """16 hex digits naming a part: the stage, its inputs and the code version."""
-    text = json.dumps([stage, code_version(), *(_plain(v) for v in inputs)], sort_keys=True,
+def fingerprint(stage: str, *inputs: Any, code: str) -> str:
+    """16 hex digits naming a part: the stage, its inputs and the version of ``code``,
+    the module that writes the part (with everything it imports)."""
+    text = json.dumps([stage, code_version(code), *(_plain(v) for v in inputs)], sort_keys=True,
                       default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

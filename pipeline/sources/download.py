@@ -334,7 +334,7 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
     store = PartStore.beside(raw_dir, parts_dir)
     parts = [DownloadPart(e, str(Path(root).resolve()), str(Path(partial_dir).resolve()),
                           params.download, str(store.path(e.name, fingerprint(
-                              "download", e, params.download, _local_file_state(e, root)))),
+                              "download", e, params.download, _local_file_state(e, root), code=__name__))),
                           show_progress and (engine is None or engine.name == "local"))
              for e in entries]
     todo = [p for p in parts if not Path(p.dest).is_dir()]

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import write_bytes
-from pipeline.core.config import Params, load_params
 from pipeline.dataset.manifest import shards_for_split
+from vfi.config import ProjectParams, load_project_params
 from vfi.evaluation.scoring import held_out_sources, score_samples, summarise
 from vfi.experiments.plot import gain_plot
 from vfi.inference.checkpoint import CHECKPOINT_NAME, load_model
@@ -73,7 +73,7 @@ def headline(summary: dict[str, Any], name: str) -> dict[str, float]:
     return out
 
 
-def one_run(params: Params, kind: str, seed: int, shards: Path, work: Path,
+def one_run(params: ProjectParams, kind: str, seed: int, shards: Path, work: Path,
             tests: TestSet, naive: NaiveSet | None) -> dict[str, Any]:
     """Fine-tune with ``train.triplets = kind`` and ``train.seed = seed``, score the kept
     checkpoint; reuses a finished run's result."""
@@ -117,7 +117,7 @@ def summary_of(runs: pd.DataFrame, start: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def experiment(params: Params, seeds: Sequence[int], shards: Path, raw: Path,
+def experiment(params: ProjectParams, seeds: Sequence[int], shards: Path, raw: Path,
                analysis: Path, triplets: Path, work: Path, report: Path) -> dict[str, Any]:
     """Every (kind, seed) run, then the report files; returns the summary."""
     tests = TestSet(shards, params.eval.t_buckets)
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=Path("reports/curation"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    summary = experiment(load_params(args.params), args.seeds, args.shards, args.raw,
+    summary = experiment(load_project_params(args.params), args.seeds, args.shards, args.raw,
                          args.analysis, args.triplets, args.work, args.report)
     print(json.dumps(summary, indent=2))
     return 0
