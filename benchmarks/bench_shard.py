@@ -36,7 +36,8 @@ from pipeline.dataset.shards import run_shard
 from pipeline.media.images import Encoder
 from pipeline.media.probe import main_stream, probe
 from pipeline.media.video import read_frames
-from pipeline.sources.download import SourceRow, run_download, write_outputs
+from pipeline.sources.download import run_download, write_outputs
+from pipeline.sources.record import SourceRecord
 
 FORMATS = {"png level 1": Encoder("png", 1), "png level 6": Encoder("png", 6),
            "webp lossless": Encoder("webp"), "jpg q95": Encoder("jpg", jpg_quality=95)}
@@ -54,7 +55,7 @@ def video_source(raw: Path, video: Path) -> pd.DataFrame:
     raw.mkdir(parents=True, exist_ok=True)
     (raw / video.name).symlink_to(video.resolve())
     info = probe(video)
-    row = SourceRow(name="video", origin="video", kind="path", uri=str(video), license="unknown",
+    row = SourceRecord(name="video", origin="video", kind="path", uri=str(video), license="unknown",
                     attribution="", path=video.name, bytes=video.stat().st_size,
                     **{k: getattr(info, k) for k in ("container", "codec", "pix_fmt", "width",
                                                       "height", "fps", "frames", "duration")})

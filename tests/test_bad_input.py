@@ -20,6 +20,7 @@ from pipeline.core.config import CutsParams
 from pipeline.core.guard import run_guarded
 from pipeline.core.tables import FRAMES_TABLE
 from pipeline.sources import download
+from pipeline.sources.record import SourceRecord
 from pipeline.stages.detect_cuts import main
 from tests.support.bad_input import (
     CASES,
@@ -91,7 +92,7 @@ def test_a_hanging_worker_is_killed_and_recorded(files: dict[str, Path], reader:
 def test_decord_worker_that_hangs_is_retried_with_pyav(files: dict[str, Path]):
     """decord's failure modes (hangs, native crashes) do not affect PyAV: one retry."""
     raw = files["good"].parent
-    row = download.SourceRow(name="hangs-in-decord", origin="x", kind="path", uri="", license="",
+    row = SourceRecord(name="hangs-in-decord", origin="x", kind="path", uri="", license="",
                              attribution="", path=files["good"].name, codec="h264", frames=24,
                              fps=24.0)
     download.write_outputs(download.DownloadResult(rows=[row]), raw)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline.analysis.analyse import _status, analyse_source, jobs_from
@@ -27,12 +26,12 @@ from pipeline.media.decode_filter import (
     FilterGraph,
     ScanError,
     filtered,
-    recorded_filter,
 )
 from pipeline.media.probe import probe
 from pipeline.media.scan import scan_source
 from pipeline.media.video import StreamInfo, decord_refusal, open_reader, read_frames
-from pipeline.sources.download import SourceRow, finish_file
+from pipeline.sources.download import finish_file
+from pipeline.sources.record import SourceRecord, records_by_name, records_table
 from pipeline.synth import SynthSpec, generate, plan_set, telecine_table
 from tests.support.real_like import TELECINE_SPEC
 
@@ -187,9 +186,9 @@ def test_bars_cropped_exactly_for_analysis_and_shard(clips, kind, crop, tmp_path
     truth = _rgb(clips["progressive"])
     # Analysis (open_reader, as detect_cuts calls it) and the shard/naive reads (through
     # what sources.parquet records next to the video) see the same bar-free frames.
-    row = finish_file(SourceRow(kind, kind, "path", kind, "", ""), clips[kind], clips[kind].parent)
-    pd.DataFrame([row.__dict__]).to_parquet(clips[kind].parent / "sources.parquet")
-    recorded = recorded_filter(clips[kind], kind)
+    row = finish_file(SourceRecord(kind, kind, "path", kind, "", ""), clips[kind], clips[kind].parent)
+    records_table([row]).to_parquet(clips[kind].parent / "sources.parquet")
+    recorded = records_by_name(clips[kind].parent)[kind].decode
     assert recorded == got.filter
     with open_reader(clips[kind], H, "auto", decode=recorded) as reader:
         analysis = [f.rgb for f in reader]
@@ -225,7 +224,7 @@ def test_a_failed_scan_is_recorded_and_the_source_decodes_unfiltered(clips, monk
 
     monkeypatch.setattr(scan, "FilterGraph", broken)
     src = clips["telecine"]
-    row = finish_file(SourceRow("t", "t", "path", "t", "", ""), src, src.parent)
+    row = finish_file(SourceRecord("t", "t", "path", "t", "", ""), src, src.parent)
     assert row.status == "ok" and row.scan == "progressive"
     assert row.scan_error == "scan failed, decoded unfiltered: no idet here"
     assert row.out_frames == row.frames == 120
@@ -246,6 +245,9 @@ def test_decord_refused_for_filters():
 
 
 def test_bad_recorded_filters_fail_clearly():
+    record = SourceRecord("odd", "odd", "path", "odd", "", "", crop="320x200")
+    with pytest.raises(ScanError, match="sources.parquet: source odd: .*crop"):
+        record.decode
     with pytest.raises(ScanError, match="crop"):
         DecodeFilter(crop="320x200")
     with pytest.raises(ScanError, match="field order"):
@@ -258,15 +260,15 @@ def test_detect_cuts_analyses_an_ivtc_source_as_whole(clips, tmp_path):
     """decoded.parquet must not call a 3:2 source "partial" for giving 4/5 of its packets;
     and a table from before the scan columns decodes unfiltered."""
     src = clips["telecine"]
-    row = finish_file(SourceRow("tel", "tel", "path", "tel", "", ""), src, src.parent)
-    table = pd.DataFrame([row.__dict__])
-    (job,) = jobs_from(table, src.parent, "auto")
+    row = finish_file(SourceRecord("tel", "tel", "path", "tel", "", ""), src, src.parent)
+    table = records_table([row])
+    (job,) = jobs_from([row], src.parent, "auto")
     assert job.decode.scan == "telecine" and job.fps == pytest.approx(24000 / 1001)
     analysis = analyse_source(job, CutsParams(detector="content"))
     assert analysis.frames == 96 == job.expected and analysis.reader == "pyav"
     assert _status(job, analysis, "") == ("ok", "")
-    old = table.drop(columns=list(SCAN_COLUMNS))
-    (plain,) = jobs_from(old, src.parent, "auto")
+    old = table.drop(columns=list(SCAN_COLUMNS)).to_dict("records")
+    (plain,) = jobs_from([SourceRecord.from_row(r) for r in old], src.parent, "auto")
     assert plain.decode == NO_FILTER and plain.expected == 120
 
 

@@ -34,6 +34,7 @@ from pipeline.sources.entries import (
     slug,
 )
 from pipeline.sources.fetch import sha256_file
+from pipeline.sources.record import SourceRecord
 from pipeline.stages import download as download_stage
 from tests.support.videos import write_video
 
@@ -364,7 +365,7 @@ def test_folder_and_list_through_the_stage(tmp_path: Path):
         result = download.run_download(params, raw, root=tmp_path, partial_dir=tmp_path / "part")
         download.write_outputs(result, raw)
     table = pd.read_parquet(raw / SOURCES_TABLE)
-    assert list(table.columns) == list(download.SourceRow.__dataclass_fields__)
+    assert list(table.columns) == list(SourceRecord.__dataclass_fields__)
     rows = table.set_index("name")
     # Sorted by codepoint within the folder (upper case first), on every machine.
     assert list(rows.index) == ["show-Ep-1", "show-broken", "show-sub-ep2", "lst-remote",

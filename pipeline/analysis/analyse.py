@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -30,7 +30,7 @@ from pipeline.core import atomic
 from pipeline.core.config import CutsParams, TripletParams
 from pipeline.core.guard import run_guarded
 from pipeline.core.progress import progress
-from pipeline.core.tables import FRAMES_TABLE, SCENES_TABLE, SOURCES_TABLE
+from pipeline.core.tables import FRAMES_TABLE, SCENES_TABLE
 from pipeline.engine import Engine
 from pipeline.engine import engine_map as _engine_map
 from pipeline.engine.parts import PartStore, PartWriter, fingerprint
@@ -38,7 +38,6 @@ from pipeline.media.decode_filter import (
     NO_FILTER,
     DecodeFilter,
     ScanError,
-    filter_from_row,
 )
 from pipeline.media.video import (
     Frame,
@@ -47,6 +46,7 @@ from pipeline.media.video import (
     choose_backend,
     open_reader,
 )
+from pipeline.sources.record import SourceRecord, read_records
 
 log = logging.getLogger("inbetweener.detect_cuts")
 
@@ -279,29 +279,21 @@ class SourceOutcome:
     scenes: pd.DataFrame | None = None
 
 
-def jobs_from(sources: pd.DataFrame, raw_dir: Path, backend: str) -> list[SourceJob]:
-    """Usable rows of sources.parquet, in table order, each with its decode filter.
-
-    A table from before the scan columns (``pipeline.media.decode_filter.SCAN_COLUMNS``) decodes every
-    source unfiltered, as it was then; a row with a filter that makes no sense stops
-    the stage naming the source (ValueError), rather than analysing other frames than
-    the shard stage would read.
-    """
-    usable = sources[sources["status"] == "ok"]
-    return [_job(r, raw_dir, backend) for r in usable.itertuples(index=False)]
-
-
-def _job(r: object, raw_dir: Path, backend: str) -> SourceJob:
-    try:
-        decode = filter_from_row(r)
-    except ScanError as err:
-        raise ValueError(f"{SOURCES_TABLE}: source {r.name}: {err}") from None
-    fps = float(r.fps or 0.0)
-    out_fps = float(getattr(r, "out_fps", 0.0) or 0.0)
-    return SourceJob(name=str(r.name), path=str((raw_dir / r.path).resolve()),
-                     codec=str(r.codec or ""), frames=int(r.frames or 0),
-                     fps=out_fps if decode.active and out_fps > 0 else fps, backend=backend,
-                     decode=decode, out_frames=int(getattr(r, "out_frames", 0) or 0))
+def jobs_from(records: list[SourceRecord], raw_dir: Path, backend: str) -> list[SourceJob]:
+    """The usable sources, in table order, each with its decode filter; a recorded filter
+    that makes no sense stops the stage naming the source (ValueError), rather than
+    analysing other frames than the shard stage would read."""
+    jobs = []
+    for rec in records:
+        if rec.usable:
+            try:
+                decode = rec.decode
+            except ScanError as err:
+                raise ValueError(str(err)) from None
+            jobs.append(SourceJob(name=rec.name, path=str(rec.video(raw_dir)), codec=rec.codec,
+                                  frames=rec.frames, fps=rec.reader_fps, backend=backend,
+                                  decode=decode, out_frames=rec.out_frames))
+    return jobs
 
 
 def _run_worker(job: SourceJob, params: CutsParams,
@@ -499,9 +491,9 @@ def run_detect_cuts(params: CutsParams, raw_dir: Path, out_dir: Path, show_progr
     default ``pipeline.engine.parts.default_parts_dir``) is not run again.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    sources = pd.read_parquet(raw_dir / SOURCES_TABLE)
-    rows = {str(r["name"]): r for r in sources.to_dict("records")}
-    jobs = [replace(job, holds=holds) for job in jobs_from(sources, raw_dir, params.reader)]
+    records = read_records(raw_dir)
+    rows = {r.name: asdict(r) for r in records}
+    jobs = [replace(job, holds=holds) for job in jobs_from(records, raw_dir, params.reader)]
     store = PartStore.beside(out_dir, parts_dir)
     parts = [CutsPart(j, params, worker, str(store.path(
         j.name, part_fingerprint(rows[j.name], params, holds, worker)))) for j in jobs]

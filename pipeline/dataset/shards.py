@@ -10,7 +10,7 @@ from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from pipeline.core.config import Params, ShardParams
 from pipeline.core.guard import run_guarded
 from pipeline.core.progress import progress
 from pipeline.core.stage import StageError
-from pipeline.core.tables import FILTERED_TABLE, SOURCES_TABLE
+from pipeline.core.tables import FILTERED_TABLE
 from pipeline.dataset.frame_parts import (
     FramePart,
     FramePlan,
@@ -48,9 +48,9 @@ from pipeline.dataset.report import (
 )
 from pipeline.engine import Engine, engine_map
 from pipeline.engine.parts import PartStore, PartWriter
-from pipeline.media.decode_filter import recorded_filter
 from pipeline.media.images import Encoder
 from pipeline.media.video import Backend, FrameRead, read_frames
+from pipeline.sources.record import RecordError, SourceRecord, read_records
 
 log = logging.getLogger("inbetweener.shard")
 
@@ -65,24 +65,6 @@ PRELOAD = ("numpy", "pandas", "av", "PIL.Image", "webdataset", "pipeline.dataset
 
 class ShardError(StageError, ValueError):
     """Inputs the stage cannot use at all (missing table or columns, duplicate keys)."""
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """The parts of a ``sources.parquet`` row the shard stage needs."""
-
-    name: str
-    path: Path
-    codec: str
-    width: int
-    height: int
-    frames: int
-    license: str
-    attribution: str
-    status: str
-    error: str
-    uri: str = ""  # where the video came from (sources.parquet ``uri``)
-    sha256: str = ""  # of the video file
 
 
 @dataclass
@@ -103,17 +85,17 @@ def sample_key(source: str, scene: int, f0: int) -> str:
     return f"{source}_{int(scene):04d}_{int(f0):06d}"
 
 
-def load_sources(raw_dir: Path) -> dict[str, SourceInfo]:
-    """Every row of ``sources.parquet`` by name (failed ones too: their reason is kept)."""
-    path = raw_dir / SOURCES_TABLE
-    if not path.is_file():
-        raise ShardError(f"{path}: no such table (run the download stage first)")
-    df = pd.read_parquet(path)
-    # Absolute: an engine task may run with another working directory.
-    return {r.name: SourceInfo(r.name, (raw_dir / r.path).resolve(), r.codec, int(r.width),
-                               int(r.height), int(r.frames), r.license, r.attribution,
-                               r.status, r.error, r.uri, r.sha256)
-            for r in df.itertuples(index=False)}
+def load_sources(raw_dir: Path) -> dict[str, SourceRecord]:
+    """Every record of ``sources.parquet`` by name (failed ones too: their reason is
+    kept), its path absolute: an engine task may run with another working directory."""
+    return {r.name: replace(r, path=str(r.video(raw_dir))) for r in _records(raw_dir)}
+
+
+def _records(raw_dir: Path) -> list[SourceRecord]:
+    try:
+        return read_records(raw_dir)
+    except RecordError as err:
+        raise ShardError(str(err)) from None
 
 
 def load_kept(triplets_dir: Path) -> pd.DataFrame:
@@ -139,7 +121,7 @@ def _hex(value: Any) -> str:
     return f"{int(value):016x}"
 
 
-def sample_meta(row: dict[str, Any], src: SourceInfo, size: tuple[int, int],
+def sample_meta(row: dict[str, Any], src: SourceRecord, size: tuple[int, int],
                 fmt: str) -> dict[str, Any]:
     """The ``json`` member: everything needed to trace a sample back and to train on it.
 
@@ -185,7 +167,7 @@ class SourceJob:
     """One source's kept triplets (f0 order) and the frames of removed triplets the
     report shows (``pipeline.dataset.report.wanted_frames``), decoded in the same pass."""
 
-    src: SourceInfo
+    src: SourceRecord
     rows: list[dict[str, Any]]
     extra: frozenset[int] = frozenset()
 
@@ -205,16 +187,16 @@ class SourceJob:
         return frozenset(i for i in self.extra if i < self.src.frames)
 
 
-def unreadable(src: SourceInfo) -> str:
+def unreadable(src: SourceRecord) -> str:
     """Why a source cannot be read at all, or ""."""
     if src.status != "ok":
         return f"source not usable: {src.error}"
-    if not src.path.is_file():
+    if not Path(src.path).is_file():
         return "video file missing"
     return ""
 
 
-def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo],
+def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceRecord],
                 extra: Mapping[str, list[int]] | None = None) -> Iterator[SourceJob]:
     """One job per source, in name order; a name missing from sources.parquet is a job too.
 
@@ -224,8 +206,8 @@ def source_jobs(kept: pd.DataFrame, sources: dict[str, SourceInfo],
     extra = extra or {}
     by_source = {str(n): rows.to_dict("records") for n, rows in kept.groupby("source", sort=True)}
     for name in sorted(set(by_source) | set(extra)):
-        src = sources.get(name) or SourceInfo(name, Path(), "", 0, 0, 0, "unknown", "",
-                                              "error", "not in sources.parquet")
+        src = sources.get(name) or SourceRecord(name, "", "", "", "unknown", "", status="error",
+                                                error="not in sources.parquet")
         yield SourceJob(src, by_source.get(name, []), frozenset(extra.get(name, ())))
 
 
@@ -301,7 +283,7 @@ class ShardPart:
     """One source's work as an engine item (picklable): decode the frames its parts
     lack (``pipeline.dataset.frame_parts``), encode the kept ones, publish the parts."""
 
-    src: SourceInfo
+    src: SourceRecord
     frames: FramePlan  # encoded frames of the kept triplets
     rgb: FramePlan  # raw frames of the removed triplets the report shows
     short_side: int
@@ -340,7 +322,7 @@ def _decode_pass(part: ShardPart, todo: dict[str, frozenset[int]],
                  writers: dict[str, FrameWriter]) -> tuple[FrameRead, dict[str, set[int]]]:
     """One sequential pass over the frames ``todo`` names: ``frames`` are encoded on a
     thread pool while the main thread decodes, ``rgb`` are kept as raw pixels."""
-    src, read = part.src, FrameRead(part.src.path)
+    src, read = part.src, FrameRead(Path(part.src.path))
     got: dict[str, set[int]] = {k: set() for k in todo}
     wanted = frozenset().union(*todo.values())
     if not wanted:
@@ -351,7 +333,7 @@ def _decode_pass(part: ShardPart, todo: dict[str, frozenset[int]],
     with _pool(part.workers) as pool:
         for frame in read_frames(src.path, wanted, part.short_side, frames=src.frames,
                                  codec=src.codec, backend=part.backend, result=read,
-                                 decode=recorded_filter(src.path, src.name)):
+                                 decode=src.decode):
             if frame.index in keep:
                 writers["rgb"].add(frame.index, np.ascontiguousarray(frame.rgb).tobytes())
                 got["rgb"].add(frame.index)
@@ -427,7 +409,7 @@ class Written:
     ran: list[str] = field(default_factory=list)
 
 
-def write_samples(kept: pd.DataFrame, sources: dict[str, SourceInfo], params: ShardParams,
+def write_samples(kept: pd.DataFrame, sources: dict[str, SourceRecord], params: ShardParams,
                   out_dir: Path, *, backend: Backend = "auto", workers: int | None = None,
                   show_progress: bool = False, extra: Mapping[str, list[int]] | None = None,
                   captured: dict[str, dict[int, np.ndarray]] | None = None,
@@ -500,7 +482,7 @@ def _merge_source(job: SourceJob, part: ShardPart, sinks: dict[str, RawShardSink
         captured[name] = rgb.rgb()
 
 
-def _pack(rows: list[dict[str, Any]], src: SourceInfo, frames: FramePart,
+def _pack(rows: list[dict[str, Any]], src: SourceRecord, frames: FramePart,
           sinks: dict[str, RawShardSink], out: Written, fmt: str) -> int:
     """Write the rows whose three frames the part holds; returns how many."""
     written = 0
@@ -549,8 +531,9 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
     ``pipeline.engine.parts.default_parts_dir(out_dir)``)."""
     shard_params = params.shard if isinstance(params, Params) else params
     raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
-    sources, kept = load_sources(raw_dir), load_kept(triplets_dir)
-    rows = {str(r["name"]): r for r in pd.read_parquet(raw_dir / SOURCES_TABLE).to_dict("records")}
+    records, kept = _records(raw_dir), load_kept(triplets_dir)
+    sources = {r.name: replace(r, path=str(r.video(raw_dir))) for r in records}
+    rows = {r.name: asdict(r) for r in records}  # paths relative: the parts' keys
     clean_output(out_dir)
     removed, extra, captured = _removed_frames(triplets_dir, shard_params, report_dir)
     start = time.perf_counter()

@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import av
-import pandas as pd
 
 SCAN_TYPES = ("progressive", "telecine", "interlaced")
 FIELD_ORDERS = ("tff", "bff", "")
@@ -160,33 +158,3 @@ def filtered(frames: Iterator[av.VideoFrame], graph: FilterGraph) -> Iterator[av
     for frame in frames:
         yield from graph.push(frame)
     yield from graph.push(None)
-
-
-def filter_from_row(row: object) -> DecodeFilter:
-    """The decode filter of one ``sources.parquet`` row (a namedtuple or Series); rows of
-    a table from before the scan columns decode unfiltered, as they did then."""
-    def get(key: str) -> object:
-        value = getattr(row, key, SCAN_COLUMNS[key])
-        return SCAN_COLUMNS[key] if pd.isna(value) else value
-    return DecodeFilter(str(get("scan")), str(get("field_order")), str(get("pattern")),
-                        str(get("crop")))
-
-
-def recorded_filter(video: str | Path, name: str) -> DecodeFilter:
-    """The decode filter ``sources.parquet`` records for source ``name``, read from the
-    table next to the ``video`` (the download stage writes both into ``data/raw``).
-
-    No table, or no such row: unfiltered (a video opened outside the pipeline). A row
-    whose filter makes no sense raises :class:`ScanError` naming the table.
-    """
-    table = Path(video).parent / "sources.parquet"
-    if not table.is_file():
-        return NO_FILTER
-    df = pd.read_parquet(table)
-    rows = df[df["name"] == name]
-    if rows.empty:
-        return NO_FILTER
-    try:
-        return filter_from_row(next(rows.itertuples(index=False)))
-    except ScanError as err:
-        raise ScanError(f"{table}: source {name}: {err}") from None

@@ -427,7 +427,7 @@ def open_reader(path: str | Path, short_side: int, backend: Backend = "auto",
 
     ``codec`` and ``frames`` come from ``sources.parquet`` (the probe); ``frames`` is
     the demux count, which bounds decord; ``decode`` the source's recorded decode filter
-    (``pipeline.media.decode_filter.recorded_filter``): size and frame indices are those after it.
+    (``SourceRecord.decode``, from ``sources.parquet``): size and frame indices are those after it.
     Raises :class:`ReaderError` when no backend can open the file. ``reader.name``
     tells which backend is actually used, and ``reader.note`` why decord was not, when
     it was asked for (or why the decode filter could not be built: then unfiltered). Iterate the reader for

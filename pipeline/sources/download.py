@@ -7,7 +7,7 @@ import logging
 import os
 import pickle
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -37,6 +37,7 @@ from pipeline.sources.licences import (
     normalised_licence,
 )
 from pipeline.sources.page import PageError, resolve
+from pipeline.sources.record import SourceRecord, records_table
 from pipeline.synth import generate, write_telecine_truth, write_truth
 
 log = logging.getLogger("inbetweener.download")
@@ -48,46 +49,10 @@ PART_RESULT = "result.pkl"  # an entry's EntryResult in its part folder (pipelin
 
 
 @dataclass
-class SourceRow:
-    """One video (or one failed source) as recorded in ``sources.parquet``."""
-
-    name: str
-    origin: str
-    kind: str
-    uri: str
-    license: str
-    attribution: str
-    # Why the licence cannot be relied on ("" when it can): pipeline.sources.licences.
-    license_note: str = ""
-    split: str = "auto"
-    path: str = ""
-    bytes: int = 0
-    sha256: str = ""
-    container: str = ""
-    codec: str = ""
-    pix_fmt: str = ""
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
-    frames: int = 0
-    duration: float = 0.0
-    status: str = "ok"
-    error: str = ""
-    # The decode filter (pipeline.media.decode_filter.SCAN_COLUMNS); defaults: nothing to do.
-    scan: str = "progressive"
-    field_order: str = ""
-    pattern: str = ""
-    out_fps: float = 0.0
-    out_frames: int = 0
-    crop: str = ""
-    scan_error: str = ""
-
-
-@dataclass
 class DownloadResult:
     """What the stage produced: the table rows and any synthetic ground truth."""
 
-    rows: list[SourceRow] = field(default_factory=list)
+    rows: list[SourceRecord] = field(default_factory=list)
     truth: list[pd.DataFrame] = field(default_factory=list)
     telecine: list[pd.DataFrame] = field(default_factory=list)  # field maps of telecined ones
 
@@ -100,14 +65,11 @@ class DownloadResult:
             self.telecine.append(got.telecine)
 
     @property
-    def usable(self) -> list[SourceRow]:
+    def usable(self) -> list[SourceRecord]:
         return [r for r in self.rows if r.status == "ok"]
 
     def table(self) -> pd.DataFrame:
-        cols = list(SourceRow.__dataclass_fields__)
-        df = pd.DataFrame([asdict(r) for r in self.rows], columns=cols)
-        return df.astype({"bytes": "int64", "width": "int32", "height": "int32", "frames": "int64",
-                          "out_frames": "int64"})
+        return records_table(self.rows)
 
 
 @dataclass
@@ -115,18 +77,18 @@ class EntryResult:
     """What one entry gave: its rows (one per video, or one error row) and, for a
     synthetic entry, its ground truth and telecine field map."""
 
-    rows: list[SourceRow] = field(default_factory=list)
+    rows: list[SourceRecord] = field(default_factory=list)
     truth: pd.DataFrame | None = None
     telecine: pd.DataFrame | None = None
 
 
 def _row(src: SyntheticSource | PathSource | UrlSource | PageSource, name: str,
-         uri: str) -> SourceRow:
-    return SourceRow(name=name, origin=src.name, kind=src.kind, uri=uri,
+         uri: str) -> SourceRecord:
+    return SourceRecord(name=name, origin=src.name, kind=src.kind, uri=uri,
                      license=src.license, attribution=src.attribution, split=src.split)
 
 
-def _fail(row: SourceRow, reason: str) -> SourceRow:
+def _fail(row: SourceRecord, reason: str) -> SourceRecord:
     row.status, row.error = "error", reason
     log.warning("source %s skipped: %s", row.name, reason)
     return row
@@ -138,8 +100,8 @@ def _extension(location: str) -> str:
     return suffix if suffix in VIDEO_EXTS else ".video"
 
 
-def finish_file(row: SourceRow, path: Path, raw_dir: Path, sha: str | None = None,
-                params: DownloadParams | None = None) -> SourceRow:
+def finish_file(row: SourceRecord, path: Path, raw_dir: Path, sha: str | None = None,
+                params: DownloadParams | None = None) -> SourceRecord:
     """Probe and scan a file now in ``raw_dir`` and fill the row; a file that fails the
     probe is removed (one whose scan fails is kept, unfiltered, with ``scan_error``)."""
     row.path = path.relative_to(raw_dir).as_posix()
@@ -170,7 +132,7 @@ def run_synthetic(src: SyntheticSource, raw_dir: Path, show_progress: bool = Fal
 
 
 def run_path(src: PathSource, raw_dir: Path, root: Path,
-             params: DownloadParams | None = None) -> SourceRow:
+             params: DownloadParams | None = None) -> SourceRecord:
     """Copy a local file into ``raw_dir`` (atomically), checking its pinned sha256."""
     origin = (root / src.path).resolve()
     # The path as params.yaml gives it: an absolute path of this checkout would make the
@@ -191,14 +153,14 @@ def run_path(src: PathSource, raw_dir: Path, root: Path,
 
 
 def run_url(src: UrlSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Path,
-            params: DownloadParams | None = None) -> SourceRow:
+            params: DownloadParams | None = None) -> SourceRecord:
     """Fetch a URL with retries/resume; keep the partial outside ``raw_dir`` for re-runs."""
     return _fetch_into(_row(src, src.name, src.url), src.url, src.sha256, raw_dir, policy,
                        partial_dir, params)
 
 
 def run_page(src: PageSource, raw_dir: Path, policy: FetchPolicy, partial_dir: Path,
-             params: DownloadParams | None = None) -> SourceRow:
+             params: DownloadParams | None = None) -> SourceRecord:
     """Resolve a video page with yt-dlp, then fetch its media URL like a ``url`` source.
 
     The row's ``uri`` is the page (what params say); the media URL is only logged, as
@@ -213,9 +175,9 @@ def run_page(src: PageSource, raw_dir: Path, policy: FetchPolicy, partial_dir: P
     return _fetch_into(row, link.url, src.sha256, raw_dir, policy, partial_dir, params)
 
 
-def _fetch_into(row: SourceRow, url: str, sha256: str | None, raw_dir: Path,
+def _fetch_into(row: SourceRecord, url: str, sha256: str | None, raw_dir: Path,
                 policy: FetchPolicy, partial_dir: Path,
-                params: DownloadParams | None) -> SourceRow:
+                params: DownloadParams | None) -> SourceRecord:
     """``url`` into ``raw_dir/<name><ext>``; the partial is keyed by the URL, so a
     re-run resumes it only for the same URL."""
     dest = raw_dir / f"{row.name}{_extension(url)}"
@@ -229,14 +191,14 @@ def _fetch_into(row: SourceRow, url: str, sha256: str | None, raw_dir: Path,
     return finish_file(row, dest, raw_dir, got.sha256, params)
 
 
-def run_failed(entry: FailedEntry) -> SourceRow:
+def run_failed(entry: FailedEntry) -> SourceRecord:
     """The error row of an entry that could not be expanded (a folder, list or row)."""
-    row = SourceRow(name=entry.name, origin=entry.origin, kind=entry.kind, uri=entry.uri,
+    row = SourceRecord(name=entry.name, origin=entry.origin, kind=entry.kind, uri=entry.uri,
                     license=entry.license, attribution=entry.attribution, split=entry.split)
     return _fail(row, entry.reason)
 
 
-def _member_row(member: Member, row: SourceRow) -> SourceRow:
+def _member_row(member: Member, row: SourceRecord) -> SourceRecord:
     """A folder file or list row keeps its params entry as origin and kind."""
     row.origin, row.kind, row.uri = member.origin, member.kind, member.uri
     return row
@@ -263,7 +225,7 @@ def download_entry(entry: Entry, raw_dir: Path, root: Path, partial_dir: Path,
 
 
 def _concrete(src: PathSource | UrlSource, raw_dir: Path, root: Path, policy: FetchPolicy,
-              partial_dir: Path, params: DownloadParams) -> SourceRow:
+              partial_dir: Path, params: DownloadParams) -> SourceRecord:
     if isinstance(src, PathSource):
         return run_path(src, raw_dir, root, params)
     return run_url(src, raw_dir, policy, partial_dir, params)
@@ -308,7 +270,7 @@ def _local_file_state(entry: Entry, root: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _publish_row_file(row: SourceRow, part_dir: Path, raw_dir: Path) -> None:
+def _publish_row_file(row: SourceRecord, part_dir: Path, raw_dir: Path) -> None:
     """Put a part's video at ``raw_dir/row.path``: a hard link (no second copy), or a
     copy across filesystems; atomic either way."""
     src, dest = part_dir / row.path, raw_dir / row.path
@@ -358,7 +320,7 @@ def run_download(params: Params, raw_dir: Path, root: Path = Path("."),
     return result
 
 
-def flag_missing_licences(rows: list[SourceRow]) -> int:
+def flag_missing_licences(rows: list[SourceRecord]) -> int:
     """Record, and warn about, every source without a licence; returns how many usable
     ones have none. Flagged, not refused (``pipeline.sources.licences`` says why): the warning
     names the params.yaml entry to fix, ``license_note`` keeps it in sources.parquet,
@@ -386,7 +348,7 @@ def _merge_part(part: DownloadPart, raw_dir: Path) -> EntryResult:
     return got
 
 
-def _lost_row(entry: Entry, reason: str) -> SourceRow:
+def _lost_row(entry: Entry, reason: str) -> SourceRecord:
     """The error row of an entry whose task the engine lost (its worker died), with the
     entry's own provenance; no part is kept, so the next run tries it again."""
     if isinstance(entry, FailedEntry):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.sources import download
+from pipeline.sources.record import SourceRecord
 from tests.support.videos import (
     _mp4_box,
     write_html,
@@ -85,7 +86,7 @@ HANGING = ("hangs",)  # run on their own (test_a_hanging_worker_is_killed_and_re
 
 def write_sources(raw: Path, names: list[str], files: dict[str, Path]) -> None:
     """sources.parquet as the download stage writes it, every row claiming status ok."""
-    rows = [download.SourceRow(name=n, origin=n, kind="path", uri=str(files[n]), license="CC0",
+    rows = [SourceRecord(name=n, origin=n, kind="path", uri=str(files[n]), license="CC0",
                                attribution="", path=files[n].name, codec=CASES[n][2],
                                frames=CASES[n][1], fps=24.0, width=64, height=48)
             for n in names]

@@ -51,8 +51,9 @@ from pipeline.core.tables import (
     source_splits,
 )
 from pipeline.curation.splits import SPLITS, split_for
-from pipeline.media.decode_filter import recorded_filter
+from pipeline.media.decode_filter import NO_FILTER, DecodeFilter
 from pipeline.media.video import Backend, FrameRead, read_frames
+from pipeline.sources.record import RecordError, SourceRecord, records_by_name
 from vfi.config import TrainParams
 from vfi.errors import InputError
 from vfi.flow.dis import DisFlow
@@ -62,7 +63,6 @@ from vfi.training.samples import augmented
 log = logging.getLogger("inbetweener.vfi.train")
 
 NAIVE_T = 0.5
-SOURCE_COLUMNS = ("name", "path", "codec", "frames", "status", "error")
 SCENE_COLUMNS = ("source", "scene", "first_frame", "last_frame")
 # The splits a source's pin lets its scenes reach (pipeline.curation.splits.split_for's rule):
 # a filtered.parquet that breaks it predates the pins and could leak test footage.
@@ -196,8 +196,8 @@ def split_windows(scenes: pd.DataFrame, splits: dict[tuple[str, int], str], spli
 # ------------------------------------------------------------------ decoding
 
 def decode_source(name: str, path: Path, f0: np.ndarray, scene: np.ndarray, size: int, *,
-                  frames: int, codec: str, backend: Backend = "auto"
-                  ) -> tuple[NaiveSource | None, np.ndarray, np.ndarray, str]:
+                  frames: int, codec: str, backend: Backend = "auto",
+                  decode: DecodeFilter = NO_FILTER) -> tuple[NaiveSource | None, np.ndarray, np.ndarray, str]:
     """One pass over the frames the windows ``f0`` need; (source or None, the f0 and
     scene of the windows whose three frames decoded, why some or all did not or "")."""
     wanted = np.unique(np.concatenate([f0, f0 + 1, f0 + 2]))
@@ -207,7 +207,7 @@ def decode_source(name: str, path: Path, f0: np.ndarray, scene: np.ndarray, size
     pixels: np.ndarray | None = None
     for frame in read_frames(path, wanted.tolist(), size, frames=frames, codec=codec,
                              backend=backend, result=read,
-                             decode=recorded_filter(path, name)):  # as analysis saw them
+                             decode=decode):  # the recorded filter: as analysis saw them
         if pixels is None:  # the size is known at the first frame
             pixels = np.empty((len(wanted), *frame.rgb.shape), np.uint8)
         pixels[len(got_index)] = frame.rgb
@@ -242,12 +242,11 @@ def naive_triplets(raw_dir: Path, analysis_dir: Path, triplets_dir: Path, size: 
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     raw_dir, analysis_dir, triplets_dir = Path(raw_dir), Path(analysis_dir), Path(triplets_dir)
-    sources = _read(raw_dir / SOURCES_TABLE, SOURCE_COLUMNS, "run the download stage")
     scenes = _read(analysis_dir / SCENES_TABLE, SCENE_COLUMNS, "run the detect_cuts stage")
     filtered = _read(triplets_dir / FILTERED_TABLE, ("source", "scene", "split"),
                      "run the filter stage")
     splits = scene_splits(scenes, filtered, filter_params, source_pins(raw_dir))
-    by_name = {str(r.name): r for r in sources.itertuples(index=False)}
+    by_name = _records(raw_dir)
     out = NaiveSet(split, [], [])
     for name, mine in scenes.groupby("source", sort=True):
         name = str(name)
@@ -257,13 +256,13 @@ def naive_triplets(raw_dir: Path, analysis_dir: Path, triplets_dir: Path, size: 
             out.skipped[name] = reason
             log.warning("naive %s: %s skipped: %s", split, name, reason)
             continue
-        f0, scene = split_windows(mine, splits, split, int(src.frames))
+        f0, scene = split_windows(mine, splits, split, src.frames)
         if not len(f0):
             log.info("naive %s: %s: no scene in %s", split, name, split)
             continue
-        got, f0, scene, note = decode_source(name, raw_dir / src.path, f0, scene, size,
-                                             frames=int(src.frames), codec=str(src.codec),
-                                             backend=backend)
+        got, f0, scene, note = decode_source(name, src.video(raw_dir), f0, scene, size,
+                                             frames=src.frames, codec=src.codec,
+                                             backend=backend, decode=src.decode)
         if got is None:
             out.skipped[name] = note
             log.warning("naive %s: %s skipped: %s", split, name, note)
@@ -280,13 +279,20 @@ def naive_triplets(raw_dir: Path, analysis_dir: Path, triplets_dir: Path, size: 
     return out
 
 
-def _unusable(src: Any, raw_dir: Path) -> str:
+def _records(raw_dir: Path) -> dict[str, SourceRecord]:
+    try:
+        return records_by_name(raw_dir)
+    except RecordError as err:
+        raise InputError(str(err)) from None
+
+
+def _unusable(src: SourceRecord | None, raw_dir: Path) -> str:
     """Why a source cannot be decoded at all, or ""."""
     if src is None:
         return "not in sources.parquet"
     if src.status != "ok":
         return f"source not usable: {src.error}"
-    if not (raw_dir / src.path).is_file():
+    if not src.video(raw_dir).is_file():
         return "video file missing"
     return ""
 
