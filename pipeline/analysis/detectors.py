@@ -1,30 +1,17 @@
 """Hard-cut detection as detect_cuts and the video app drive it: frames pushed, never a file.
 
-One streaming object, :class:`CutStream`, is the only way either caller finds cuts
-(issue 12, one code path): ``push(rgb, pts)`` one analysis-size frame at a time returns
-the cut frames that have become final (first frames of new scenes, in push order, frame
-0 never), ``finish()`` the rest; ``score`` is the score of the frame pushed last (the
-frames table's ``score`` column) and ``lookahead`` bounds how many frames after a cut
-must be pushed before it is reported. :func:`make_cut_stream` builds the one that
-``cuts.detector`` names:
-
-- ``content``, ``adaptive``, ``hash``, ``histogram``: a PySceneDetect detector
-  (:class:`SceneDetectStream`, lookahead: its flash filter's ``event_buffer_length``);
-- ``transnet``: TransNetV2 on every frame (:class:`TransNetStream`, lookahead
-  ``WINDOW - MARGIN`` = 75 frames; about 5x the cost of decoding: a reference, not a default);
-- ``combined`` (the default): PySceneDetect's content score on the network's 48x27 input
-  as a cheap candidate generator; a candidate is judged by how much of the picture it
-  keeps (grey correlation, and :func:`kept_share`: the share of the picture's structure
-  still in place one frame on, which tells a new shot from a big drawing change inside
-  one, like a bird's wings filling the frame), TransNetV2 asked only about candidates
-  too doubtful to settle so (:class:`CombinedStream`, lookahead ``cuts.net_window // 2``
-  frames). On the hand-checked real clips (``data/real/truth``): 12 of 12 cuts, no
-  false cut, none in a dissolve (before the kept share: 4 false cuts, precision 0.75).
-
-Below them, as before: :func:`make_detector` (the PySceneDetect object),
-:func:`score_reader` and :class:`DetectorClock` (frame pts -> the strictly increasing
-timecodes detectors expect, ``TICKS_PER_SECOND`` ticks a second, and a reported cut
-back to its frame).
+:class:`CutStream` is the only way either caller finds cuts (issue 12, one code path):
+``push(rgb, pts)`` takes one analysis-size frame and returns the cut frames now final
+(first frames of new scenes, in push order, never frame 0), ``finish()`` the rest;
+``score`` is the score of the frame pushed last (the frames table's ``score`` column);
+``lookahead`` bounds how many frames after a cut are pushed before it is reported.
+:func:`make_cut_stream` builds the stream ``cuts.detector`` names: ``content``,
+``adaptive``, ``hash`` or ``histogram`` (:class:`SceneDetectStream`, PySceneDetect),
+``transnet`` (:class:`TransNetStream`, a reference) or ``combined``, the default
+(:class:`CombinedStream`: cheap candidates, judged by how much picture they keep).
+Below them: :func:`make_detector` (the PySceneDetect object), :func:`score_reader` and
+:class:`DetectorClock` (frame pts -> strictly increasing timecodes, ``TICKS_PER_SECOND``
+a second, and a cut back to its frame). Lookaheads, costs, measurements: docs/NOTES.md.
 """
 
 from __future__ import annotations

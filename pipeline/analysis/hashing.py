@@ -1,34 +1,17 @@
 """Perceptual hashes of frames, as one uint64 each, and their Hamming distances.
 
-The hashes are imagehash's ``phash`` and ``dhash`` with ``hash_size=8`` (64 bits) of the
-analysis frame converted to a PIL "L" image, bit for bit.
+The hashes are imagehash's ``phash`` and ``dhash`` (``hash_size=8``) of the analysis
+frame as a PIL "L" image, bit for bit. Bit order (defined here only): the 8x8 matrix is
+flattened row-major, its first element the most significant bit, i.e. ``int(str(h), 16)``
+for an ``imagehash.ImageHash`` ``h``, so a stored value compares with any imagehash output.
 
-Bit order (defined once, here): the 8x8 boolean hash matrix is flattened row-major and
-its first element is the most significant bit. That is exactly ``int(str(h), 16)`` for
-an ``imagehash.ImageHash`` ``h`` (its hex string is written MSB first), so a stored
-value can be compared with any imagehash output.
+- :func:`frame_hashes`: (phash, dhash) of a grey frame, by an exact re-implementation of
+  Pillow's resize (it falls back to imagehash if Pillow ever resamples differently);
+- :func:`reference_hashes`: the same from imagehash itself, the reference;
+- :func:`pil_grey`: the "L" conversion the hashes are defined on, without Pillow's copies;
+- :func:`hamming`: bit distances between hashes.
 
-Why a re-implementation (``frame_hashes``) next to the reference (``reference_hashes``):
-imagehash was the largest cost of the analysis pass after decoding (0.8-1.1 ms per
-256x192 frame, ~40% of the pass on the synthetic clips, measured with
-``benchmarks/bench_detect_cuts.py``), and almost all of it is Pillow's LANCZOS resize
-to 32x32 and 9x8. ``frame_hashes`` reproduces that resize exactly: Pillow's resampler
-(``libImaging/Resample.c``) builds per-output-pixel weights in double precision, turns
-them into 22-bit fixed-point integers, and runs one pass per axis, each rounding and
-clipping to uint8. We build the same integer weights once per size (with the same libm
-``sin`` through ``math.sin``) and apply each pass as one float64 matrix product, which
-is exact: every product and partial sum is an integer below 2**53. Which axis goes
-first is asked of Pillow once per size (``_pass_order``); if Pillow ever resamples
-differently, we fall back to imagehash. The DCT and median of phash and the
-comparisons of dhash are imagehash's own code (scipy.fftpack on the same uint8 pixels).
-``tests/test_detect_cuts.py`` checks bit-identity against imagehash on decoded
-synthetic and real frames of several sizes, flat frames and noise. 2-3x faster
-(0.4-0.5 ms vs 0.9-1.3 ms per 256x192 frame, in the stage's worker processes). Where
-the rest goes: the horizontal passes (one float64 product, both hashes' weights side
-by side, ~0.15 ms at 258x192); the exact products cannot move to float32, and a banded
-product saves little at these sizes.
-
-``pil_grey`` is the "L" conversion the hashes are defined on, without Pillow's copies.
+Why the re-implementation, how it stays exact, and its timings: docs/NOTES.md.
 """
 
 from __future__ import annotations

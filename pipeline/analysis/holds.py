@@ -1,116 +1,17 @@
 """Held drawings, decided frame by frame from pixels: one online rule for every caller.
 
-What a *drawing* is (the project's decision, issue 12). A drawing is one distinct
-composited picture. Animation holds a picture for 1-3 (or more) frames, and everything
-downstream (triplets of distinct drawings, ``interpolate``'s retiming) wants those
-holds collapsed. When the camera pans on ones over a character held on twos, the
-composited frame changes every frame, so every frame is its own drawing and a triplet
-over it gets the plain frame fraction as ``t``: what the model sees is the composite,
-not the cel. Slow, sub-pixel motion on ones is likewise a new drawing every frame.
-
-The change measures. Each frame is reduced to a grid of block means (``hold_block`` x
-``hold_block`` pixels of the analysis-size grey image, OpenCV's area resize) and
-compared with the first frame of the current drawing (its anchor) three ways: the
-*local* change, the largest absolute difference of one block; the *spread* change,
-the RMS of the mean difference over coarse blocks (``hold_spread_cells`` x
-``hold_spread_cells`` grid cells); and the *shift* change, the RMS of what a
-sub-pixel shift of each of ``hold_shift_tiles`` x n square tiles explains
-(:func:`shift_change`, Lucas-Kanade linearised on the anchor's gradient). Each has its
-own gate; a frame starts a drawing when any measure exceeds its gate (``HoldStep.
-change``, in gates, is above 1). Why these and not what came before:
-
-- A mean over the whole frame (the old ``motion`` gate) dilutes a small local change (a
-  mouth, a hand) by the frame's area, while film grain adds to every pixel, so under
-  grain the two overlap. A block mean averages grain down by the block's area but keeps
-  a local change whole, and the maximum over blocks finds it wherever it is.
-- A faint change over much of the frame adds up in the spread measure.
-- A camera pan on ones over smooth texture changes each block by gradient x shift: at
-  0.6 px a frame that is within the grain for every block and, squared, for the coarse
-  ones too (the spread rule merged 99 of 259 such pairs). A shift fitted per tile
-  gathers it: grain fits a tile shift only by chance (2 degrees of freedom a tile), a
-  pan fits every textured tile. Per tile, not one shift for the frame and not
-  ``cv2.phaseCorrelate``: over a held cel the picture has two motions and the cel's
-  outlines win (phase correlation measured 0.0 px, response 0.86, over a 0.63 px pan).
-  A character moving over a still background moves the shift measure too; it is a new
-  drawing anyway.
-- Perceptual hashes (the old rule) are built to ignore small shifts, which is exactly
-  what a slow move or a slow pan is, while grain flips their bits on held frames.
-- Comparing with the anchor, not the previous frame, stops a slow move from chaining:
-  every step may be under the gate, but the drift from the anchor is not for long.
-
-The gates. Noise differs per source (digital masters, film scans, DVD encodes), so
-each gate is a factor (``hold_noise_factor``; ``hold_shift_factor`` for the shift
-measure) times the source's *noise level* of that measure, never below its floor
-(``hold_min_change``, ``hold_min_spread``, ``hold_min_shift``). The noise level is the
-``hold_noise_quantile`` quantile of the measures of frames that look held: whose
-perceptual hashes agree with their anchor's within ``NOISE_HASH_BITS`` (held frames
-pass, most real changes do not; the low quantile discounts the small changes that
-pass too) and whose tile shifts have no common direction (:func:`shift_change`'s
-coherence under ``NOISE_SHARE`` / tiles: a pan on ones passes the hash test frame
-after frame, and a source that opens on one would otherwise learn the pan as its
-noise) nor a large one (``NOISE_MAX_SHIFT``: a pan under a cel that changes has two
-motions, no common one). A local sample is at most what the pair's bulk predicts noise alone would
-reach (:func:`noise_local_change`): hashes let small changes through (a steam puff, a
-distant bird), and a source whose first shot holds nothing learnt them as its noise
-(Steamboat Willie's opening boat shot: a local gate of 130 grey levels, 7 puffs
-merged). The samples are anchor comparisons, the very pairs the gates judge: under
-H.264 a frame differs from the frame before it less than from one further back or
-from a scene's first (intra-coded) frame, so consecutive pairs understate the noise
-and long grainy holds split. Every sample seen so far in the source counts (a fixed
-histogram: bounded memory). A run of bit-identical frames (a digital hold, a black
-leader) gives one sample of 0, however long it is: a clean digital source gets a
-noise level of 0 (the floors decide), while a grainy film's black leader cannot pull
-its level to zero. Before the first sample the floors alone decide. The estimate is
-causal: a frame is judged with the samples up to and including its own, so
-detect_cuts' analysis pass and the streaming ``interpolate`` judge every frame alike,
-with no look-ahead.
-
-Drift. A drawing whose change from its anchor crosses a gate although the last step
-was small (under ``hold_drift`` x the change) and the frame after the anchor was
-close to it (also under ``hold_drift`` x the change: the change grew) was not held:
-it moved slowly, a little every frame. Its frames after the anchor are then each a
-drawing of their own (``HoldStep.split_back`` says how many); a step change, by
-contrast, has a last step about as large as the whole change, and grain that happens
-to cross a gate late in a long hold has been near the gate since the anchor. Only the
-pipeline, which has not written those frames yet, applies the revision
-(:func:`drawing_ids`); ``interpolate`` has already scheduled them as a hold (a still
-frame where the input moved by a fraction of a pixel) and ignores it.
-
-Film mode (issue 20). Film scans add noise no gate above was built for: brightness
-flicker (the mean level of a held frame jumps by up to 24 grey levels, unevenly over the
-frame), gate weave (the whole frame jolts by up to a pixel at analysis size) and dust.
-On Steamboat Willie the plain rule split 32 of 46 hand-labelled holds. A source is
-judged film, as it plays, from consecutive pairs whose hashes agree and that the
-noise model explains to within ``FILM_EVIDENCE`` local gates (:class:`FilmNoise`): their whole-frame shift jumps from pair to pair (weave; a pan
-keeps it steady) or their mean level does (flicker; a fade changes it steadily). Only
-then is each comparison first cleaned by :func:`remove_film_noise` (gain, a smooth
-brightness field and, when the tile shifts agree on it, ``WEAVE_COHERENCE``, a
-whole-frame shift of at most ``hold_max_weave`` px), the local measure taken over
-``hold_film_local_cells`` x n blocks (a speck fills one) and the gates widened to
-``hold_film_factor`` (film noise has long tails). The drift rule's last step is
-measured uncleaned, so a fade, whose frames the cleaning absorbs one by one, never
-splits the hold before it. The synthetic sets and Flash-style and GIF animation never
-enter film mode, and the rule is then exactly the one below; the HEVC Popeye scans
-enter it for stretches (their colour balance flickers). On the hand-checked pairs of
-``data/real/truth`` (with ``pipeline.analysis.cadence`` holding Popeye part 2's conversion
-repeats; ``tests/test_real_truth.py``): same recall 0.589 -> 0.958 with film mode ->
-0.958 with the noise samples above and a local floor of 15 (HEVC holds reach 14), change
-recall 0.956 -> 0.960 -> 0.982, accuracy 0.897 -> 0.960 -> 0.978.
-Not yet good enough on ``tests.support.real_like.FILM_SPEC`` (synthetic flicker fields, weave
-and dust at once: pair accuracy 0.53, ``tests/test_film.py``): a flicker field flips
-the hashes that admit noise samples, so the gates stay at their floors.
-
-Measured (``tests/test_triplets.py``; real-like = ``tests.support.real_like.REAL_LIKE_SPEC``:
-grain sd 6, H.264 crf 23, pans on ones, slow moves, 956 frame pairs): frame pairs on
-the right drawing 0.995 (0.991 before the noise samples were capped and kept from
-moving pairs; without the shift measure 0.889; the old hash + mean-motion rule 0.773),
-1 split, 4 merges (3 in pans on ones: a 0.63 px pan under a cel held on threes; 1 in a
-slow move). Per class: drawn 1.000, static 0.996, pans on ones 0.988, slow 0.985. Clean ``GROUND_TRUTH_SPEC``: 1.000. The shift
-measure costs about 0.2 ms per 256 x 192 frame (a gradient per frame, one or two tile
-fits), the rule in all about 0.25 ms.
-
-Scenes are not this module's business: a cut changes the picture far beyond any gate,
-and the callers split drawings at scene changes besides.
+A *drawing* is one distinct composited picture (issue 12): a cel held under a pan on
+ones, or slow sub-pixel motion, is a new drawing every frame. :class:`HoldTracker`
+judges one source's frames pushed in order (``push_grey``: analysis-size grey frame and
+(phash, dhash)) and returns a :class:`HoldStep` each: a frame is compared with its
+drawing's first frame (the anchor) by a local, a spread and a shift change, and starts a
+drawing when any exceeds its gate (``HoldStep.change``, in gates, above 1). A gate is a
+``triplets.hold_*`` factor times the source's noise level, learnt causally from
+held-looking pairs, never below its floor; film scans (flicker, weave, dust) turn on a
+film mode that cleans each comparison first. A slow drift found late makes the frames
+since the anchor drawings of their own (``HoldStep.split_back``; applied by
+:func:`drawing_ids`, ignored by ``interpolate``). Scenes are the callers' business.
+The rule in full, why it is built so, and its measurements: docs/NOTES.md.
 """
 
 from __future__ import annotations

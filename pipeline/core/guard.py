@@ -1,21 +1,14 @@
 """Run one unit of work in a separate process, with a timeout, and never die with it.
 
-Decoders are native code: decord hangs for ever on some files and leaks memory on long
-ones; a corrupt file can segfault FFmpeg. Running each source in its own short-lived
-process turns all of these into an error string for that source, and the stage goes
-on with the others.
+:func:`run_guarded` calls a picklable module-level function in a worker process and
+returns a :class:`GuardResult`; a decoder that hangs, leaks or crashes becomes an error
+string for that one source (an exception, a crash signal or a timeout), never an
+exception in the stage, which goes on with the others.
 
-Processes come from a ``forkserver`` context: the server is a clean, single-threaded
-process (forking a parent that has decoder or BLAS threads can deadlock the child),
-it imports ``preload`` modules once, and every worker is then a cheap fork of it rather
-than a fresh interpreter that re-imports numpy, PyAV and friends (``spawn``).
-
-The fork server, and so every worker, runs with single-threaded BLAS/OpenMP (unless
-the user set those variables): a worker analyses one source, and a multi-threaded BLAS
-on the small matrices of the hashing step only fights the decoder's threads for the
-cores (measured: 0.4 ms vs 1.0-1.5 ms per frame for the hashes on 2 cores).
-
-The result comes back pickled through a pipe: a few MB of table per source is fine.
+Workers are forks of a ``forkserver``: a clean, single-threaded process that imports the
+``preload`` modules once and runs with single-threaded BLAS/OpenMP (unless the user set
+those variables). The result comes back pickled through a pipe, which suits a few MB
+of table per source. Why each of these choices, with timings: docs/NOTES.md.
 """
 
 from __future__ import annotations

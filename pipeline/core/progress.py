@@ -1,20 +1,17 @@
 """Progress for long work: a tqdm bar in a terminal, a few plain lines in a log.
 
-A bar written to a file (a DVC run, CI) is thousands of carriage-return updates on one
-line; a log wants a handful of readable lines instead. :func:`progress` is the one way
-the project shows progress, and it picks by where the output goes:
+:func:`progress` is the one way the project shows progress, chosen by where output goes:
 
 - a terminal (``stream.isatty()``): a real tqdm bar (``dynamic_ncols``), so log lines
   printed through ``pipeline.core.logs.TqdmHandler`` do not tear it;
-- anything else: plain lines such as ``shard: 25% (570/2279 sample) 3.1 s`` when the
-  total is known (at 25, 50, 75 and 100 %), else ``filter: 12 source 31.0 s`` after
-  15 s, then at doubling intervals (15, 45, 105, 225 s ...); one last line on close
-  when the last line printed is not the final count. Never a carriage return;
+- anything else: plain lines, never a carriage return: ``shard: 25% (570/2279 sample)
+  3.1 s`` at 25, 50, 75 and 100 % when the total is known, else ``filter: 12 source
+  31.0 s`` after 15 s and then at doubling intervals (15, 45, 105, 225 s ...); one last
+  line on close when the last line printed is not the final count;
 - ``enabled=False``: nothing at all (library functions are quiet by default).
 
-The object works as tqdm does: wrap an iterable and loop over it (counted after each
-item, closed when the loop ends), or use it as a context manager and call
-``update(n)``.
+It works as tqdm does: wrap an iterable (counted after each item, closed when the loop
+ends), or use it as a context manager and call ``update(n)``.
 """
 
 from __future__ import annotations

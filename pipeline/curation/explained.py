@@ -1,55 +1,18 @@
 """Is a triplet's middle explained by its ends? A check against cuts the detector missed.
 
-Scenes come from the cut detector, and a triplet is three consecutive drawings of one
-scene; a cut the detector misses puts two shots in one scene, and the triplets over it
-(the boat, then Mickey at the wheel) are the worst training rows there are. This check
-needs no detector: it looks only at the triplet's three 16x16 grey thumbnails.
+A missed cut puts two shots in one scene, whose triplets are the worst training rows.
+This check needs no detector, only a triplet's three 16x16 grey thumbnails: in a real
+triplet every frame finds its pixels in the other two, near where they were.
 
-Principle. In a real triplet the middle lies between its ends: the three frames show
-one picture, each a little moved, so every frame finds its pixels in the other two,
-near where they were. Across a cut one end is another picture: it matches neither the
-middle nor the other end, while the middle matches its own side closely. Motion, even
-fast, changes *part* of the frame (the moving figure) or moves all of it by one shift
-(a pan); a cut changes nearly every pixel.
+- :func:`mismatch`: how much of one thumbnail has nothing like it nearby in the other
+  (blurred, normalised to zero mean and unit contrast, local motion and a whole-frame
+  shift allowed); unit: contrast (z-score), about 0.4-1.2 for two unrelated pictures;
+- :func:`unexplained_score`: from the three pair mismatches, ``unrelated + (unrelated -
+  near)``: about ``unrelated`` for fast motion, nearly twice that for a cut;
+- :func:`triplet_scores`: the score of each triplet of a source's drawings. The filter
+  removes one scoring at least ``filter.unexplained_limit``.
 
-Mismatch of two thumbnails (``mismatch``). Each thumbnail is blurred a little
-(``BLUR``: a 16x16 box-filtered thumbnail aliases stripes, hatching and grain into a
-new pattern at every sub-pixel move) and normalised to zero mean and unit contrast
-(film flicker and exposure change gain and offset, not the picture). Every pixel of
-one then takes its distance to the closest value within ``TOLERANCE`` thumbnail
-pixels of the same place in the other (local motion); the mismatch is the
-``QUANTILE`` (0.85) of those distances, the larger of the two directions: "15 % of
-the picture has nothing like it nearby". A pair that does not match in place
-(``ALIGN_ABOVE``) is also compared after the best integer whole-frame shift (a pan,
-``pipeline.curation.transitions.global_shift``) over the overlap, and keeps the smaller value.
-A figure moving over a kept background leaves most pixels matched; a new shot leaves
-few. Unit: contrast (z-score); two unrelated pictures measure about 0.4-1.2.
-
-Score (``unexplained_score``). From the three pair mismatches: the odd end is the end
-farther from the middle; ``unrelated`` is its mismatch to the closer of the other two
-frames (``min(max(m01, m12), m02)``: both its links are bad), and ``near`` is the
-middle's mismatch to its own end (``min(m01, m12)``). Score = ``unrelated + (unrelated
-- near)``: how foreign the odd end is, plus how much more foreign than the middle is
-to its own side. Fast motion all over the frame (three links poor alike) scores about
-``unrelated``; a cut (one link close, two far) nearly twice that.
-
-Measured (the filter's ``unexplained_limit`` is 0.55). Synthetic sets with exact truth,
-every hard cut hidden from the scenes (13 sets: the clean set and the real-like one
-with grain, pans on ones, look-alike cuts, fast and slow motion, over several seeds
-and sizes): 213 triplets across a cut that no other reason removed score 0.72-2.4,
-all caught; 2600 single-shot triplets score at most 0.40, none removed (none either
-with the true scenes). Real clips (``data/real/truth``) with every scene merged: the
-19 kept triplets across a hand-checked cut score 0.78-1.7 (the lowest: Popeye and
-Bluto, wide -> close), all caught; of about 1850 single-shot triplets two moments
-score above the limit (4 triplets, 0.2 %), a bird sweeping its wings over half the
-frame and jumping at the camera (Popeye part 3, frames 108-111 and 270-273); the
-next highest is 0.43. With PySceneDetect's ``content`` detector, which misses the two
-Steamboat Willie cuts and one Popeye cut, all 5 kept triplets across them are caught
-(1.1-1.6), and the 2 that enter the Copying Is Not Theft title dissolve.
-
-Cost: about 0.15 ms per drawing on one core (two pairs: the next drawing and the one
-after), most of it the shift search, which runs only on pairs that do not match in
-place; about what ``is_pan`` costs per triplet.
+Principle, parameters, measurements and cost: docs/NOTES.md.
 """
 
 from __future__ import annotations

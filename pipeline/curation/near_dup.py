@@ -1,21 +1,17 @@
 """Near-duplicate search over fixed-width binary keys by multi-index hashing (MIH).
 
 A key is a row of ``w`` uint64 words read as one ``64 * w``-bit string (word 0 first).
-MIH cuts that string into ``blocks`` contiguous substrings. If two keys differ in at most
-``distance`` bits and ``blocks > distance``, at least one block holds none of the
-differing bits (pigeonhole), so the pair shares that block exactly. Bucketing every key
-by each block value therefore finds *every* pair within ``distance``; only the pairs that
-share a bucket are verified on the full key. With blocks of ~16+ bits, buckets of
-unrelated keys stay tiny and the cost grows with n plus the number of true matches,
-not with n^2 (see ``benchmarks/bench_near_dup.py``).
+MIH cuts it into ``blocks`` contiguous substrings; with ``blocks > distance``, two keys
+within ``distance`` bits share at least one block exactly (pigeonhole), so bucketing by
+each block finds *every* pair within ``distance``, and only the pairs sharing a bucket
+are verified on the full key. The cost grows with n plus the number of true matches.
 
-Buckets are built by sorting each block column instead of a Python dict of block value
--> ids: the same index, vectorised. At filter scale (3.6e8 triplets) memory is what
-breaks first, so one block column exists at a time, bucket pairs are verified in
-bounded chunks, and a pair is recorded only by the first block it shares (no
-duplicates to collect and unique). The greedy keep/drop pass runs in rounds over the
-undecided rows' pairs, not row by row. ``benchmarks/bench_near_dup_scale.py`` measures
-time and peak memory from 1e5 to 1e7 keys.
+- :func:`mih_pairs`: every pair (i < j) within ``distance`` (:func:`brute_pairs`: O(n^2));
+- :func:`dedup`: rows in order, each dropped when an earlier *kept* row is that close,
+  with the links that join every near-duplicate cluster (:class:`Dedup`).
+
+Memory is bounded: one block column at a time, pairs verified in bounded chunks, each
+pair recorded once. Design and scaling notes: docs/NOTES.md.
 """
 
 from __future__ import annotations

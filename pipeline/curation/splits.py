@@ -1,20 +1,17 @@
 """Leak-free splits: scenes that share footage form a group; a group's hash picks its split.
 
-Reused footage (an opening, a recap, a repeated shot) puts near-identical triplets in
-different scenes. If those scenes landed in different splits, the test set would hold
-training data. So near-duplicate links between triplets join their scenes into groups
-(union-find over ``(source, scene)``), and the split is a function of the group alone:
-``sha256(f"{seed}:{source}:{scene}")`` of the group's smallest member, read as a number
-in [0, 1), bucketed by the train/val/test fractions. No random state, no dependence on
-processing order: the same group always gets the same split for the same seed, and
-adding unrelated sources never moves an existing group.
+Near-duplicate links between triplets join their scenes into groups (union-find over
+``(source, scene)``, :func:`scene_groups`), so reused footage never straddles splits.
+A group's split (:func:`group_splits`, :func:`split_for`) is
+``sha256(f"{seed}:{source}:{scene}")`` of its smallest member, read as a number in
+[0, 1) and bucketed by the train/val/test fractions: no random state, no dependence on
+processing order, and adding unrelated sources never moves an existing group.
 
 A source may pin its footage (``sources[i].split``, carried in ``sources.parquet``):
 ``test`` sends every scene of it to test (a held-out work), ``train`` keeps its scenes
 in train or val (the same hash, bucketed by the train:val ratio renormalised to sum to
-1), ``auto`` is the rule above. A group takes the strongest pin among its members:
-``test`` over ``train`` over ``auto``, so shared footage of a held-out work never
-reaches training, whichever source it was found in.
+1), ``auto`` is the rule above. A group takes its members' strongest pin, ``test`` over
+``train`` over ``auto``. Why: docs/NOTES.md.
 """
 
 from __future__ import annotations

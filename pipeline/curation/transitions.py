@@ -1,71 +1,16 @@
 """Thumbnail tests for the filter stage: cross-fades, flash/blank frames, global pans.
 
-All tests work on the small grey thumbnails of ``frames.parquet`` (default 16x16), so
-they cost microseconds per triplet (the motion test, run only on drawings that fit a
-fade, about a millisecond) and never touch the video.
+All tests read the small grey thumbnails of ``frames.parquet`` (default 16x16), never
+the video: microseconds per triplet (the motion test, run only on drawings that fit a
+fade, about a millisecond). Residuals are RMS grey levels over the neighbours' difference.
 
-Cross-fade. A dissolve or fade frame is a weighted mix of its neighbours:
-``mid = a * prev + (1 - a) * next`` with ``0 < a < 1``. Least squares gives ``a``; the
-fit residual is compared with the neighbours' difference (both RMS, grey levels), so
-the test does not depend on contrast. Real motion of a sharp shape leaves a double
-image that no single ``a`` explains. A fade is not motion, so a triplet that contains
-such a frame teaches the model nothing about movement.
-
-At 16x16 a sub-pixel move (a slow pan above all) is also nearly linear in pixel
-space, so two more conditions: the neighbours must differ clearly
-(``MIN_FADE_CONTRAST``), and one global shift must not explain their difference
-(``MAX_FADE_SHIFT``, see Pan below).
-
-Motion against fade. Slow camera moves that are not one shift (a zoom, a rotation, a 3D
-camera move, parallax) and small local motion (a flapping wing) still fit a fade within
-tolerance at 16x16, because any small smooth change is linear there. So a fade must
-also explain the middle clearly better than motion does: ``motion_residual`` predicts
-the middle by warping each end along OpenCV DIS flow (thumbnails enlarged to
-``MOTION_SIDE`` for the flow), per pixel from the better end, never blending the two (a
-blend with zero flow *is* the fade model); a drawing is a fade only when fade residual
-<= ``transition_motion_ratio`` x motion residual (both over the ends' RMS difference).
-Measured at 16x16: dissolves and fades 0.02-0.35 (real-like set with grain: fades
-<= 0.24, dissolves <= 0.35; the Copying Is Not Theft title dissolve 0.14-0.32), real
-motion that the old test removed 0.50-1.0 (Popeye, Steamboat Willie), synthetic slow
-pans, zooms, rotations and a wing 0.37-0.8, with one exception: a 1 %/frame zoom of a
-low-contrast texture reaches 0.29, below the default 0.33 (the limit of 16x16).
-
-Margin. The last frames of a dissolve often merge (by hash) into the next shot's first
-drawing, or the shots animate under the dissolve, so a drawing next to a fade may be
-a blend that fits no fade cleanly; the ``margin`` drawings on each side of a fade count
-as transition too (``dilate``), but only those that fit a fade loosely themselves
-(within ``MARGIN_TOLERANCE`` x tolerance, ``FadeEvidence.loose``): a clean drawing of a
-pan next to a fade fits none and stays.
-
-Dissolve spans. A slow dissolve with animation under it escapes the per-drawing test:
-each step of a 23-frame dissolve changes the picture by a twenty-third of the whole, as
-little as the characters' animation under it, so that animation is a large share of
-the step's fade residual (Copying Is Not Theft 102-124: 0.09-0.59 of the neighbours'
-difference, tolerance 0.15; fade over motion 0.21-1.45; only 105 and 109-112 pass).
-Over the whole dissolve the fade grows while the animation does not, so every run of
-fades seeds a span: the drawings' position along the line between the run's
-neighbours (``fade_profile``) ramps through a dissolve and stays flat either side
-(there about 4 grey levels a drawing, flat within 0.5); ``ramp_extent`` walks out
-while a drawing is more than ``SETTLE_LEVEL`` short of where the next
-``SETTLE_DRAWINGS`` settle, and takes the drawing that arrives too (its first frame may
-be the last, faint blend: at 25 the title card still dims under the title). The span
-joins only when its drawings, against the drawing before it and its last blend, are
-a fade clearly better than motion (``span_residuals``: both over the best
-``ROBUST_SHARE`` of the pixels, so a moving hand or a title is left out, while a warp
-still cannot change the brightness of the rest; at most ``transition_motion_ratio``).
-Measured: the Copying dissolves 0.10 and 0.12, synthetic dissolves and fades 0.18 or
-less, two single fades that the Copying bicycle scene's scrolling background fakes
-0.91 and 0.97 (left to the per-drawing test). A run whose ramp is its own fades adds
-nothing: the fades already are the dissolve, and their margin (above) its edge.
-
-Flash / blank. A frame whose luma is nearly uniform (``luma_std <= blank_std``), or
-that is much brighter or darker than all its neighbours in the scene (``flash_jump``).
-
-Pan. A whole-frame shift between the triplet's ends: the best integer shift in a small
-window (mean squared error over the overlap), refined to sub-pixel by a parabola through
-its neighbours. ``explained = 1 - mse(shift) / mse(no shift)``; a pan is a shift of at
-least ``MIN_PAN_SHIFT`` thumbnail pixels that explains at least ``pan_uniformity`` of
-the difference. Objects moving over a still background are not explained by one shift.
+- fade (:func:`transition_drawings`): the middle is ``a * prev + (1 - a) * next``
+  (0 < a < 1) within tolerance, the neighbours differ clearly and not by one shift, and
+  the fade beats motion (:func:`motion_residual`, ``transition_motion_ratio``); drawings
+  beside a fade that fit one loosely, and slow dissolve spans, count too;
+- flash / blank (:func:`is_flash`): ``luma_std <= blank_std``, or far brighter or darker
+  than all its scene neighbours (``flash_jump``); pan (:func:`is_pan`): the ends differ
+  by one whole-frame shift (:func:`global_shift`). Rules, measurements: docs/NOTES.md.
 """
 
 from __future__ import annotations

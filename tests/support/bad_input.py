@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.sources import download
 from pipeline.sources.record import SourceRecord
-from tests.support.videos import (
+from support.videos import (
     _mp4_box,
     write_html,
     write_truncated,

@@ -15,7 +15,7 @@ from pipeline.core.tables import FILTERED_TABLE
 from pipeline.curation import curate as filter_stage
 from pipeline.curation import extract as extract_triplets
 from pipeline.dataset.shards import run_shard
-from tests.support.shard_inputs import synthetic_raw
+from support.shard_inputs import synthetic_raw
 from vfi.training.naive import NaiveSet, naive_triplets
 
 SIZE = 64

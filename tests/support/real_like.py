@@ -1,12 +1,12 @@
 """Synthetic sets that look like real transfers, for the accuracy tests (issue 12).
 
 ``REAL_LIKE_SPEC`` turns on everything a real film transfer adds that the clean
-``tests.support.analysis_tables.GROUND_TRUTH_SPEC`` lacks: film grain on every frame (held
+``support.analysis_tables.GROUND_TRUTH_SPEC`` lacks: film grain on every frame (held
 drawings included) under H.264 compression noise, camera pans on ones under cels held
 on twos or threes, hard cuts between shots of look-alike palette (one static to static
 at least), fades to and from black or white, slow sub-pixel motion, dissolves and
 flashes, static and repeated shots. Its seed is the lowest whose plan has every one of
-those (``missing_features`` says which are absent; ``tests/test_synth.py`` checks it is
+those (``missing_features`` says which are absent; ``tests/pipeline/synth/test_synth.py`` checks it is
 none), so no feature is missing by chance. Sized so decoding plus analysis takes
 seconds: 4 clips x 10 s at 256 x 192.
 

@@ -14,7 +14,7 @@ from pipeline.curation import curate as filter_stage
 from pipeline.curation import extract as extract_triplets
 from pipeline.sources import download
 from pipeline.synth import SynthSpec
-from tests.support.analysis_tables import with_truth
+from support.analysis_tables import with_truth
 
 
 @dataclasses.dataclass

@@ -1,0 +1,174 @@
+"""The generated result tables (vfi.evaluation.doc_tables): rendering from hand-built
+metrics, rewriting only between the markers, ``--check``, and the repository's own docs
+agreeing with its metrics files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from support import REPO
+
+from vfi.evaluation import doc_tables
+from vfi.evaluation.doc_tables import (
+    DOCS,
+    curation_gain,
+    curation_table,
+    eval_gain,
+    eval_rows,
+    eval_table,
+    main,
+)
+
+ROOT = REPO
+
+
+def group(n: int, psnr: dict[str, float], ssim: dict[str, float] | None = None) -> dict:
+    return {"n": n, "psnr": psnr, "ssim": ssim or {m: 0.5 for m in psnr}}
+
+
+def eval_json() -> dict:
+    """Two synthetic sources, one held-out work, two t buckets."""
+    syn0 = group(1, {"model": 30.0, "rife": 28.0, "blend": 20.0}, {"model": 0.9, "rife": 0.95, "blend": 0.7})
+    syn1 = group(3, {"model": 26.0, "rife": 25.0, "blend": 24.0}, {"model": 0.8, "rife": 0.85, "blend": 0.7})
+    film = group(4, {"model": 22.0, "rife": 21.5, "blend": 22.5}, {"model": 0.8, "rife": 0.8, "blend": 0.8})
+    return {**group(8, {"model": 24.5, "rife": 23.8, "blend": 22.5}),
+            "by_t": {"0-0.4": group(2, {"model": 21.0, "rife": 20.0, "blend": 21.0}),
+                     "0.6-1": group(6, {"model": 25.0, "rife": 24.0, "blend": 23.0})},
+            "by_source": {"steamboat-willie": film, "synthetic-00": syn0, "synthetic-01": syn1},
+            "held_out": {"sources": ["steamboat-willie"], **film}}
+
+
+def test_eval_table_bolds_the_best_per_row_and_dashes_a_missing_method():
+    rows = [("a (2)", group(2, {"model": 25.004, "rife": 24.0, "dis": 25.0},
+                            {"model": 0.80, "rife": 0.91, "dis": 0.90})),
+            ("b (1)", group(1, {"model": 20.0}, {"model": 0.5}))]
+    assert eval_table(rows, ["model", "rife", "dis"]).splitlines() == [
+        "| test triplets | model | rife (start) | DIS |",
+        "|---|---|---|---|",
+        # ties as shown are all best: 25.004 and 25.0 both print 25.00
+        "| a (2) | **25.00** / 0.800 | 24.00 / **0.910** | **25.00** / 0.900 |",
+        "| b (1) | **20.00** / **0.500** | – | – |"]
+
+
+def test_eval_rows_pool_the_synthetic_sources_and_list_works_and_buckets():
+    rows = dict(eval_rows(eval_json(), detail=True))
+    assert list(rows) == ["synthetic (4)", "held-out real works (4)",
+                          "... Steamboat Willie, 2D film scan (4)", "all (8)",
+                          "... t in [0, 0.4) (2)", "... t in [0.6, 1] (6)"]
+    assert rows["synthetic (4)"]["psnr"] == {"model": 27.0, "rife": 25.75, "blend": 23.0}
+    assert [label for label, _ in eval_rows(eval_json(), detail=False)] == [
+        "synthetic (4)", "held-out real works (4)"]
+    assert eval_gain(eval_json()) == (
+        "The fine-tune's gain over its start on the held-out works: **+0.50 dB** (+0.70 on "
+        "the whole test split, +1.25 on synthetic), reaching the +0.3 dB aimed at.")
+
+
+def test_a_method_missing_from_one_source_is_not_pooled():
+    ev = eval_json()
+    del ev["by_source"]["synthetic-00"]["psnr"]["blend"]
+    synthetic = eval_rows(ev, detail=False)[0][1]
+    assert set(synthetic["psnr"]) == {"model", "rife"}
+    assert eval_table([("s", synthetic)], ["model", "blend"]).endswith(
+        "| s | **27.00** / **0.825** | – |")
+
+
+def curation() -> tuple[dict, list[dict[str, str]]]:
+    runs = [{"kind": k, "seed": str(s), "held_out_psnr": str(v), "psnr_big-buck-bunny": str(b)}
+            for k, s, v, b in [("curated", 0, 22.8, 24.5), ("naive", 0, 22.7, 24.6),
+                               ("curated", 1, 22.9, 24.7), ("naive", 1, 22.6, 24.3)]]
+    summary = {"start": {"held_out_psnr": 22.5},
+               "kinds": {"curated": {"held_out_psnr_mean": 22.85, "held_out_psnr_std": 0.0707,
+                                     "held_out_gain_over_start": 0.35},
+                         "naive": {"held_out_psnr_mean": 22.65, "held_out_psnr_std": 0.0707,
+                                   "held_out_gain_over_start": 0.15}},
+               "curated_minus_naive": {"held_out_psnr_by_seed": {"0": 0.1, "1": 0.3},
+                                       "mean": 0.2, "std": 0.1414, "curated_wins": 2, "seeds": 2},
+               "held_out_sources": ["big-buck-bunny"]}
+    return summary, runs
+
+
+def test_curation_table_and_sentence():
+    summary, runs = curation()
+    assert curation_table(summary, runs).splitlines() == [
+        "| seed | curated | naive | curated - naive | Big Buck Bunny (c - n) |",
+        "|---|---|---|---|---|",
+        "| 0 | 22.800 | 22.700 | +0.100 | -0.100 |",
+        "| 1 | 22.900 | 22.600 | +0.300 | +0.400 |",
+        "| mean ± sd | 22.850 ± 0.071 | 22.650 ± 0.071 | **+0.200 ± 0.141** | +0.150 |"]
+    assert curation_gain(summary) == (
+        "Start: 22.500. **Curated beats naive on every seed**: the fine-tune gains +0.350 dB "
+        "over the start with curated triplets and +0.150 dB with naive ones, 2.3 times the "
+        "gain for the same steps.")
+
+
+HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newline"
+
+
+def repo(tmp_path: Path) -> Path:
+    """A repository with the metrics files and both docs, every block stale ("old")."""
+    summary, runs = curation()
+    (tmp_path / "reports/eval").mkdir(parents=True)
+    (tmp_path / doc_tables.EVAL_SUMMARY).write_text(json.dumps(eval_json()))
+    (tmp_path / "reports/curation").mkdir(parents=True)
+    (tmp_path / "reports/curation/summary.json").write_text(json.dumps(summary))
+    with open(tmp_path / "reports/curation/runs.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(runs[0]))
+        writer.writeheader()
+        writer.writerows(runs)
+    for name, blocks in DOCS.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        body = MID.join(f"<!-- results:{b} -->\nold\n<!-- /results:{b} -->" for b in blocks)
+        (tmp_path / name).write_bytes((HEAD + body + TAIL).encode())
+    return tmp_path
+
+
+def outside(text: str) -> str:
+    return doc_tables.MARKER.sub(lambda m: m[1] + m[4], text)
+
+
+def test_rewrite_keeps_the_rest_byte_identical_and_is_idempotent(tmp_path: Path):
+    root = repo(tmp_path)
+    before = {n: (root / n).read_bytes() for n in DOCS}
+    assert main(["--root", str(root)]) == 0
+    for name in DOCS:
+        after = (root / name).read_bytes()
+        assert after != before[name]
+        assert outside(after.decode()).encode() == outside(before[name].decode()).encode()
+        assert after.startswith(HEAD.encode()) and after.endswith(TAIL.encode())
+        assert b"old" not in after
+    once = {n: (root / n).read_bytes() for n in DOCS}
+    assert main(["--root", str(root), "--check"]) == 0
+    assert main(["--root", str(root)]) == 0
+    assert {n: (root / n).read_bytes() for n in DOCS} == once
+    assert "| synthetic (4) |" in (root / "README.md").read_text()
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_check_names_the_stale_block_and_writes_nothing(tmp_path: Path, capsys):
+    root = repo(tmp_path)
+    assert main(["--root", str(root)]) == 0
+    capsys.readouterr()
+    ev = eval_json()
+    ev["held_out"]["psnr"]["model"] = 23.0  # the metrics move on, the docs do not
+    (root / doc_tables.EVAL_SUMMARY).write_text(json.dumps(ev))
+    before = (root / "README.md").read_bytes()
+    assert main(["--root", str(root), "--check"]) == 1
+    assert "stale: README.md: eval-summary" in capsys.readouterr().err
+    assert (root / "README.md").read_bytes() == before
+
+
+def test_a_missing_marker_is_an_error(tmp_path: Path, capsys):
+    root = repo(tmp_path)
+    (root / "README.md").write_text("no markers\n")
+    assert main(["--root", str(root), "--check"]) == 2
+    assert "README.md" in capsys.readouterr().err
+
+
+def test_the_repository_docs_agree_with_its_metrics(capsys):
+    """Fails after a run changes the metrics: ``python -m vfi.evaluation.doc_tables``."""
+    if main(["--root", str(ROOT), "--check"]) != 0:
+        pytest.fail("docs stale, run python -m vfi.evaluation.doc_tables:\n"
+                    + capsys.readouterr().err)
