@@ -2,7 +2,8 @@
 
 A missed cut puts two shots in one scene, whose triplets are the worst training rows.
 This check needs no detector, only a triplet's three 16x16 grey thumbnails: in a real
-triplet every frame finds its pixels in the other two, near where they were.
+triplet every frame finds its pixels in the other two, near where they were. Principle,
+parameters, measurements and cost: docs/NOTES.md.
 
 - :func:`mismatch`: how much of one thumbnail has nothing like it nearby in the other
   (blurred, normalised to zero mean and unit contrast, local motion and a whole-frame
@@ -11,8 +12,6 @@ triplet every frame finds its pixels in the other two, near where they were.
   near)``: about ``unrelated`` for fast motion, nearly twice that for a cut;
 - :func:`triplet_scores`: the score of each triplet of a source's drawings. The filter
   removes one scoring at least ``filter.unexplained_limit``.
-
-Principle, parameters, measurements and cost: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -2,15 +2,16 @@
 
 All tests read the small grey thumbnails of ``frames.parquet`` (default 16x16), never
 the video: microseconds per triplet (the motion test, run only on drawings that fit a
-fade, about a millisecond). Residuals are RMS grey levels over the neighbours' difference.
+fade, about a millisecond). Residuals are RMS grey levels over the neighbours'
+difference. Each rule in full, with its measurements: docs/NOTES.md.
 
 - fade (:func:`transition_drawings`): the middle is ``a * prev + (1 - a) * next``
   (0 < a < 1) within tolerance, the neighbours differ clearly and not by one shift, and
   the fade beats motion (:func:`motion_residual`, ``transition_motion_ratio``); drawings
   beside a fade that fit one loosely, and slow dissolve spans, count too;
 - flash / blank (:func:`is_flash`): ``luma_std <= blank_std``, or far brighter or darker
-  than all its scene neighbours (``flash_jump``); pan (:func:`is_pan`): the ends differ
-  by one whole-frame shift (:func:`global_shift`). Rules, measurements: docs/NOTES.md.
+  than all its scene neighbours (``flash_jump``);
+- pan (:func:`is_pan`): the ends differ by one whole-frame shift (:func:`global_shift`).
 """
 
 from __future__ import annotations

@@ -1,30 +1,16 @@
 """Held runs -> drawings -> candidate triplets: pure table functions, no I/O.
 
-Animation is drawn on ones, twos or threes: one drawing stays on screen for 1-3 (or
-more) frames. Training on raw consecutive frames would make the "middle" frame equal an
-end frame, so frames are first collapsed into drawings and triplets are built from
-three consecutive *distinct* drawings.
-
-Holds. Which frames show the same drawing is decided while decoding, by the hold rule
-of :mod:`pipeline.analysis.holds` (what a drawing is, the change measure against the drawing's
-first frame, the per-source noise gate), and arrives here as the ``drawing`` column of
-``frames.parquet``. This module adds the scenes: a drawing never spans a scene change,
-so a new drawing also starts at every scene's first frame, whatever the pixels say
-(two look-alike static shots cut together stay two drawings).
-
-Triplets. Inside one scene, consecutive drawings (d0, d1, d2) give a triplet with the
-first frame of each drawing (f0, f1, f2) and ``t = (T1 - T0) / (T2 - T0)`` from the
-frames' ``time`` column, their true time in film frames (``pipeline.analysis.cadence.film_time``):
-the frame number, so ``t = (f1 - f0) / (f2 - f0)``, but across an old conversion's
-repeated and dropped film frames, where the frame fraction is wrong (decoded frames
-3, 5, 6 of Popeye part 2 show film frames f, f+1, f+3: t = 1/3, not 2/3). ``t_pts`` is
-the same from timestamps, for variable-frame-rate files; ``span`` stays in decoded
-frames (what ``max_span`` bounds is how far apart the frames are in the file). With
-``stride`` k only every k-th triplet of each scene is emitted (the 0th, kth, 2kth,
-counted from the scene's first drawing); the others are not written at all, since they
-overlap their neighbours. A triplet whose span ``f2 - f0`` exceeds ``max_span`` is kept
-in the table with ``keep=False, reason="too_long_span"`` so that the decision is
-visible.
+Frames arrive with the hold rule's ``drawing`` column (:mod:`pipeline.analysis.holds`,
+decided while decoding); :func:`drawings_of` also starts a drawing at every scene's first
+frame, so a drawing never spans a scene change. :func:`candidate_triplets`: inside one
+scene, three consecutive distinct drawings (d0, d1, d2) give a triplet of their first
+frames (f0, f1, f2) with ``t = (T1 - T0) / (T2 - T0)`` from the frames' ``time`` column
+(true time in film frames, :func:`pipeline.analysis.cadence.film_time`); ``t_pts`` is
+the same from timestamps (variable frame rate); ``span = f2 - f0`` stays in decoded
+frames. With ``stride`` k only every k-th triplet of a scene is emitted (the 0th, kth,
+2kth, counted from its first drawing). A triplet whose span exceeds ``max_span`` stays
+in the table with ``keep=False, reason="too_long_span"``.
+Why drawings, and an example of ``t``: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,38 +1,17 @@
 """The shard stage's per-source frame cache: encoded frames kept across runs.
 
-Decoding and encoding are the shard stage's cost (a full rebuild of the default dataset,
-2,718 samples: ~24 s on 2 cores); packing the tars from encoded bytes is cheap (~2 s
-for its 715 MB). So each source's encoded frames are kept as a part
-(``pipeline.engine.parts``) in ``data/cache/parts/shards/`` and a re-run encodes only
-what no part holds: after a source is added, only that source is decoded and encoded
-(``benchmarks/bench_shard_incremental.py``: 2.4 s against 23.5 s); every tar is then
-re-packed from the parts, the same bytes as a run from scratch.
-
-A part holds **frames, not samples**: a sample's json carries things that change when
-other sources change (a scene group's number is global, a split follows its group) or
-when nothing about the pixels does (a corrected licence), so the json is built at
-merge time and only the pixels are cached. One folder per source and kind::
-
-    {source}-{kind}-{key}-{set}/  frames.bin     the frames' bytes back to back
-                                  index.parquet  frame, offset, length (sorted by frame)
-                                  meta.json      width, height, error
-
-``key`` (:func:`source_key`) hashes what the pixels and their bytes depend on: the
-source's sources.parquet row but its provenance (file sha256, demux count, decode
-filter), the short side, the reader backend, the encoder (format, PNG level, JPEG
-quality) and the versions of the code and libraries that decode and encode (the
-``pipeline`` package, PyAV and FFmpeg, Pillow, zlib, libwebp, decord). ``set`` hashes
-the frame numbers held. Changing any of the former makes new parts (a changed shard
-param re-encodes; ``maxcount`` and the like only re-pack); a changed set reuses the part
-of the same key as a base and decodes and encodes only the frames it lacks.
-
-Two kinds: ``frames`` (encoded, the kept triplets' frames) and ``rgb`` (raw pixels of the
-removed triplets the report shows, ``pipeline.dataset.report.wanted_frames``; no encoder in
-their key). The report picks those triplets at random over every source, so a new
-source changes other sources' picks and their ``rgb`` parts: those sources are decoded
-again (not encoded) up to their last picked frame, which is most of an incremental
-run's time with the report on (10 s against 24 s). A part whose pass failed records
-``error`` and is not kept, so the next run tries the source again.
+Each source's encoded frames are kept as a part (``pipeline.engine.parts``) in
+``data/cache/parts/shards/``; a re-run decodes and encodes only what no part holds, then
+re-packs every tar from the parts, the same bytes as a run from scratch. A part holds
+frames, not samples (sample json is built at merge time), one folder per source and
+kind, ``{source}-{kind}-{key}-{set}/``: ``frames.bin`` (the frames' bytes back to back),
+``index.parquet`` (frame, offset, length; sorted by frame), ``meta.json`` (width, height,
+error). ``key`` (:func:`source_key`) hashes what the pixels and bytes depend on: the
+source's row without its provenance columns, short side, reader, encoder, and the code
+and library versions; ``set`` hashes the frame numbers held, and a changed set reuses
+the part of the same key, decoding and encoding only the frames it lacks. Kinds:
+``frames`` (encoded, of kept triplets), ``rgb`` (raw pixels of removed triplets the report
+shows). A failed pass records ``error``; its part is not kept. More: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -9,13 +9,9 @@ loader), so both produce the same layout::
     DIR/{split}.json            wids shard index (urls relative to DIR)
     DIR/{split}/{split}-000000.tar
 
-Tars are written by webdataset's ``ShardWriter`` with fixed member metadata (mtime,
-mode, uname/gname; uid/gid are 0; USTAR), so the same samples in the same order give
-the same bytes. Each tar is written under a temporary name and renamed when complete;
-its sha256 is computed while it is written, not by reading it back. ``RawShardSink``
-(export; the shard stage, with blocks from :func:`sample_blocks`) appends samples' tar
-blocks and ends each archive exactly as tarfile does, so its tars equal what
-``ShardWriter`` would write.
+Same samples in the same order, same bytes (fixed tar member metadata). Each tar is
+written under a temporary name, renamed when complete, and hashed while written.
+``RawShardSink`` appends samples' tar blocks (:func:`sample_blocks`) as tarfile would.
 """
 
 from __future__ import annotations

@@ -1,18 +1,17 @@
 """The dataset report of the shard stage: plot data, the same plots as PNG, a contact sheet.
 
-``reports/*.csv`` are DVC plot data (one row per bin, one column per split), so
-``dvc plots show/diff`` compare experiments. DVC's HTML report loads its charting
-library from the web, so the same charts are also drawn as PNG here, with PIL
-(matplotlib is not a dependency): they open anywhere, offline.
+- ``reports/*.csv``: DVC plot data (one row per bin, one column per split), so ``dvc plots
+  show/diff`` compare experiments; the same charts are also drawn as PNG with PIL, which
+  open anywhere, offline;
+- ``reports/contact_sheet.png``: ``shard.contact_sheet`` kept triplets picked at random
+  (seeded by ``shard.seed``), f0 | f1 | f2 per row with the key and t, read back from the
+  written shards: what you see is what the loader gets;
+- ``reports/removed.png`` (:func:`removed_sheet`): per removal reason, in the filter's
+  order, a few removed triplets picked at random (seeded), each f0 | f1 | f2 decoded from
+  the video (removed triplets are in no shard) and captioned with source, frames, reason
+  and the measure that decided.
 
-``reports/contact_sheet.png`` shows ``shard.contact_sheet`` kept triplets picked at
-random (seeded by ``shard.seed``), f0 | f1 | f2 per row with the key and t, read back
-from the written shards: what you see is what the loader gets.
-
-``reports/removed.png`` (``removed_sheet``) is its counterpart for what the filter threw
-away: per removal reason, in the filter's order, a few removed triplets picked at
-random (seeded), each f0 | f1 | f2 decoded from the video (removed triplets are in no
-shard) and captioned with source, frames, reason and the measure that decided.
+Why PNG beside DVC's plots: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,16 @@
 """Curated export: a query over the manifest picks samples; their tar members are copied.
 
-Shared by the ``export`` DVC stage (``pipeline.stages.export``, driven by ``params.export``) and
-the ``inbetweener export`` command (``inbetweener.cli``), so neither imports the other.
-
-``inbetweener export --where "t == 0.5 and source == 'popeye'" --out DIR`` selects
-rows of ``manifest.parquet`` with ``DataFrame.query`` and copies those samples from the
-existing shards into new shards in ``DIR`` (same layout as the shard stage:
-``DIR/{split}/{split}-%06d.tar``, manifest, shards table, wids indexes), plus a dataset
-card ``DIR/README.md`` (query, counts, sources with licenses and attribution, params
-hash, tool version).
-
-Nothing is decoded, re-encoded or even re-packed: the manifest records where each
-sample's tar blocks (member headers + data) sit in its shard (``tar_offset``,
-``tar_bytes``), and those bytes are copied as they are (``RawShardSink``), giving the
-same tars ``TarWriter`` would write for those members. Parsing and re-writing tar
-headers in Python ran at ~100 MB/s, a fifth of a plain file copy; copying blocks is
-I/O-bound (``benchmarks/bench_export.py``).
-
-The result appears whole: it is built in a temporary sibling of ``DIR`` and renamed
-into place. A non-empty ``DIR`` is refused unless ``force``; then the old one is
-replaced (the DVC stage, ``python -m pipeline.stages.export``, always replaces its output).
+Shared by the ``export`` DVC stage (``pipeline.stages.export``, driven by ``params.export``)
+and the ``inbetweener export`` command (``inbetweener.cli``), so neither imports the other.
+``--where "t == 0.5 and source == 'popeye'"`` selects ``manifest.parquet`` rows with
+``DataFrame.query``; those samples are copied from the existing shards into new shards
+in ``DIR`` (the shard stage's layout: ``DIR/{split}/{split}-%06d.tar``, manifest, shards
+table, wids indexes), with a dataset card ``DIR/README.md`` (query, counts, sources with
+licenses and attribution, params hash, tool version). Nothing is decoded, re-encoded or
+re-packed: each sample's tar blocks (``tar_offset``, ``tar_bytes`` in the manifest) are
+copied as they are (``RawShardSink``). The result is built in a temporary sibling of
+``DIR`` and renamed into place; a non-empty ``DIR`` is refused unless ``force``, which
+replaces it (the DVC stage always replaces its output). Why copy blocks: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,17 @@
 """``inbetweener verify DIR``: is a shard folder exactly what its tables say?
 
-Works on the shard stage's output and on exports alike. Checks, and reports every
-problem found as (file, key, problem) rather than stopping at the first:
+Works on the shard stage's output and on exports alike. :func:`verify` checks, and
+reports every problem found as (file, key, problem) rather than stopping at the first:
 
-- every shard listed in ``shards.parquet`` exists with the recorded size and sha256,
-  and no unlisted ``*.tar`` sits in a split folder;
-- each shard's samples are exactly the manifest's rows for it; every sample has its
-  three frames and its json, nothing else;
-- every frame decodes (PIL) to the width and height the manifest records; member
-  sizes match the manifest;
-- the json parses and names the sample's key; the sample's tar blocks sit at the
-  offset the manifest records (export copies them from there);
-- the wids index of each split lists the same shards as ``shards.parquet``.
+- every shard in ``shards.parquet`` exists with the recorded size and sha256, and no
+  unlisted ``*.tar`` sits in a split folder;
+- each shard's samples are exactly its manifest rows: three frames and a json, no more;
+- every frame decodes (PIL) to the manifest's width and height; member sizes match;
+- the json parses and names the key; the tar blocks sit at the manifest's offset;
+- each split's wids index lists the same shards as ``shards.parquet``.
 
-Tars are read in stream mode, so a truncated or corrupt tar is reported where it
-breaks, and the samples before the damage are still checked.
+Tars are read in stream mode: a damaged tar is reported where it breaks, and the samples
+before the damage are still checked.
 """
 
 from __future__ import annotations

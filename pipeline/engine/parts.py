@@ -2,21 +2,16 @@
 
 A part is one source's result, written by whoever ran the source (this process, or a
 Ray worker on another node sharing the filesystem), as a folder
-``{parts}/{source}-{fingerprint}/``. It is filled under a temporary name and renamed
-into place, so a part either exists whole or not at all; a run killed half-way leaves
-finished parts, and the next run skips their sources (resume). The stage then merges
-the parts, in source order, into its usual tables, so the outputs are the same bytes
-whichever engine wrote the parts and however many runs it took.
-
-Parts live in ``data/cache/parts/{output name}/`` (:func:`default_parts_dir`), not
-inside the output: dvc deletes a stage's outputs before it runs the stage, which would
-throw the finished parts away, and the outputs stay exactly what the stage wrote before
-there were parts (dvc.lock does not change with the engine).
-
-The fingerprint hashes everything the part depends on: what the stage is given for the
-source (its row, its file's sha256 and decode filter), the stage's params, and the
-code of the ``pipeline`` package. Same inputs, same name; anything changed, a new name
-(the stale part is pruned when the stage merges).
+``{parts}/{source}-{fingerprint}/``, filled under a temporary name and renamed into
+place: it exists whole or not at all. A killed run leaves its finished parts and the
+next run skips their sources; the stage merges the parts, in source order, into its
+usual tables, the same bytes whichever engine wrote them and however many runs it took.
+Parts live in ``data/cache/parts/{output name}/`` (:func:`default_parts_dir`), not in the
+output, which dvc deletes before it runs the stage. :func:`fingerprint` hashes what the
+part depends on: the source's inputs (its row, its file's sha256 and decode filter),
+the stage's params, and the code of the module that writes the part with everything it
+imports (:func:`code_version`). Same inputs, same name; anything changed, a new name
+(the stale part is pruned when the stage merges). Why outside the output: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,58 +1,17 @@
 """Per-source scan type (progressive, telecine, interlaced) and constant bars; the filter
 every reader then decodes through.
 
-Real transfers are not all clean progressive frames. An NTSC DVD of a 24 fps film is
-3:2 telecined: of every five 29.97 fps frames, two weave fields of two different film
-frames (combed, and "field blends" to every later stage). Broadcast video may be truly
-interlaced. Letterboxed or pillarboxed transfers carry constant black bars that make
-every frame look alike to hashes and dilute motion. The download stage scans each
-source once (:func:`scan_source`), records the verdict in ``sources.parquet``
-(``SCAN_COLUMNS``), and every reader (``pipeline.media.video``) decodes through the
-matching :class:`DecodeFilter`, so analysis, shards and naive triplets see the same
-output frames with the same indices.
-
-How the scan decides (a bounded sample: at most ``SAMPLE_FRAMES`` frames in
-``WINDOWS`` runs spread over the file, at full size):
-
-- FFmpeg's ``idet`` through PyAV's filter graph labels every sampled frame tff, bff,
-  progressive or undetermined (its "multiple" label, with hysteresis). Fewer than
-  ``MIN_DECIDED`` decided frames, or a combed share under ``COMBED_SHARE``: progressive
-  (no filter: a still or flat clip gives no evidence, and doing nothing is the safe
-  default).
-- Combed: field order is the majority of tff/bff. At ~29.97/30 fps, the *cadence*
-  first (free: idet's repeated-field labels of the same pass): 3:2 pulldown repeats
-  the top field on one phase of every five frames and the bottom field two frames
-  later (one frame inwards across a held drawing). When at least ``MIN_CADENCE``
-  repeated fields were seen and ``CADENCE_SHARE`` of them sit on those phases
-  (:func:`_cadence`; interlaced video and noise score ~0.45), it is telecine. idet's
-  combed share *after* fieldmatch is not enough on its own: fine stripes and sharp
-  edges make it call matched film frames combed (half of them, on one synthetic clip).
-- No cadence: a *trial*: the same sample goes through ``fieldmatch`` and ``idet``
-  again. If matching fields removes the combing (combed share falls under
-  ``MATCHED_SHARE``), the frames were whole film frames split across fields:
-  telecine (a cadence hidden by stills). Otherwise the fields are from different
-  instants: interlaced. Telecine at ~29.97/30 fps is 3:2 pulldown and is decimated
-  5 -> 4 (``out_fps`` 23.976/24); at other rates fields are matched but no frame is
-  dropped.
-- Bars: FFmpeg's ``cropdetect`` is not in the FFmpeg PyAV's wheel bundles (it is
-  missing from ``av.filter.filters_available``, like ``interlace``/``tinterlace``), so
-  a numpy test on the luma of every ``BAR_STEP``-th sampled frame:
-  a row (column) is bar when, in *every* sampled frame, its mean is at most
-  ``BAR_DARK`` and its pixels spread at most ``BAR_FLAT`` grey levels. Bars are the
-  runs of such rows (columns) from each edge; runs under ``MIN_BAR`` of the side are
-  ignored, the box is snapped inwards to even numbers (yuv420), and a verdict that
-  would leave under half a side (a black clip) is refused. Only dark, flat, constant
-  bars are cut, never picture that moves or has texture.
-
-A scan that fails (a file the filters reject, a seek that errors) records its reason in
-``scan_error`` and the source decodes unfiltered: never lost. Bars refused as "dark
-everywhere" drop only the crop (``scan_error`` says so); the scan verdict stands.
-
-Cost (2-core machine, shared): the sample is bounded, so a long film costs what a short
-clip does: ~1-2 CPU-s at 480p, ~5 at 1440p HEVC, twice that for a combed source
-without a 3:2 cadence (the trial decodes the sample again; a cadence decides at no
-extra cost). fieldmatch uses ``combmatch=sc`` (FFmpeg's default):
-``full`` made the IVTC decode ~3x slower for no difference on the clips measured.
+The download stage calls :func:`scan_source` once per source, on a bounded sample (at
+most ``SAMPLE_FRAMES`` frames in ``WINDOWS`` runs, at full size), and records the verdict
+in ``sources.parquet`` (``pipeline.media.decode_filter.SCAN_COLUMNS``); every reader
+(``pipeline.media.video``) decodes through the matching
+:class:`~pipeline.media.decode_filter.DecodeFilter`, so analysis, shards and naive
+triplets see the same output frames with the same indices. Verdicts: progressive (also whenever the evidence is thin: no filter),
+telecine (inverse telecine; 3:2 pulldown at ~29.97/30 fps is decimated 5 -> 4, to
+23.976/24 fps), interlaced (deinterlace), plus dark, flat, constant bars to crop. A
+scan that fails records its reason in ``scan_error`` and the source decodes unfiltered;
+bars refused as "dark everywhere" drop only the crop (``scan_error`` says so).
+How the scan decides, and its cost: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,64 +1,17 @@
 """One video-reader interface, two backends: decord and PyAV.
 
-Every decode goes through :func:`open_reader`: detect_cuts streams every frame at
-analysis size, the interpolate command every frame at full size, and the shard stage
-(through :func:`read_frames`) only the frames of kept triplets at the stored size.
-A reader streams :class:`Frame` objects (index, presentation time, RGB at the
-reader's size) one at a time, so memory does not grow with the video's length.
-
-The stream: always ``pipeline.media.probe.main_stream``, the one the probe counted frames
-of (cover art never is one; a thumbnail track that comes first is not either). PyAV
-opens that stream; decord cannot choose one (it takes FFmpeg's "best" stream itself),
-so :func:`decord_refusal` lets decord read only files where it cannot pick another.
-
-Why two backends, and why "auto" picks PyAV (numbers from ``benchmarks/
-bench_detect_cuts.py``, ``benchmarks/bench_shard.py`` and the notes in the
-detect_cuts issue, 2-core machine):
-
-- decord 0.6.0 decodes H.264 and HEVC, VP9 only with 1-2 threads, and not AV1 or GIF.
-  It hangs for ever when asked for a frame past the real end of a file whose header
-  over-reports its frame count, and leaks memory on long files.
-- PyAV decodes every codec FFmpeg knows and was faster on every file measured: with
-  one reused ``VideoReformatter`` (area scaling) it decodes the 320x240 H.264 synthetic
-  clips at analysis size (256x192) at 1290-1380 frames/s vs 860-1150 for decord, and
-  the 1440x1074 HEVC Popeye clip at short side 192 at 223 vs 188 frames/s (CPU time:
-  165 vs 148). Creating a scaler per frame (``to_ndarray(width=...)``) would cost PyAV
-  ~3x on the small clips.
-- Reading only some frames (the shard stage: the second and last decode of a video)
-  is sequential too: random access costs 8-25x more per triplet than one pass (a seek
-  lands on a keyframe and decodes forward anyway). PyAV decodes every frame in order
-  but converts only the wanted ones, straight from the decoder's YUV to RGB at the
-  stored size: ~4x cheaper than converting at full size and resizing afterwards (3 ms
-  vs 11 ms a frame on the 1440x1074 HEVC clip); the pass stops after the last wanted
-  frame. decord reads the wanted indices with ``get_batch`` on sorted batches and
-  scales in its own FFmpeg filter graph; it was not faster than PyAV on any file
-  measured, and its bicubic scaler gives slightly different pixels.
-
-So ``backend="auto"`` reads with PyAV; decord stays available (``backend="decord"``,
-params ``cuts.reader``) for the files it handles, guarded the way the notes demand:
-it never indexes past ``min(len(vr), frames)`` where ``frames`` is the demux count
-from the probe, and it falls back to PyAV when :func:`decord_refusal` gives a reason,
-when it cannot open or decode the first frames, or when its index has fewer frames
-than the demux found.
-
-A decode error partway ends the iteration, keeps what decoded and is exposed as
-``reader.error`` (never raised): the caller decides whether a partial file is useful.
-
-Decode filters (``pipeline.media.scan``): a source that the download stage found telecined,
-interlaced or barred is read through its :class:`~pipeline.media.decode_filter.DecodeFilter` (inverse
-telecine ``fieldmatch`` + ``yadif`` for leftovers + ``decimate``, or ``bwdif``, then
-``crop``) in an FFmpeg filter graph, between the decoder and the resize. Every reader
-call passes the filter ``sources.parquet`` records (``decode=``), so a frame index is a
-position among the *output* frames everywhere: analysis, shards and naive triplets see
-the same frames. Only PyAV runs filters; :func:`decord_refusal` refuses decord for any
-active filter (crop included: decord scales inside its own graph before we could cut,
-so its pixels would differ from PyAV's, and it is not faster: on the 854x480 Steamboat
-Willie original at short side 192, PyAV with the crop took 2.5 CPU-s, PyAV plain 2.7,
-decord plain, without any crop, 2.9). With
-no filter (the default, and every progressive unbarred source) the decode is exactly
-the plain path, frame for frame and byte for byte. A recorded filter FFmpeg cannot
-build for the file (e.g. a crop larger than the frame) is not fatal: the reader notes
-it and decodes unfiltered.
+Every decode goes through :func:`open_reader` (detect_cuts at analysis size, the
+interpolate command at full size) or :func:`read_frames` (the shard stage: only the kept
+triplets' frames, at the stored size, in one sequential pass). A reader streams
+:class:`Frame` objects (index, presentation time, RGB at the reader's size) one at a
+time from ``pipeline.media.probe.main_stream``, through the source's recorded decode
+filter (``decode=``, :mod:`pipeline.media.scan`), so a frame index is a position among
+the *output* frames everywhere; with no filter the decode is the plain path, byte for
+byte. ``backend="auto"`` reads with PyAV; decord (``backend="decord"``, ``cuts.reader``)
+reads only where :func:`decord_refusal` allows (never with a filter), never past the
+probe's demux count, and falls back to PyAV on trouble. A decode error partway ends the
+iteration, keeps what decoded and sets ``reader.error`` (never raised); a recorded filter
+FFmpeg cannot build is noted and the source decodes unfiltered. Measurements: docs/NOTES.md.
 """
 
 from __future__ import annotations

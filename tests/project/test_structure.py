@@ -177,3 +177,12 @@ def test_pipeline_layers_point_down():
             if folder in LAYERS and LAYERS.index(folder) > mine:
                 offenders.append(f"{path.relative_to(ROOT)} imports {target} (a layer above)")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_architecture_module_map_is_current():
+    """docs/ARCHITECTURE.md's module map is the tree's (regenerate it with
+    ``python tests/support/module_map.py``)."""
+    from support import module_map
+
+    text = module_map.DOC.read_text()
+    assert module_map.render(text) == text, "stale module map: run python tests/support/module_map.py"
