@@ -6,16 +6,16 @@ guarded worker process exactly like the stage's (same fork server, same environm
 - decode-only: iterate the reader at analysis size (the floor: every frame must decode);
 - analysis: ``analyse_source`` with the default params (decode + the default cut
   stream + hashes, stats, thumbnails and the hold features), with the features
-  measured inline and on their helper thread (``_Features.THREADED``, the default);
+  measured inline and on their helper thread (``FrameFeatures.THREADED``, the default);
 
 and prints frames/s for each and the ratio decode-only time / analysis time (1.0 =
 analysis is free on top of decoding; the target is >= 0.8 at 480p and up). Both runs
 use the same reader with the same decoder threads; the analysis adds the features'
-helper thread (``_Features``), so the wall ratio shows the overlap and the CPU ratio
+helper thread (``FrameFeatures``), so the wall ratio shows the overlap and the CPU ratio
 the total work, which the thread does not reduce. Wall and
 CPU (``process_time``, all threads of the worker) are both shown: on a shared machine
 the CPU figure is the steadier one. Then, on the decoded frames in memory, where the
-time on top of decoding goes, in ms per frame: the per-frame features (``_Features.add``;
+time on top of decoding goes, in ms per frame: the per-frame features (``FrameFeatures.add``;
 inline, and on its helper thread, which only pays off while a decoder runs beside it),
 each cut stream (``combined`` with its network windows, ``content``), and TransNetV2 on
 every frame (``transnet``, the reference it avoids).
@@ -36,8 +36,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.analysis.analyse import PRELOAD, SourceJob, _Features, analyse_source
+from pipeline.analysis.analyse import PRELOAD, SourceJob, analyse_source
 from pipeline.analysis.detectors import make_cut_stream
+from pipeline.analysis.features import FrameFeatures
 from pipeline.analysis.transnet import TransNet
 from pipeline.core.config import CutsParams
 from pipeline.core.guard import run_guarded
@@ -75,7 +76,7 @@ def decode_only(path: Path, size: int, backend: str, codec: str, frames: int) ->
 
 
 def analysis(job: SourceJob, params: CutsParams, threaded: bool = True) -> int:
-    _Features.THREADED = threaded  # this worker process only
+    FrameFeatures.THREADED = threaded  # this worker process only
     result = analyse_source(job, params)
     assert result.reader == job.backend and not result.error, (result.reader, result.error)
     return result.frames
@@ -88,7 +89,7 @@ def components(path: Path, size: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, threaded in (("features", False), ("features threaded", True)):
         start = time.perf_counter()
-        features = _Features(CutsParams().thumb_size, threaded=threaded)
+        features = FrameFeatures(CutsParams().thumb_size, threaded=threaded)
         for frame in frames:
             features.add(frame, 0.0)
         features.arrays()  # waits for the helper thread

@@ -154,7 +154,7 @@ def _stage(stage: str, work: Path, report: bool) -> dict:
             write_metrics(got.metrics, work / "metrics" / "data.json")
             facts = {"kept": int(got.metrics["kept"]), "candidates": int(got.metrics["candidates"])}
         elif stage == "shard":
-            got = run_shard(params, raw, triplets, shards, work / "metrics" / "shards.json",
+            got = run_shard(params.shard, raw, triplets, shards, work / "metrics" / "shards.json",
                             work / "reports" if report else None)
             facts = {"samples": int(got.metrics["total"]["samples"]),
                      # the merged tars only, not a part's copy of them (shards/parts/)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -23,9 +20,7 @@ from pipeline.analysis.cadence import (
     hold_repeats,
 )
 from pipeline.analysis.detectors import DEFAULT_RATE, CutStream, make_cut_stream
-from pipeline.analysis.hashing import pil_grey
-from pipeline.analysis.holds import HoldStep, HoldTracker, drawing_ids
-from pipeline.analysis.measure import FrameMeter
+from pipeline.analysis.features import FRAME_COLUMNS, FrameFeatures
 from pipeline.core import atomic
 from pipeline.core.config import CutsParams, TripletParams
 from pipeline.core.guard import run_guarded
@@ -40,7 +35,6 @@ from pipeline.media.decode_filter import (
     ScanError,
 )
 from pipeline.media.video import (
-    Frame,
     ReaderError,
     VideoReader,
     choose_backend,
@@ -59,18 +53,6 @@ PRELOAD = ("numpy", "pandas", "cv2", "PIL.Image", "scipy.fftpack", "scenedetect.
            "pipeline.core.config", "pipeline.analysis.detectors", "pipeline.core.guard", "pipeline.analysis.hashing",
            "pipeline.media.video", "pipeline.analysis.holds")
 
-# "str" is pandas' string dtype (what read_parquet gives back); "thumb" holds bytes.
-FRAME_COLUMNS = {
-    "source": "str", "frame": np.int64, "pts": np.float64, "scene": np.int32,
-    "phash": np.uint64, "dhash": np.uint64, "luma_mean": np.float32,
-    "luma_std": np.float32, "motion": np.float32, "score": np.float32, "thumb": object,
-    # the hold rule's decision and its evidence (pipeline.analysis.holds): drawing id per source
-    # (scenes not applied); change from the drawing's first frame in gates (> 1: new)
-    "drawing": np.int64, "change": np.float32,
-    # the frame's true time in film frames (pipeline.analysis.cadence.film_time): the frame number
-    # but across an old conversion's repeats and drops; triplets take their t from it
-    "time": np.float64,
-}
 SCENE_COLUMNS = {
     "source": "str", "scene": np.int32, "first_frame": np.int64, "last_frame": np.int64,
     "frames": np.int64, "start_pts": np.float64, "end_pts": np.float64,
@@ -130,117 +112,17 @@ Worker = Callable[[SourceJob, CutsParams], Analysis]
 # --- per-frame features -------------------------------------------------------------
 
 
-class _Features:
-    """Accumulates the per-frame columns of one source, one frame at a time.
-
-    The hold decision is made here, in the decoding pass, because it compares each
-    frame with its drawing's first frame (``pipeline.analysis.holds``), whose pixels no table
-    keeps. ``holds`` are the hold rule's params (``triplets`` in params.yaml; the
-    defaults when not given).
-
-    Why a helper thread (``threaded``, the default): the measures cost ~1 ms per
-    analysis frame, about half of decoding a 480p frame, and serial work cannot go
-    much below that without changing the values (OpenCV's area resizes alone are
-    ~0.3 ms). OpenCV, numpy's larger operations and PyAV's decoder release the GIL,
-    so ``add`` only converts the frame to grey (which also copies it out of the
-    reader's buffer) and queues it; one thread measures the frames in order, so the
-    columns are exactly those of the inline path (``threaded=False``). The queue is
-    bounded (``QUEUE`` frames of ~50 kB), an error in the thread is raised by the next
-    ``add`` or by ``arrays``, which waits for the thread to finish.
-    """
-
-    QUEUE = 8
-    THREADED = True  # the default of ``threaded`` (the benchmark flips it to compare)
-
-    def __init__(self, thumb_size: int, holds: TripletParams | None = None,
-                 threaded: bool | None = None) -> None:
-        self.thumb_size = thumb_size
-        self.cols: dict[str, list] = {k: [] for k in (
-            "frame", "pts", "phash", "dhash", "luma_mean", "luma_std", "motion", "score")}
-        self.thumbs = bytearray()
-        self.meter = FrameMeter()
-        self.hold_params = holds or TripletParams()
-        self.holds = HoldTracker(self.hold_params)
-        self.steps: list[HoldStep] = []
-        self._grey = pil_grey
-        self._error: BaseException | None = None
-        threaded = self.THREADED if threaded is None else threaded
-        self._queue: queue.Queue | None = queue.Queue(self.QUEUE) if threaded else None
-        self._thread = (threading.Thread(target=self._drain, name="features", daemon=True)
-                        if threaded else None)
-        self._started = False
-
-    def add(self, frame: Frame, score: float) -> None:
-        """Queue (or, inline, measure) one frame as grey, converted the way imagehash
-        converts (PIL "L", bit for bit: ``pipeline.analysis.hashing.pil_grey``)."""
-        item = (frame.index, frame.pts, score, self._grey(frame.rgb))
-        if self._queue is None or self._thread is None:
-            self._measure(*item)
-            return
-        self._raise()
-        if not self._started:
-            self._thread.start()
-            self._started = True
-        self._queue.put(item)
-
-    def _drain(self) -> None:
-        """The helper thread: measure queued frames in order until the None sentinel."""
-        assert self._queue is not None
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._measure(*item)
-                except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-                    self._error = err
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _finish(self) -> None:
-        """Wait until every queued frame is measured; raise the thread's error if any."""
-        if self._started and self._thread is not None and self._queue is not None:
-            if self._thread.is_alive():
-                self._queue.put(None)
-                self._thread.join()
-        self._raise()
-
-    def _measure(self, index: int, pts: float, score: float, grey: np.ndarray) -> None:
-        """Every column of one frame from its grey image."""
-        m = self.meter.measure(grey)
-        thumb = cv2.resize(grey, (self.thumb_size, self.thumb_size), interpolation=cv2.INTER_AREA)
-        for key, value in (("frame", index), ("pts", pts), ("phash", m.phash),
-                           ("dhash", m.dhash), ("luma_mean", m.luma_mean), ("luma_std", m.luma_std),
-                           ("motion", m.motion), ("score", score)):
-            self.cols[key].append(value)
-        self.thumbs += thumb.tobytes()
-        self.steps.append(self.holds.push_grey(grey, (m.phash, m.dhash)))
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Compact typed arrays (cheap to send back from the worker), once every queued
-        frame is measured."""
-        self._finish()
-        out = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in self.cols.items()}
-        out["drawing"] = drawing_ids(self.steps)
-        out["change"] = np.asarray([s.change for s in self.steps], FRAME_COLUMNS["change"])
-        # no cadence is known while decoding: the frame number, until analyse_one finds one
-        out["time"] = film_time(len(out["frame"]), None)
-        size = self.thumb_size * self.thumb_size
-        out["thumb"] = np.frombuffer(bytes(self.thumbs), np.uint8).reshape(-1, size)
-        return out
-
-
 # --- the worker ---------------------------------------------------------------------
 
 
 def _detect(reader: VideoReader, stream: CutStream, params: CutsParams,
-            holds: TripletParams | None = None) -> tuple[_Features, list[int]]:
+            holds: TripletParams | None = None) -> tuple[FrameFeatures, list[int]]:
     """The single decoding pass: the cut stream and the features fed the same frames.
 
     ``stream`` is the object the video app drives too (:mod:`pipeline.analysis.detectors`), so
     the stage and ``interpolate`` find the same cuts.
     """
-    features = _Features(params.thumb_size, holds)
+    features = FrameFeatures(params.thumb_size, holds)
     cuts: list[int] = []
     for frame in reader:
         cuts += stream.push(frame.rgb, frame.pts)

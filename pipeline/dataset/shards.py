@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import atomic
-from pipeline.core.config import Params, ShardParams
+from pipeline.core.config import ShardParams
 from pipeline.core.guard import run_guarded
 from pipeline.core.progress import progress
 from pipeline.core.stage import StageError
@@ -518,7 +518,7 @@ def _removed_frames(triplets_dir: Path, params: ShardParams, report_dir: Path | 
     return removed, wanted_frames(removed, seed=params.seed), {}
 
 
-def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, out_dir: Path,
+def run_shard(params: ShardParams, raw_dir: Path, triplets_dir: Path, out_dir: Path,
               metrics_path: Path | None = None, report_dir: Path | None = None, *,
               backend: Backend = "auto", workers: int | None = None,
               show_progress: bool = False, engine: Engine | None = None,
@@ -529,7 +529,7 @@ def run_shard(params: Params | ShardParams, raw_dir: Path, triplets_dir: Path, o
     ``engine`` runs one task per source with frames to encode (None: local), each
     writing its source's parts in ``parts_dir`` (default
     ``pipeline.engine.parts.default_parts_dir(out_dir)``)."""
-    shard_params = params.shard if isinstance(params, Params) else params
+    shard_params = params
     raw_dir, triplets_dir, out_dir = Path(raw_dir), Path(triplets_dir), Path(out_dir)
     records, kept = _records(raw_dir), load_kept(triplets_dir)
     sources = {r.name: replace(r, path=str(r.video(raw_dir))) for r in records}

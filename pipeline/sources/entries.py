@@ -3,24 +3,15 @@
 :func:`expand_sources` runs once, in the driver, before any work: a ``folder`` entry
 becomes one :class:`Member` per matching file (sorted by relative path), a ``list``
 entry one per CSV row, and every other kind passes through. What cannot be expanded
-(a missing folder, a folder without a match, an unreadable CSV, a bad row) becomes a
-:class:`FailedEntry`, which the download stage records as an error row: a bad entry
-never stops the others, and never vanishes silently.
-
-Names. A folder file is named ``<prefix>-<slug>``, the slug being its path relative to
-the folder without the suffix, every run of characters outside ``[A-Za-z0-9_-]`` made
-one ``-`` (``Season 1/Ep.01.mkv`` -> ``show-Season-1-Ep-01``). A slug that is empty,
-too long for the 64-char limit, or shared by two files of the folder gets an 8-hex
-hash of the relative path (``show-Ep-01-3fa2b1c0``), so names depend only on the
-folder's contents, never on the order of the walk. A list row is named
-``<prefix>-<row name>`` as given (validated, never rewritten: the user chose it).
-
-Two concrete sources with one name (across entries, or two rows of one list) stop the
-stage with a :class:`~pipeline.core.stage.StageError` naming both, before any download:
-renaming one would depend on params order, and a file name must mean one video.
-
-Every entry is picklable (frozen pydantic models and frozen dataclasses), so an engine
-can ship them to workers.
+becomes a :class:`FailedEntry`, recorded by the download stage as an error row: a bad
+entry never stops the others and never vanishes silently. A folder file is named
+``<prefix>-<slug>`` (its relative path without suffix, each run of characters outside
+``[A-Za-z0-9_-]`` made one ``-``: ``Season 1/Ep.01.mkv`` -> ``show-Season-1-Ep-01``); a
+slug that is empty, too long for the 64-char limit, or shared in the folder gets an
+8-hex hash of the relative path (``show-Ep-01-3fa2b1c0``). A list row is named
+``<prefix>-<row name>``, validated, never rewritten. Two concrete sources with one name
+stop the stage with a :class:`~pipeline.core.stage.StageError` naming both, before any
+download. Every entry is picklable, so an engine can ship it. Why: docs/NOTES.md.
 """
 
 from __future__ import annotations

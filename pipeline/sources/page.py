@@ -1,22 +1,16 @@
 """A ``kind: page`` source: the video a web page plays, found by yt-dlp.
 
-yt-dlp only resolves the page to a media URL (``download=False``); the file itself is
-fetched by :func:`pipeline.sources.fetch.fetch`, so a page's video gets the same retries, size
-cap, deadline and sha256 check as a ``kind: url`` source, and lands the same way.
-
-yt-dlp runs as a library, boxed in: no cache dir, no plugins (the CLI's config files
-are never read by the library), quiet, its messages routed to our logger at DEBUG
-(warnings at INFO), its socket timeout and retry counts from ``download.timeout`` and
-``download.retries``. The page request itself is retried here on transient failures
-(connection errors, timeouts, 408, 429, 5xx) with the fetcher's backoff, since yt-dlp's
-generic extractor asks only once. Every yt-dlp failure becomes a :class:`PageError`
-with a short reason, never another exception.
-
-Which video. The first video of the page (document order) when it has several; of that
-video's formats, the one yt-dlp ranks best (its default sort: resolution, then
-bitrate, codec, ...) among :data:`FORMAT`: a single file over http(s) that holds video
-(audio optional: we use the picture only). Streaming manifests (HLS, DASH) are left
-out because the fetcher downloads one file.
+:func:`resolve` has yt-dlp only turn the page into a media URL (``download=False``); the
+file is fetched by :func:`pipeline.sources.fetch.fetch`, with the same retries, size cap,
+deadline and sha256 check as a ``kind: url`` source. yt-dlp runs as a boxed-in library:
+no cache dir, no plugins, no config files, quiet, its messages on our logger (DEBUG;
+warnings at INFO), socket timeout and retries from ``download.timeout`` and
+``download.retries``. The page request is retried here on transient failures
+(connection errors, timeouts, 408, 429, 5xx) with the fetcher's backoff. Every yt-dlp
+failure becomes a :class:`PageError` with a short reason, never another exception.
+The video is the page's first (document order); its format, the one yt-dlp ranks best
+among :data:`FORMAT`: a single file over http(s) that holds video (HLS and DASH are
+left out). Why these choices: docs/NOTES.md.
 """
 
 from __future__ import annotations

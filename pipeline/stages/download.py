@@ -1,31 +1,17 @@
 """download stage: bring every source into ``data/raw/`` and probe it.
 
-Sources are synthetic clips (generated here, with their ground truth), local files
-(copied), http(s) URLs (fetched with retries and resume), video pages (resolved by
-yt-dlp, ``pipeline.sources.page``, then fetched like a URL), and folders and CSV lists of
-those, expanded into one source per file or row first (``pipeline.sources.entries``). Each
-resulting video gets a row in ``sources.parquet`` with its probe and a status; a bad
-source is recorded and skipped so that the others proceed. The stage fails only when
-no source is usable.
-
-The driver expands the entries once (:func:`pipeline.sources.entries.expand_sources`, which
-stops the stage on a name clash before any work) and hands each entry to
-:func:`download_entry`, a module-level function of picklable arguments that never
-raises for a bad source, so an engine can run entries anywhere and in any order and
-the driver still assembles the same tables in entry order.
-
-Each usable video is also scanned (``pipeline.media.scan``, params ``download.scan``,
-``download.crop_bars``) for telecine / interlace and constant bars; the verdict is the
-decode filter every later reader applies. ``frames``, ``fps`` and ``width``/``height``
-stay what the file holds (the probe: demuxed packets, stream rate, coded size);
-``out_frames``/``out_fps`` are what a reader delivers after the filter (after 3:2
-decimation 4 of every 5 frames, ~23.976 fps), and ``crop`` (``w:h:x:y``) the picture
-inside the bars. A scan that fails leaves the source unfiltered with ``scan_error``.
-
-A source without a licence (``license`` missing, empty or ``unknown``) is flagged, not
-refused (``pipeline.sources.licences``): a warning per source names the params.yaml entry to
-fix, ``license_note`` records it in ``sources.parquet`` and the summary line counts
-them; the export card then marks those works as not to be redistributed.
+Sources: synthetic clips (generated with their ground truth), local files (copied),
+http(s) URLs (fetched with retries and resume), video pages (resolved by yt-dlp, then
+fetched) and folders and CSV lists of these (one source per file or row). Writes to
+``--out`` (data/raw) the videos and ``sources.parquet``: one row per video with its
+status, its probe (``frames``, ``fps``, ``width``/``height``: what the file holds) and
+the decode filter later readers apply, from a scan for telecine, interlace and bars
+(``download.scan``, ``download.crop_bars``): ``out_frames``/``out_fps`` after the filter,
+``crop`` (``w:h:x:y``), ``scan_error`` when the scan failed (the source stays
+unfiltered). A bad source is recorded and skipped; the stage fails only when no source
+is usable, or before any download when two sources share a name. A source without a
+licence (missing, empty or ``unknown``) is flagged, not refused: a warning names the
+params.yaml entry to fix and ``license_note`` records it.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def _main(params: Params, args: argparse.Namespace) -> int:
     with make_engine(params) as engine:
         workers = args.workers if args.workers is not None or engine.name == "local" \
             else engine.task_cpus()
-        result = run_shard(params, args.raw, args.triplets, args.out, args.metrics, args.report,
+        result = run_shard(params.shard, args.raw, args.triplets, args.out, args.metrics, args.report,
                            workers=workers, show_progress=True, engine=engine)
     print(summary(result))
     if result.metrics["total"]["samples"] == 0:

@@ -3,7 +3,7 @@
 Stages after detect_cuts only read ``frames.parquet`` and ``scenes.parquet``. Tests of
 those stages must not depend on how well the cut detector works, so this helper decodes
 the synthetic clips itself and takes ``scene`` from the truth's hard cuts, but measures
-every other column with detect_cuts' own per-frame code (``_Features``: hashes, luma
+every other column with detect_cuts' own per-frame code (``FrameFeatures``: hashes, luma
 stats, motion, thumbnail, and the hold rule's ``drawing``, ``change``, ``gate``) and
 reads the clips through the pipeline's reader at the analysis size, so what the tests
 see is what the stage writes, not a second implementation of it.
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.analyse import FRAME_COLUMNS as STAGE_FRAME_COLUMNS
-from pipeline.analysis.analyse import _Features
+from pipeline.analysis.features import FRAME_COLUMNS as STAGE_FRAME_COLUMNS
+from pipeline.analysis.features import FrameFeatures
 from pipeline.core.atomic import write_parquet
 from pipeline.core.config import CutsParams, TripletParams
 from pipeline.media.video import Frame, open_reader
@@ -36,9 +36,9 @@ SCENE_COLUMNS = ("source", "scene", "first_frame", "last_frame", "frames", "star
 
 def features_table(frames: Iterable[Frame], source: str, thumb_size: int = 16,
                    holds: TripletParams | None = None) -> pd.DataFrame:
-    """frames.parquet rows of one source measured by detect_cuts' ``_Features``
+    """frames.parquet rows of one source measured by detect_cuts' ``FrameFeatures``
     (``score`` NaN: no detector runs here; ``scene`` 0, for the caller to set)."""
-    features = _Features(thumb_size, holds)
+    features = FrameFeatures(thumb_size, holds)
     for frame in frames:
         features.add(frame, float("nan"))
     cols = features.arrays()
