@@ -6,12 +6,12 @@ most ``SAMPLE_FRAMES`` frames in ``WINDOWS`` runs, at full size), and records th
 in ``sources.parquet`` (``pipeline.media.decode_filter.SCAN_COLUMNS``); every reader
 (``pipeline.media.video``) decodes through the matching
 :class:`~pipeline.media.decode_filter.DecodeFilter`, so analysis, shards and naive
-triplets see the same output frames with the same indices. Verdicts: progressive (also whenever the evidence is thin: no filter),
-telecine (inverse telecine; 3:2 pulldown at ~29.97/30 fps is decimated 5 -> 4, to
-23.976/24 fps), interlaced (deinterlace), plus dark, flat, constant bars to crop. A
-scan that fails records its reason in ``scan_error`` and the source decodes unfiltered;
-bars refused as "dark everywhere" drop only the crop (``scan_error`` says so).
-How the scan decides, and its cost: docs/NOTES.md.
+triplets see the same output frames with the same indices. Verdicts: progressive (also
+when the evidence is thin: no filter), telecine (inverse telecine; 3:2 pulldown at
+~29.97/30 fps is decimated 5 -> 4, to 23.976/24 fps), interlaced (deinterlace), and
+dark, flat, constant bars to crop. A failed scan records its reason in ``scan_error``
+and the source decodes unfiltered; bars refused as "dark everywhere" drop only the crop
+(``scan_error`` says so). How the scan decides, and its cost: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -3,17 +3,15 @@
 Reads ``--raw`` (data/raw). Each usable source is decoded once at analysis size, in a
 guarded worker and through its recorded decode filter, feeding the ``cuts.detector`` cut
 stream and the hold rule (``triplets.hold_*``); an old conversion's repeat cadence then
-sets each frame's ``time`` in film frames. Sources run on the ``engine``; finished ones
-are kept as parts in ``data/cache/parts/analysis/``, so a killed run resumes. Writes to
-``--out`` (data/analysis):
+sets each frame's ``time`` in film frames. Finished sources are kept as parts
+(``data/cache/parts/analysis/``): a killed run resumes. Writes to ``--out``:
 
 - ``frames.parquet``  one row per decoded frame: hashes, luma, motion, detector score,
                       thumbnail, scene, drawing, ``time``; ``pts`` in seconds
 - ``scenes.parquet``  one row per scene
-- ``decoded.parquet`` one row per source: reader, frames, repeat pattern, ``status``:
+- ``decoded.parquet`` one row per source: reader, frames, repeats, ``error``, ``status``:
                       ``ok`` (decoded to the end), ``partial`` (ended early; frames kept)
-                      or ``error`` (nothing usable, or under 3 frames: no rows above);
-                      ``error`` says why
+                      or ``error`` (nothing usable, or under 3 frames: no rows above)
 """
 
 from __future__ import annotations

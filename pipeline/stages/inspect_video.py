@@ -1,32 +1,16 @@
 """``inbetweener inspect VIDEO``: what the pipeline would see in one video, in seconds.
 
-Before a video goes into ``params.yaml`` a user wants to know what the pipeline makes of
-it: where it cuts, which dissolves it finds, which frames it takes for held drawings,
-whether an old conversion repeats frames, what the scan says (telecine, bars), and how
-many triplets survive the filter and why the others do not. Nothing short of a whole
-``dvc repro`` told them; PySceneDetect's ``scenedetect -i v.mp4 detect-content
-list-scenes save-images`` gives a look like this for cuts alone, with a detector of its
-own settings.
+:func:`inspect` runs the very commands ``dvc repro`` runs (``STAGES``, checked against
+dvc.yaml by the tests): download (probe, scan), detect_cuts (cuts, holds, cadence),
+extract_triplets and filter, on a one-source params file (built-in defaults, or the
+sections of ``--params FILE``, its sources ignored) in a temporary folder on the local
+engine: it reports what the dataset would get (why so: docs/NOTES.md). In ``OUT``:
 
-So this runs the pipeline's own stages, the very commands ``dvc repro`` runs
-(``STAGES``, checked against dvc.yaml by the tests), on a one-source params file built
-from the built-in defaults (which the shipped ``params.yaml`` holds) or from ``--params
-FILE`` (its sections; its sources are ignored): download (probe and scan), detect_cuts
-(cuts, holds, cadence), extract_triplets and filter (dissolves, flashes and every drop
-reason), in a temporary folder on the local engine. What it reports is then exactly what
-the dataset would get, by construction; nothing is re-implemented here except the
-pictures. (Commands, not imports: a module never imports a stage module, and a stage
-that crashes cannot take the command down with it.)
-
-Outputs, in ``OUT`` (written whole or not at all):
-
-- ``summary.txt``: the lines the command prints;
-- ``frames.csv``: one row per decoded frame: time, scene, drawing, its hold length, the
-  hold rule's change (in gates; above 1 a new drawing), the mean-difference motion,
-  whether a transition covers it;
+- ``summary.txt``: the lines the command prints (``OUT`` is written whole or not at all);
+- ``frames.csv``: per decoded frame: time, scene, drawing, its hold length, the hold
+  rule's change (in gates; above 1 a new drawing), mean-difference motion, transition;
 - ``shots.png``: the first frame of every scene, captioned with frame and time;
-- ``change.png``: the hold rule's change per frame with cuts (red) and transitions
-  (shaded) marked: held frames sit under the gate line.
+- ``change.png``: the change per frame, cuts (red) and transitions (shaded) marked.
 """
 
 from __future__ import annotations

@@ -1,35 +1,17 @@
 """shard stage: decode only the kept frames, resize, encode, write WebDataset tars.
 
-Reads ``sources.parquet`` (where each video is, its license, its demux frame count)
-and the kept rows of ``filtered.parquet``; writes ``{out}/{split}/{split}-%06d.tar``,
-``manifest.parquet``, ``shards.parquet`` and one wids index per split
-(``pipeline.dataset.manifest``), ``metrics/shards.json`` and the dataset report
-(``pipeline.dataset.report``).
-
-Work is per source and streaming: the needed frame indices of a source are read in
-order in one pass of the video's main stream (``pipeline.media.video.read_frames``), and each
-frame is encoded once even when three triplets share it. Encoding costs about as much
-as decoding; it runs on a thread pool (see :func:`_pool`) while the main thread
-decodes.
-
-Encoded frames are cached per source across runs (``pipeline.dataset.frame_parts``, in
-``data/cache/parts/shards/``): only a source whose frames no part holds is decoded and
-encoded (a new source; a changed file, decode filter or pixel/encoding param), so adding
-a source to a big dataset costs that source's encoding, not the dataset's. Each such
-source is one engine item (``pipeline.engine``, params ``engine``): a guarded worker
-with ``shard.timeout`` (a decoder that hangs or crashes costs that source's triplets,
-counted in ``skipped``) publishes the source's parts. Then every sample is packed from
-the parts, in source then f0 order, into the split shards (``RawShardSink`` with
-``pipeline.dataset.manifest.sample_blocks``: the bytes webdataset's writer gives). Its json is
-built there, so provenance, groups and splits are never stale. Packing is cheap (about
-2 s for the default dataset's 715 MB); the cache holds each frame once, about 40 % of
-the shards' bytes, and ``rm -rf data/cache/parts/shards`` forgets it.
-
-Sample: key ``{source}_{scene:04d}_{f0:06d}``; members ``f0.{ext}``, ``f1.{ext}``,
-``f2.{ext}`` and ``json`` (see :func:`sample_meta`). Samples are written in source then
-f0 order, each split to its own writer, so the same inputs and params give the same
-bytes. A source that cannot be read is recorded (``skipped`` in the metrics, a warning
-in the log) and the others go on.
+Reads ``--raw`` (``sources.parquet``: each video, its license, its demux frame count) and
+the kept rows of ``--triplets`` (``filtered.parquet``). Writes to ``--out`` (data/shards)
+``{split}/{split}-%06d.tar``, ``manifest.parquet``, ``shards.parquet`` and a wids index
+per split, plus ``--metrics`` (metrics/shards.json) and the dataset report (``--report``).
+Each source's needed frames are read in order in one pass and each frame is encoded
+once (``--workers`` threads). Encoded frames are cached per source in
+``data/cache/parts/shards/`` (``rm -rf`` it to forget them), so only a new or changed
+source is decoded again. Samples (key ``{source}_{scene:04d}_{f0:06d}``; members
+``f0.{ext}``, ``f1.{ext}``, ``f2.{ext}`` and ``json``) are packed from the cache in
+source then f0 order: the same inputs and params give the same bytes. A source that
+cannot be read (or whose decoder hangs past ``shard.timeout`` or crashes) is counted in
+``skipped`` in the metrics, with a warning, and the others go on.
 """
 
 from __future__ import annotations

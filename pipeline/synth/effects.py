@@ -1,23 +1,17 @@
 """What a transfer does to the rendered picture: film grain, letterbox bars, telecine.
 
-These run after ``pipeline.synth.render`` and before the encoder, in that order:
-grain on the picture only (bars on a real transfer are clean black), then the bars,
-then (optionally) 3:2 pulldown. None of them changes the truth table: grain keeps
-every frame's drawing, bars only move the picture, and a telecined clip's truth rows
-stay the progressive frames (what inverse telecine should give back) with the field
-mapping in a second table (``pipeline.synth.generate``).
+They run after ``pipeline.synth.render`` and before the encoder, in this order: grain
+(:func:`grained`, on the picture only), bars (:func:`with_bars`), then optionally 3:2
+pulldown (:func:`telecined`). None changes the truth table: a telecined clip's rows stay
+the progressive frames, the field mapping in a second table (``pipeline.synth.generate``).
 
-Grain: independent Gaussian noise per frame, seeded per clip (so one clip's grain does
-not depend on the others'), blurred by a 3-tap binomial kernel [1, 2, 1] / 4 in each
-direction (correlated over ~1 px, like film grain rather than sensor noise) and
-rescaled to keep the requested sd. The same value is added to R, G and B, so it is
-luma-only: Cb and Cr do not change (except where a channel clips at 0 or 255). Plain
-numpy float32 arithmetic, so the noise is the same on every machine.
-
-Telecine: FFmpeg's ``telecine`` filter (pattern "23", top field first) through PyAV's
-filter graph; ``pulldown_fields`` states, independently, which progressive frame each
-field of each output frame comes from, and ``telecined`` checks the filter gave as many
-frames as that says.
+Grain: Gaussian noise per frame, seeded per clip, blurred by [1, 2, 1] / 4 in each
+direction, rescaled to the requested sd and added alike to R, G and B (luma only), in
+plain numpy float32, so it is the same on every machine. Telecine: FFmpeg's ``telecine``
+filter (pattern "23", top field first) through PyAV's filter graph;
+:func:`pulldown_fields` states, independently, which progressive frame each field of
+each output frame comes from, and :func:`telecined` checks the filter gave that many
+frames. Why these choices: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """Encoding: RGB frames -> a bit-exact constant-frame-rate H.264 MP4 via PyAV/libx264.
 
-Bit-exactness: ``fflags=+bitexact`` keeps the muxer from writing its version string,
-and a fixed x264 thread count keeps the encoder's decisions (and so its bytes) the same
-on every machine, whatever its core count. One thread: at these frame sizes x264's
-threading measured no faster, and it leaves the other core to the caller.
-
-x264's macroblock-tree rate control is off (``mbtree=0``): with it, the libx264 in
-PyAV's wheel gave different bytes for the same frames from one encode to the next
-(about half the clips of a set differed across four encodes, even with one thread);
-without it every encode matched.
-
-Timestamps are frame indices in a 1/fps time base, so pts * time_base is exactly
-frame / fps (constant frame rate). ``fps`` may be a Fraction (a telecined clip runs at
-fps * 5/4); an integer rate gives the same options, hence bytes, as it always did.
+The same frames give the same bytes on every machine: ``fflags=+bitexact`` (no muxer
+version string), one fixed x264 thread, and macroblock-tree rate control off
+(``mbtree=0``). Timestamps are frame indices in a 1/fps time base, so pts * time_base
+is exactly frame / fps (constant frame rate). ``fps`` may be a Fraction (a telecined
+clip runs at fps * 5/4); an integer rate gives the same options, hence bytes, as it
+always did. Why each setting, as measured: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,38 +1,17 @@
 """What an old film print and its transfer add: flicker, gate weave, dust, conversion repeats.
 
-Hand-checked real film (``data/real/truth/README.md``: Steamboat Willie, Popeye) has four
-kinds of noise the clean synthetic source lacked; held drawings must survive all four:
+The options of :class:`FilmSpec`, a :class:`SynthSpec` with four more fields (all off by
+default, and then the output is byte for byte the plain spec's):
 
-- *flicker*: every frame's brightness jumps at random, unevenly over the frame (a
-  smooth field: a mean level, a ramp across the frame, a bump at the centre). ``flicker``
-  is the largest jump of the frame's mean level between two frames (the mean offset is
-  uniform in +-flicker/2); the ramp and the bump each add up to +-flicker/4, zero-mean.
-- *gate weave*: the whole frame, cels and background alike, jolts by its own random
-  shift each frame: each axis normal with sd ``weave``/2, clipped to +-``weave`` px,
-  zero-mean and independent from frame to frame (no pan). Bilinear, the borders padded
-  by edge replication, so the frame keeps its size.
-- *dust*: on average ``dust`` specks a frame (Poisson), each a dark or bright square of
-  1-3 px at a random place, on that one frame only.
-- *conversion repeats*: an old frame-rate conversion showing one film frame twice in
-  every ``repeat_every`` and dropping one elsewhere in the period, so the content keeps
-  its speed. Output frame i shows film frame ``film_frames(n, N)[i]``: frames with
-  ``i % N == 0`` (i > 0) repeat frame i - 1 exactly, pixel for pixel (noise included,
-  as a copied frame would), and the film frame half a period later is never shown.
+- ``flicker``: the largest jump of a frame's mean level; a ramp and a bump add unevenness;
+- ``weave``: each frame shifts as a whole at random, clipped to +-``weave`` px;
+- ``dust``: on average ``dust`` specks a frame (Poisson), 1-3 px, one frame each;
+- ``repeat_every``: one film frame shown twice per period, one dropped (:func:`film_frames`).
 
-All four run on the whole composited frame after grain (the grain is on the film, so it
-weaves with it) and before the bars and the encoder: dust, then weave, then flicker per
-film frame, then the repeats. Each effect draws from its own generator,
-``np.random.default_rng([seed, STREAM, clip])``, so turning one on changes no other.
-
-Truth (``pipeline.synth.generate``): flicker, weave and dust change pixels, never
-``drawing`` or ``hold``. A repeat frame shows the drawing of the frame before it; the
-rows of a converted clip are those of the film frames it shows, with ``hold`` recounted
-over the frames shown and a cut start kept when the frame that held it was dropped.
-``FILM_COLUMNS`` add ``repeat`` (a conversion repeat) and ``film_frame`` (the film frame
-shown: the true time of the frame, in frames) whenever any film option is on.
-
-The options live on :class:`FilmSpec`, a :class:`SynthSpec` with four more fields (off by
-default, when the output is byte for byte that of the plain spec).
+They run after grain, before bars and encoder (dust, weave, flicker, then repeats), each
+from its own generator, so turning one on changes no other. Truth: pixels change, never
+``drawing`` or ``hold``, but a converted clip's rows are those of the film frames shown;
+any option adds ``FILM_COLUMNS`` (``repeat``, ``film_frame``). Exact rules: docs/NOTES.md.
 """
 
 from __future__ import annotations

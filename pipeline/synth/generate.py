@@ -1,49 +1,17 @@
 """Generate the synthetic set: plan, render, encode each clip; build the truth table.
 
-Truth semantics (one row per frame of every clip):
+:func:`generate` writes the clips and returns the truth table (``TRUTH_COLUMNS``), one row
+per frame (grain, bars, telecine and film noise keep the rows; film repeats do not: see
+:mod:`pipeline.synth.film`). Every column's exact meaning: docs/NOTES.md.
 
-- ``shot``: global shot id (unique across the set; a repeat gets a new id).
-  ``drawing``: global drawing id; all frames of one held drawing share it; a repeated
-  shot gets new drawing ids. ``hold``: frames that drawing is shown (the last drawing of
-  a shot may be cut short by the shot's end; saturates at 127 because it is int8, which
-  only long static shots reach).
-- ``is_cut_start``: first frame of a shot that follows a *hard* cut, i.e. the previous
-  frame belongs to another shot, or is a flash frame. Frame 0 of a clip is not a cut.
-  The first frame after a dissolve is not a cut start: a gradual transition is not a
-  hard cut.
-- ``transition``: "" for shot frames, "dissolve" or "flash" for transition frames,
-  which have ``shot`` = ``drawing`` = -1, ``hold`` = 0, ``is_static_shot`` = False,
-  ``repeat_of`` = -1 and ``is_cut_start`` = False. A flash is one uniform white or
-  black frame between two shots (the frame after it is a cut start); a dissolve of n
-  frames blends the last frame before it into the first frame after it with weights
-  k / (n + 1), k = 1..n.
-- ``repeat_of``: for every frame of a repeated shot, the shot id of the root original
-  (a repeat of a repeat points to the first placement); -1 otherwise.
-- ``transition`` "fade": a fade out to a uniform black or white and back in from it
-  (4-12 frames each way; see ``plan.Transition``), with the same -1/0/False values as
-  a dissolve; the first frame after a fade is not a cut start (a gradual transition).
-- What a *drawing* is when the camera moves on its own (the project's decision): a
-  drawing is one distinct composited picture. Under a pan *on ones* (``camera`` =
-  "pan_ones") the background moves every frame while the cels are held on twos or
-  threes, so every frame is a new drawing (``hold`` = 1), and ``cel`` gives the drawing
-  id the frame would have without the camera move: the ``drawing`` id of the cel's
-  first frame, shared by every frame showing that cel. Elsewhere ``cel`` = ``drawing``
-  (-1 on transition frames). ``camera``: "" (still background), "pan" (the background
-  moves with the drawings, in integer steps) or "pan_ones"; "" on transition frames.
-- ``timing``: the shot's timing, one of ones, twos, threes, mixed, static, slow ("" on
-  transition frames). A *slow* shot is drawn on ones, its objects moving 0.05-0.5 px
-  per frame (every frame a new drawing), with no pan.
-- ``look_alike``: True on the cut-start frame of a hard cut into a shot whose palette
-  copies the previous shot's (same hue sector, brightness within a few percent, same
-  background pattern kind; new objects and layout, so the cut is real).
-- Grain (``grain``), bars (``letterbox``, ``pillarbox``) and ``telecine`` leave this
-  table as it is: grain changes pixels, not drawings; the bars only frame the picture;
-  a telecined clip's rows stay the progressive frames at ``fps``, and ``SynthOutput.
-  telecine`` maps each encoded frame's fields to them (``TELECINE_COLUMNS``).
-- Film noise (a ``FilmSpec``'s ``flicker``, ``weave``, ``dust``) leaves the table as it
-  is too; its conversion repeats (``repeat_every``) make a clip's rows those of the film
-  frames shown, and any film option adds ``repeat`` and ``film_frame``
-  (``pipeline.synth.film.FILM_COLUMNS``; see that module for the exact rules).
+- ``shot``, ``drawing``: global ids, shared by all frames of one shot or held drawing
+  (a repeated shot gets new ids; ``repeat_of``: the root original's shot id, else -1);
+  ``hold``: frames the drawing is shown (int8, saturating at 127);
+- ``is_cut_start``: first frame after a hard cut or a flash (never frame 0, nor after a
+  dissolve or fade); ``look_alike``: such a cut into a look-alike palette;
+- ``transition``: "" on shot frames, else "dissolve", "fade" or "flash" (then ``shot``,
+  ``drawing``, ``cel``, ``repeat_of`` are -1, ``hold`` 0); ``camera`` ("", "pan",
+  "pan_ones"), ``timing``, ``cel`` (under a pan on ones, the held cel's drawing id).
 """
 
 from __future__ import annotations

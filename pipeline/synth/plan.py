@@ -7,12 +7,11 @@ object rendered twice, hence pixel-identical before encoding.
 
 Vocabulary: a *template* is a shot's full description (length, timing, background,
 objects); a *slot* is one placement of a template in a clip, with its own global shot
-id. A repeat is a slot whose template was placed before.
-
-What real transfers add (``pan_ones_prob``, ``similar_cut_prob``, ``fade_prob``,
-``slow_prob``) is decided by a second generator seeded from the same seed, drawn from
-only when that feature is on: with every such probability at zero the plan (and so the
-video bytes) is exactly what it was before these features existed.
+id. A repeat is a slot whose template was placed before. What real transfers add
+(``pan_ones_prob``, ``similar_cut_prob``, ``fade_prob``, ``slow_prob``) comes from a
+second generator seeded from the same seed, drawn from only when its feature is on: with
+all four at zero the plan, and so the video bytes, are what they were before these
+features existed.
 """
 
 from __future__ import annotations

@@ -1,19 +1,16 @@
 """Rendering: plan -> RGB drawings, streamed as (frame, repeat count) pairs.
 
 A drawing is rendered once, at the time of its first frame, and handed to the encoder
-with the number of frames it is held, so held frames cost no rendering and are
-identical pixels (grain, added later in ``pipeline.synth.effects``, makes them differ).
-Each shot's background texture is built once per shot placement and only cropped per
-drawing. Nothing here keeps more than one shot's texture and two frames alive, so
-memory does not grow with clip length.
+with the number of frames it is held: held frames cost no rendering and are identical
+pixels (grain, added later in ``pipeline.synth.effects``, makes them differ). A shot
+placement builds its background texture once and crops it per drawing; no more than
+one shot's texture and two frames are alive, so memory does not grow with clip length.
 
-Two kinds of shot are rendered frame by frame instead. A shot that pans *on ones*
-composites its held cels over a background cropped at the exact, sub-pixel offset of
-every frame (bilinear between the four neighbouring integer crops), so the camera moves
-every frame while the cels' pixels stay those of their first frame. A *slow* shot draws
-its objects at SUPERSAMPLE times the size and box-averages them down, so motion of a
-tenth of a pixel still changes the anti-aliased edges a little, as on real footage;
-its background is still, so it stays exact.
+Two kinds of shot are rendered frame by frame: a pan *on ones* composites its held cels
+over the background cropped at each frame's exact sub-pixel offset (bilinear between
+the four neighbouring integer crops); a *slow* shot draws its objects at
+``SUPERSAMPLE`` times the size and box-averages them down, over a still background.
+Why: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,35 +1,17 @@
 """Cuts and held drawings found while streaming, with the pipeline's own rules.
 
-``interpolate`` must not read a video twice or keep it in memory, yet it must decide
-cuts and holds the way the dataset stages do, so that what the model was trained on
-(triplets of distinct drawings inside one scene) is what it is asked to do. So each
-frame is measured as detect_cuts measures it (analysis size, PIL grey, the same
-hashes and motion, the cut stream from ``params.cuts``), and held drawings
-are decided by the very object detect_cuts uses, :class:`pipeline.analysis.holds.HoldTracker`,
-fed the same grey frames in the same order (its noise estimate is causal, so the
-stream needs no look-ahead for it), with drawings split at scene changes as
-extract_triplets splits them.
-
-Cuts come from the very cut stream detect_cuts drives (``pipeline.analysis.detectors.
-make_cut_stream``, from ``params.cuts``), so a film is cut where its dataset would be.
-(An app-only rule that also cut where both hashes jumped 24+ bits was dropped: with the
-``combined`` detector it found no cut the stream missed, on the synthetic sets and the
-Popeye labels, and it cut inside fades to black.) What differs from the table version,
-because the stream has no future:
-
-- A blank frame's edges start scenes (``CutWindow._blank_edge``): the dataset drops
-  triplets touching a flash in its filter; a film must not blend one into a shot.
-- The stream may report a cut up to ``lookahead`` frames late (PySceneDetect's flash
-  filter, TransNetV2's window), so frames wait in a window of ``lookahead + 1``
-  frames before their scene is final.
-- The hold rule's drift revision (a slow move found only once its drift crosses the
-  gate, whose earlier frames then become drawings of their own) is applied to the frames
-  still waiting in that window: each frame is judged as it enters the window
-  (:meth:`SceneDrawings.judge`), scheduled as it leaves. A revision reaching further back
-  than the window (a slow move longer than ``lookahead`` frames) finds its first frames
-  scheduled as a hold already; they stay one (a still frame where the input moved by a
-  fraction of a pixel), and ``Pipeline.late_revisions`` counts them. Everything else
-  about holds is identical.
+``interpolate`` reads a video once, without keeping it, yet must cut and hold as the
+dataset stages do, so the model is asked what it was trained on. :class:`FrameMeter`
+measures each frame as detect_cuts does (analysis size, PIL grey, same hashes and
+motion), :class:`CutWindow` cuts with the same stream (``params.cuts``,
+:func:`pipeline.analysis.detectors.make_cut_stream`) and :class:`SceneDrawings` holds
+with the same :class:`pipeline.analysis.holds.HoldTracker`, split at scene changes.
+Because the stream has no future: a blank frame's edges start scenes; frames wait in a
+window of ``lookahead + 1`` frames until their scene is final; the drift revision
+reaches only frames still in that window (judged as they enter,
+:meth:`SceneDrawings.judge`, scheduled as they leave), and older ones stay a hold,
+counted in ``vfi.app.interpolate.Pipeline.late_revisions``; all else about holds is
+identical. Rationale, and a rule that was dropped: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,16 @@
 """Which output frame shows what: the cut- and hold-aware schedule of ``interpolate``.
 
-Pure bookkeeping on times and frame indices, no pixels, so every rule is unit-tested
-with plain lists. Source frames arrive in order (:class:`SourceFrame`, with the scene
-and drawing the analysis gave them); output frames leave in order
-(:class:`OutFrame`: "show source frame ``a``" or "the in-between of ``a`` and ``b``
-at ``t``"). Output frame ``j`` is at time ``start + j / rate``.
-
-The rules, between two consecutive *keys* (source frames the output is anchored to):
-
-- across a cut (the next key starts another scene) the earlier frame is repeated up
-  to the cut: nothing is ever blended across a cut;
-- within one drawing (a held frame) the earlier frame is repeated: held stays held;
-- otherwise the output at time T is the in-between of the two keys at
-  ``t = (T - p0) / (p1 - p0)``; ``t = 0`` is the earlier key itself.
-
-Without retiming every source frame is a key, and a held frame is repeated with its
-own pixels. With ``retime`` only the first frame of each drawing is a key, so a drawing
-on twos or threes becomes in-betweens spread over its whole hold, at the drawings' true
-times. A hold longer than ``max_hold`` frames is a pause, not timing: it stays still
-(its last frame becomes a key too), so a character that stops does not turn into a
-slow morph.
+:class:`Schedule` is pure bookkeeping on times and frame indices, no pixels. Source
+frames arrive in order (:class:`SourceFrame`, with their scene and drawing); output
+frames leave in order (:class:`OutFrame`: show source frame ``a``, or the in-between of
+``a`` and ``b`` at ``t``); output frame ``j`` is at time ``start + j / rate``. Between two
+consecutive *keys* (source frames the output is anchored to) the earlier frame is
+repeated up to a cut (nothing is ever blended across one) and within one drawing (held
+stays held); otherwise the output at time T is the in-between at
+``t = (T - p0) / (p1 - p0)``. Without retiming every source frame is a key. With
+``retime`` only each drawing's first frame is, so drawings on twos or threes become
+in-betweens at their true times, except that a hold longer than ``max_hold`` frames is
+a pause and stays still (its last frame becomes a key too). Why: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,16 @@
 """Score the model, pretrained RIFE 4.25 and the baselines on a folder of triplets, t = 0.5.
 
-``inbetweener benchmark --triplets DIR`` exists so users can set our numbers beside
+``inbetweener benchmark --triplets DIR`` (:func:`benchmark`) sets our numbers beside
 published ones (ATD-12K, Vimeo-90K triplets) without converting the data into shards.
-Two layouts are found, recursively and in sorted order: ATD-12K's
+Layouts, found recursively and in sorted order: ATD-12K's
 ``<name>/frame{1,2,3}.<png|jpg|jpeg|webp>`` and Vimeo-90K's ``<seq>/<n>/im{1,2,3}.png``;
-the middle frame is the ground truth. The methods come from the registry of
-:mod:`vfi.inference.methods`, as the DVC evaluate stage's do, so the two agree.
-
-Predictions are rounded to 8 bits before scoring, as the published evaluation scripts
-do (an interpolated frame is saved as 8-bit): PSNR is then comparable with papers.
-SSIM is :func:`vfi.inference.metrics.ssim` (per channel, gaussian window); papers use several
-SSIM variants, so compare SSIM between methods here rather than with other tables.
-
-A bad triplet (undecodable frame, frames of different sizes, a method that cannot run
-on it) is recorded with a reason and skipped; the others are still scored. A triplet
-counts only if every method scored it, so the columns compare the same frames.
+the middle frame is the ground truth. Methods come from :mod:`vfi.inference.methods`, as
+the evaluate stage's do. Predictions are rounded to 8 bits before scoring, as published
+scripts do, so PSNR compares with papers; SSIM (:func:`vfi.inference.metrics.ssim`, per
+channel, gaussian window) should be compared between methods here only. A bad triplet
+(undecodable frame, frames of different sizes, a method that cannot run on it) is
+recorded with a reason and skipped; a triplet counts only if every method scored it.
+Why: docs/NOTES.md.
 """
 
 from __future__ import annotations

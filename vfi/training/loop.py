@@ -1,21 +1,17 @@
 """The training loop behind ``python -m vfi.train``.
 
-A nanoGPT-style loop without globals: everything it needs comes in through
-:func:`train`'s arguments. The checkpoint is model + optimizer + step + the resolved
-config (plain tensors, dicts, numbers and strings only, so ``torch.load(...,
-weights_only=True)`` can read it and a tampered file cannot run code). A killed run
-resumes from its last checkpoint and continues exactly as if never stopped: the sample
-stream is a pure function of the seed and the number of samples drawn, and every
-augmentation draws from a generator seeded by the sample's index in that stream.
-
-A run writes only its own state (``models/.run/last.pt``) while it trains and publishes
-``model.pt`` when it completes (:mod:`vfi.training.publish`): an interrupted run, an
-aborted ``dvc exp run`` among them, leaves the published model as it was.
-
-Under ``torchrun --nproc_per_node=N -m vfi.train`` each rank streams its own part of
-the train shards with seed ``train.seed + rank`` and DDP averages the gradients, so a
-step sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and writes
-(see :mod:`vfi.training.distributed`).
+A nanoGPT-style loop without globals: everything comes in through :func:`train`'s
+arguments. The checkpoint is model + optimizer + step + the resolved config, plain data
+that ``torch.load(..., weights_only=True)`` reads. A killed run resumes from its last
+checkpoint exactly as if never stopped: the sample stream is a pure function of the seed
+and the number of samples drawn, and every augmentation draws from a generator seeded
+by the sample's index in that stream. A run writes only ``models/.run/last.pt`` while it
+trains and publishes ``model.pt`` when it completes (:mod:`vfi.training.publish`), so an
+interrupted run (an aborted ``dvc exp run`` too) leaves the published model as it was.
+Under ``torchrun --nproc_per_node=N -m vfi.train`` each rank streams its own part of the
+train shards with seed ``train.seed + rank`` and DDP averages the gradients, so a step
+sees ``batch_size x accumulate x N`` samples; rank 0 alone validates and writes
+(:mod:`vfi.training.distributed`).
 """
 
 from __future__ import annotations

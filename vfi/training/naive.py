@@ -1,30 +1,17 @@
 """The naive-triplet control: every three consecutive frames of the training footage.
 
-The curation experiment (``train.triplets: naive``) trains on what a naive extractor
-would give: every window of three consecutive decoded frames ``(i, i+1, i+2)`` at
-``t = 0.5``, nothing removed: no hold collapse (a held drawing gives windows whose
-frames are equal), no cut, transition, static or near-duplicate filtering. Only the
-footage is the curated set's: a window belongs to the split of its middle frame's
-scene, so naive and curated training never see a val or test scene and the comparison
-is about curation alone (a window across a cut is in, as a naive extractor's would be).
-
-A scene's split is the one the filter gave its candidate triplets
-(``filtered.parquet``); a scene with no candidate row gets it from
-:func:`pipeline.curation.splits.split_for` with the filter's seed and fractions and its source's
-pin (``sources.parquet``), exactly as the filter would have given it (a scene without
-candidates has no near-duplicate link, so it is a group of its own). Scene frame ranges
-are ``scenes.parquet``'s.
-
-Frames are decoded once per source in one pass (:func:`pipeline.media.video.read_frames`,
-the shard stage's reader and resize: short side ``shard.short_side``, never upscaled), so a
-naive frame is pixel-equal to what a PNG shard stores for the same frame. Each needed
-frame is kept once as uint8 (windows share frames); the float triplet is made per
-sample. A source that cannot be read is skipped with a logged reason; the others go on.
-
-:func:`naive_samples` is the training stream over a :class:`NaiveSet`, with the
-contract of :func:`vfi.training.samples.train_samples`: window drawn with replacement
-from this rank's part, sample ``i`` seeded by its index alone (a resumed stream is the
-tail of the full one), the same flow cache and augmentation.
+For ``train.triplets: naive`` (the curation experiment), :func:`naive_triplets` builds a
+:class:`NaiveSet`: every window of three consecutive decoded frames ``(i, i+1, i+2)`` at
+``t = 0.5``, nothing removed (no hold collapse, no cut, transition, static or
+near-duplicate filter). Only the footage is the curated set's: a window belongs to the
+split of its middle frame's scene (the filter's, from ``filtered.parquet``, or for a scene
+without candidates :func:`pipeline.curation.splits.split_for` with the filter's seed and
+fractions and its source's pin), so no val or test scene is trained on. Frames are
+decoded once per source with the shard stage's reader and resize
+(:func:`pipeline.media.video.read_frames`, short side ``shard.short_side``), so a frame
+is pixel-equal to its PNG shard; an unreadable source is skipped with a logged reason.
+:func:`naive_samples` streams a :class:`NaiveSet` with the contract of
+:func:`vfi.training.samples.train_samples`. Details: docs/NOTES.md.
 """
 
 from __future__ import annotations

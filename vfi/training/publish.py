@@ -1,21 +1,14 @@
 """Where a training run keeps its state, and how its result becomes the published model.
 
-Why: the train stage's output (``models/``) is ``persist: true`` in dvc.yaml, so DVC
-neither deletes it before a run nor restores it after a failed one. If a run wrote
-``model.pt`` as it trained, an interrupted run or experiment (``dvc exp run -S
-train.steps=5``, then Ctrl-C) would leave its partial weights where evaluation, the
-next ``dvc repro`` and the user look for the model, with nothing to say so.
-
-So a run in progress writes only its own state, ``models/.run/last.pt`` (weights,
-optimizer, step, and the best weights so far as the exact bytes ``model.pt`` will
-get). ``.dvcignore`` hides ``models/.run/`` from DVC: ``dvc status`` stays clean after
-an interruption and the forced checkout ``dvc exp run`` does before it reproduces does
-not delete the state, so running the same experiment again resumes it. When the run
-completes, :func:`publish` replaces ``model.pt`` atomically (the old one kept as
-``previous.pt``), then moves the state to ``models/last.pt`` (what a longer run
-extends) and removes ``models/.run/``. Each step is one atomic rename and the whole is
-idempotent, so a kill in the middle is finished by the next run, which finds its state
-complete and publishes it again.
+A run in progress writes only its own state, ``models/.run/last.pt`` (weights,
+optimizer, step, and the best weights so far as the exact bytes ``model.pt`` will get;
+:class:`Layout` names the paths). ``.dvcignore`` hides ``models/.run/`` from DVC, so
+after an interruption ``dvc status`` stays clean and running the same experiment again
+resumes it. When the run completes, :func:`publish` replaces ``model.pt`` atomically
+(the old one kept as ``previous.pt``), then moves the state to ``models/last.pt`` (what a
+longer run extends) and removes ``models/.run/``. Each step is one atomic rename and the
+whole is idempotent: a kill midway is finished by the next run, which finds the state
+complete and publishes it again. Why (``persist: true``): docs/NOTES.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import yaml
 from support import REPO
 
 from pipeline.core.config import ConfigError, load_params, read_params_yaml
-from vfi.config import load_vfi_params
+from vfi.config import load_project_params, load_vfi_params
 
 ROOT = REPO
 
@@ -67,7 +67,7 @@ def test_a_value_dvc_writes_reaches_both_configs(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(text)
     params = load_params(path)
-    assert params.model.lr == 2e-05 and load_vfi_params(path).model.lr == 2e-05
+    assert load_project_params(path).model.lr == 2e-05 and load_vfi_params(path).model.lr == 2e-05
     assert params.download.scan == "off"  # YAML 1.1 made it False: "should be 'auto' or 'off'"
 
 
@@ -91,11 +91,9 @@ def test_a_missing_params_file_is_named(tmp_path: Path) -> None:
 
 READER = """\
 import json
-from pipeline.core.config import load_params
-from vfi.config import load_vfi_params
-from support import REPO
+from vfi.config import load_project_params, load_vfi_params
 
-params, vfi = load_params(), load_vfi_params()
+params, vfi = load_project_params(), load_vfi_params()
 json.dump({"lr": params.model.lr, "vfi_lr": vfi.model.lr, "steps": vfi.train.steps},
           open("read.json", "w"))
 """

@@ -36,7 +36,6 @@ from pipeline.core.config import CutsParams, RayParams
 from pipeline.analysis.analyse import run_detect_cuts
 from pipeline.engine.cluster import RayEngine
 from support.workers import marking_worker
-from support import REPO
 
 if __name__ == "__main__":
     raw, out, kind = sys.argv[1:4]
