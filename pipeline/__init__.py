@@ -1,19 +1,13 @@
 """The data pipeline: animation sources in, curated WebDataset shards out.
 
-The stage graph (``dvc.yaml``), one thin entry point each in :mod:`pipeline.stages`::
-
-    download -> detect_cuts -> extract_triplets -> filter -> shard -> export
-
-The layers under it, each importing only the ones listed before it:
-
-- ``core``      params schema, table names, atomic writes, errors, logging, progress, guard
-- ``media``     probing, the scan verdict and the decode filter, frame readers, encoders
-- ``sources``   the sources.parquet record; expanding, fetching and describing sources
-- ``synth``     the synthetic source with exact ground truth
-- ``analysis``  what runs inside detect_cuts' one decoding pass, per frame
-- ``curation``  table-only kernels: triplets, transitions, near-duplicates, splits
-- ``dataset``   shards, manifest, export subsets, verify, unpack, reports
-- ``engine``    where per-source work runs (local or Ray) and its resumable parts
+The stage graph (``dvc.yaml``), one thin entry point each in :mod:`pipeline.stages`:
+download -> detect_cuts -> extract_triplets -> filter -> shard -> export. The layers
+under it, each importing only the ones before it: ``core`` (params, tables, atomic
+writes, errors, logging, progress, guard); ``engine`` (where per-source work runs,
+its resumable parts), ``media`` (probe, scan verdict, decode filter, readers,
+encoders) and ``synth`` (the synthetic source); ``sources`` (the sources.parquet
+record, fetching); ``analysis`` (what runs inside detect_cuts' decoding pass);
+``curation`` (table-only kernels); ``dataset`` (shards, manifest, export, verify).
 
 No module here imports :mod:`vfi`; the command line (:mod:`inbetweener.cli`) sits above both.
 """

@@ -1,22 +1,15 @@
 """Where the per-source work of download, detect_cuts and shard runs (``engine`` param).
 
 A stage hands the engine a picklable module-level function and one item per source;
-the engine calls it once per item and reports each result as it finishes:
-
-- ``local`` (:class:`pipeline.engine.local.LocalEngine`): one call after another in the
-  stage's own process. It imports no Ray.
-- ``ray`` (:class:`pipeline.engine.cluster.RayEngine`): one Ray task per item, placed
-  by the cluster with ``ray.num_cpus`` CPUs each.
-
-The function does the risky part of its work inside the existing guard
-(``pipeline.core.guard``: a child process with the stage's timeout), so a hang or a crash
-of a decoder comes back as an ordinary recorded value on either engine. What only Ray
-can lose (a worker process killed under the task) comes back as an :class:`Outcome`
-with ``error`` set, and the stage records it for that source: no source is lost.
-
-Each function writes its source's result as a part file under the stage's output
-(``pipeline.engine.parts``); the stage merges the parts in source order. The merged
-tables are therefore the same bytes whichever engine ran the parts.
+the engine calls it once per item and reports each result as it finishes: ``local``
+(:class:`pipeline.engine.local.LocalEngine`, one call after another in the stage's
+process, no Ray) or ``ray`` (:class:`pipeline.engine.cluster.RayEngine`, one Ray task
+per item with ``ray.num_cpus`` CPUs). The function runs its risky part inside the guard
+(``pipeline.core.guard``), so a hang or a crash comes back as a recorded value on either
+engine; a Ray worker killed under the task comes back as an :class:`Outcome` with
+``error`` set, recorded for that source. Each function writes its source's result as a
+part (``pipeline.engine.parts``); the stage merges the parts in source order, so the
+tables are the same bytes whichever engine ran them.
 """
 
 from __future__ import annotations

@@ -2,16 +2,16 @@
 
 Sources: synthetic clips, local files (copied), http(s) URLs (fetched with retries and
 resume), video pages (resolved by yt-dlp, then fetched), and folders and CSV lists of
-these (one source per file or row). Writes to
-``--out`` (data/raw) the videos, the synthetic clips' ground truth (``truth.parquet``)
-and ``sources.parquet``: one row per video with its status, its probe (``frames``,
-``fps``, ``width``/``height``: what the file holds) and the decode filter later readers
-apply, from a scan for telecine, interlace and bars (``download.scan``,
-``download.crop_bars``): ``out_frames``/``out_fps`` after the filter, ``crop``
-(``w:h:x:y``), ``scan_error`` if the scan failed (then no filter). A bad source is
-recorded and skipped; the stage fails only if no source is usable, or at once if two
-sources share a name. A source without a licence (missing, empty or ``unknown``) is
-flagged, not refused: a warning names its params.yaml entry; ``license_note`` records it.
+these (one source per file or row). Writes to ``--out`` (data/raw) the videos, the
+synthetic clips' ground truth (``truth.parquet``) and ``sources.parquet``: one row per
+video with its status, its probe (``frames``, ``fps``, ``width``/``height``: what the
+file holds) and the decode filter later readers apply, from a scan for telecine,
+interlace and bars (``download.scan``, ``download.crop_bars``): ``out_frames`` and
+``out_fps`` after the filter, ``crop`` (``w:h:x:y``), ``scan_error`` if the scan failed
+(then no filter). A bad source is recorded and skipped; the stage fails only if no
+source is usable, or at once if two sources share a name. A source without a licence
+(missing, empty or ``unknown``) is flagged, not refused: a warning names its params.yaml
+entry to fix, and ``license_note`` records it.
 """
 
 from __future__ import annotations

@@ -186,3 +186,18 @@ def test_the_architecture_module_map_is_current():
 
     text = module_map.DOC.read_text()
     assert module_map.render(text) == text, "stale module map: run python tests/support/module_map.py"
+
+
+DOCSTRING_LINES = 15  # a module docstring states its interface; measurements live in docs/
+
+
+def test_module_docstrings_are_short():
+    """Every module of the three packages opens with a docstring of at most
+    ``DOCSTRING_LINES`` lines (history and figures belong in docs/NOTES.md)."""
+    long = []
+    for package in (*PACKAGES, "inbetweener"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
+            if doc is not None and len(doc.splitlines()) > DOCSTRING_LINES:
+                long.append(f"{path.relative_to(ROOT)}: {len(doc.splitlines())} lines")
+    assert not long, "\n".join(long)
