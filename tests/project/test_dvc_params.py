@@ -26,7 +26,7 @@ from pipeline.core.config import (
     parse_params,
     read_params_yaml,
 )
-from pipeline.dataset import shards as shard
+from pipeline.stages import shard as shard_stage
 
 ROOT = REPO
 FALLBACK = frozenset({"size", "nfiles"})  # dvc 3.x's list, if it cannot be asked
@@ -140,7 +140,7 @@ def test_the_shard_stage_refuses_a_bad_short_side(tmp_path: Path,
     text = (ROOT / "params.yaml").read_text()
     assert "  short_side: 256 " in text
     (tmp_path / "params.yaml").write_text(text.replace("  short_side: 256 ", "  short_side: -256 "))
-    code = shard.main(["--params", str(tmp_path / "params.yaml"), "--raw", str(tmp_path / "raw"),
+    code = shard_stage.main(["--params", str(tmp_path / "params.yaml"), "--raw", str(tmp_path / "raw"),
                        "--triplets", str(tmp_path / "t"), "--out", str(tmp_path / "out")])
     assert code != 0
     assert "shard.short_side: Input should be greater than or equal to 16" in capsys.readouterr().err

@@ -125,12 +125,16 @@ def test_no_test_imports_a_test():
 
 
 def test_tests_mirror_the_code():
-    """``tests/<package>/<folder>/`` exists only where ``<package>/<folder>/`` does; the
-    other folders are ``support`` (builders) and ``project`` (whole-repository checks)."""
-    stray = [path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "tests").rglob("test_*.py"))
-             if path.parent.relative_to(ROOT / "tests").parts[:1] != ("project",)
-             and not (ROOT / path.parent.relative_to(ROOT / "tests")).is_dir()]
+    """``tests/unit/<package>/<folder>/`` exists only where ``<package>/<folder>/`` does;
+    beside ``unit`` are ``support`` (builders) and ``project`` (whole-repository checks).
+    (No test folder is named like a package at the top of ``tests/``, which is on the
+    path: it would shadow the package for every process the tests start.)"""
+    unit = ROOT / "tests" / "unit"
+    stray = [path.relative_to(ROOT).as_posix() for path in sorted(unit.rglob("test_*.py"))
+             if not (ROOT / path.parent.relative_to(unit)).is_dir()]
     assert not stray, f"test files in folders the code does not have: {stray}"
+    top = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert top == {"unit", "project", "support"}, top
     assert not list((ROOT / "tests").glob("test_*.py")), "a test file at the top of tests/"
 
 

@@ -6,7 +6,7 @@ drawings included) under H.264 compression noise, camera pans on ones under cels
 on twos or threes, hard cuts between shots of look-alike palette (one static to static
 at least), fades to and from black or white, slow sub-pixel motion, dissolves and
 flashes, static and repeated shots. Its seed is the lowest whose plan has every one of
-those (``missing_features`` says which are absent; ``tests/pipeline/synth/test_synth.py`` checks it is
+those (``missing_features`` says which are absent; ``tests/unit/pipeline/synth/test_synth.py`` checks it is
 none), so no feature is missing by chance. Sized so decoding plus analysis takes
 seconds: 4 clips x 10 s at 256 x 192.
 

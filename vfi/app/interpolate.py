@@ -47,7 +47,7 @@ Inbetween = Callable[[np.ndarray, np.ndarray, Sequence[float]], list[np.ndarray]
 
 MAX_FACTOR = 16
 HOLDS = ("auto", "off")  # --holds: the pipeline's hold rule, or every frame a drawing
-# What the summary calls the built-in cut and hold settings; tests/pipeline/core/test_default_params.py
+# What the summary calls the built-in cut and hold settings; tests/unit/pipeline/core/test_default_params.py
 # keeps them equal to the shipped params.yaml.
 DEFAULT_SETTINGS = "defaults (= params.yaml)"
 RATE_DENOMINATOR = 1001  # NTSC rates: 23.976... -> 24000/1001

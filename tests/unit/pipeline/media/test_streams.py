@@ -28,6 +28,7 @@ from pipeline.core.config import (
     TripletParams,
     parse_params,
 )
+from pipeline.core.tables import FILTERED_TABLE
 from pipeline.curation import curate as filter_stage
 from pipeline.curation import extract as extract_triplets
 from pipeline.dataset.manifest import SPLITS
@@ -127,7 +128,7 @@ def run_analysis(mkv: Path, root: Path, backend: str) -> Stages:
     extracted = extract_triplets.run_extract(root / "analysis", TripletParams())
     extract_triplets.write_outputs(extracted, root / "triplets")
     filtered = filter_stage.run_filter(root / "analysis", root / "triplets", FilterParams())
-    filtered.filtered.to_parquet(root / "triplets" / filter_stage.FILTERED_TABLE)
+    filtered.filtered.to_parquet(root / "triplets" / FILTERED_TABLE)
     return Stages(root / "raw", root / "triplets", filtered.filtered[filtered.filtered["keep"]])
 
 

@@ -1,7 +1,7 @@
 """Provenance you can rely on: a source without a licence is flagged loudly, not silently
 ``unknown`` (issue 21, item 6). The sample-level half (``uri``, ``sha256`` in every
-sample's json and the manifest) is tested on a real shard run in ``tests/pipeline/dataset/test_shards.py``,
-the card's notice on a real export in ``tests/pipeline/dataset/test_subset.py``."""
+sample's json and the manifest) is tested on a real shard run in ``tests/unit/pipeline/dataset/test_shards.py``,
+the card's notice on a real export in ``tests/unit/pipeline/dataset/test_subset.py``."""
 
 from __future__ import annotations
 
