@@ -36,10 +36,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.analysis.analyse import PRELOAD, SourceJob, analyse_source
 from pipeline.analysis.detectors import make_cut_stream
 from pipeline.analysis.features import FrameFeatures
 from pipeline.analysis.transnet import TransNet
+from pipeline.analysis.worker import PRELOAD, SourceJob, analyse_source
 from pipeline.core.config import CutsParams
 from pipeline.core.guard import run_guarded
 from pipeline.media.probe import probe

@@ -112,7 +112,8 @@ class Clock:
 
 def _stage(stage: str, work: Path, report: bool) -> dict:
     """Run one stage in ``work`` (raw/, analysis/, triplets/, shards/); its facts and clock."""
-    from pipeline.analysis.analyse import PRELOAD, run_detect_cuts
+    from pipeline.analysis.analyse import run_detect_cuts
+    from pipeline.analysis.worker import PRELOAD
     from pipeline.core import atomic
     from pipeline.core.config import parse_params
     from pipeline.core.guard import run_guarded

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,15 @@ from pipeline.analysis.cadence import (
     find_drop,
     hold_repeats,
 )
-from pipeline.analysis.detectors import DEFAULT_RATE, CutStream, make_cut_stream
-from pipeline.analysis.features import FRAME_COLUMNS, FrameFeatures
+from pipeline.analysis.detectors import DEFAULT_RATE
+from pipeline.analysis.features import FRAME_COLUMNS
+from pipeline.analysis.worker import (
+    PRELOAD,
+    Analysis,
+    SourceJob,
+    Worker,
+    analyse_source,
+)
 from pipeline.core import atomic
 from pipeline.core.config import CutsParams, TripletParams
 from pipeline.core.guard import run_guarded
@@ -28,17 +34,12 @@ from pipeline.core.progress import progress
 from pipeline.core.tables import FRAMES_TABLE, SCENES_TABLE
 from pipeline.engine import Engine
 from pipeline.engine import engine_map as _engine_map
-from pipeline.engine.parts import PartStore, PartWriter, fingerprint
+from pipeline.engine.parts import PartStore, PartWriter, code_version, fingerprint
 from pipeline.media.decode_filter import (
-    NO_FILTER,
-    DecodeFilter,
     ScanError,
 )
 from pipeline.media.video import (
-    ReaderError,
-    VideoReader,
     choose_backend,
-    open_reader,
 )
 from pipeline.sources.record import SourceRecord, read_records
 
@@ -46,13 +47,6 @@ log = logging.getLogger("inbetweener.detect_cuts")
 
 DECODED_TABLE = "decoded.parquet"
 MIN_FRAMES = 3  # a source needs one triplet's worth of frames to be worth keeping
-# Imported once by the worker processes' fork server (see pipeline.core.guard), so that a
-# worker starts in milliseconds. Not this module itself: under ``python -m`` every
-# worker re-runs it as ``__mp_main__``, and runpy warns if it is already imported.
-PRELOAD = ("numpy", "pandas", "cv2", "PIL.Image", "scipy.fftpack", "scenedetect.detectors",
-           "pipeline.core.config", "pipeline.analysis.detectors", "pipeline.core.guard", "pipeline.analysis.hashing",
-           "pipeline.media.video", "pipeline.analysis.holds")
-
 SCENE_COLUMNS = {
     "source": "str", "scene": np.int32, "first_frame": np.int64, "last_frame": np.int64,
     "frames": np.int64, "start_pts": np.float64, "end_pts": np.float64,
@@ -67,86 +61,6 @@ DECODED_COLUMNS = {
     "repeat_period": np.int64, "repeat_phase": np.int64, "repeat_share": np.float64,
     "repeat_drop_phase": np.int64,
 }  # no wall-clock column: the stage's outputs must be byte-identical on a re-run
-
-
-@dataclass(frozen=True)
-class SourceJob:
-    """One source to analyse, as the worker needs it (picklable)."""
-
-    name: str
-    path: str  # absolute
-    codec: str
-    frames: int  # the probe's demux count
-    fps: float  # of the frames the reader delivers (after the decode filter)
-    backend: str  # "auto" | "decord" | "pyav"
-    decode: DecodeFilter = NO_FILTER  # recorded by the download stage (pipeline.media.scan)
-    out_frames: int = 0  # frames the decode filter should deliver (0: ``frames``)
-    holds: TripletParams | None = None  # the hold rule's params (``triplets``; None: defaults)
-
-    @property
-    def expected(self) -> int:
-        """Frames a whole decode gives: fewer than ``frames`` after 3:2 decimation."""
-        return self.out_frames or self.frames
-
-
-@dataclass
-class Analysis:
-    """What a worker sends back: per-frame columns, cut frames, and how decoding went."""
-
-    reader: str = ""
-    error: str = ""  # why decoding stopped early (or never started)
-    note: str = ""  # why the reader asked for was not used
-    opened: bool = False
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
-    cuts: list[int] = field(default_factory=list)  # first frames of new scenes
-
-    @property
-    def frames(self) -> int:
-        return len(self.columns.get("frame", ()))
-
-
-# The per-source function run in a worker process (tests inject misbehaving ones).
-Worker = Callable[[SourceJob, CutsParams], Analysis]
-
-
-# --- per-frame features -------------------------------------------------------------
-
-
-# --- the worker ---------------------------------------------------------------------
-
-
-def _detect(reader: VideoReader, stream: CutStream, params: CutsParams,
-            holds: TripletParams | None = None) -> tuple[FrameFeatures, list[int]]:
-    """The single decoding pass: the cut stream and the features fed the same frames.
-
-    ``stream`` is the object the video app drives too (:mod:`pipeline.analysis.detectors`), so
-    the stage and ``interpolate`` find the same cuts.
-    """
-    features = FrameFeatures(params.thumb_size, holds)
-    cuts: list[int] = []
-    for frame in reader:
-        cuts += stream.push(frame.rgb, frame.pts)
-        features.add(frame, stream.score)
-    cuts += stream.finish()
-    return features, sorted(set(cuts) - {0})
-
-
-def analyse_source(job: SourceJob, params: CutsParams) -> Analysis:
-    """Worker body for one source: open, decode once, detect, measure (see module doc)."""
-    result = Analysis()
-    try:
-        reader = open_reader(job.path, params.analysis_size, job.backend,  # type: ignore[arg-type]
-                             codec=job.codec or None, frames=job.frames or None,
-                             decode=job.decode)
-    except ReaderError as err:
-        result.error = err.reason
-        return result
-    with reader:
-        features, result.cuts = _detect(reader, make_cut_stream(params, job.fps), params, job.holds)
-    result.opened, result.reader = True, reader.name
-    result.error, result.note = reader.error, reader.note
-    result.columns = features.arrays()
-    return result
 
 
 # --- the stage (parent process) -------------------------------------------------------
@@ -327,7 +241,8 @@ def part_fingerprint(row: dict, params: CutsParams, holds: TripletParams | None,
     checkout's location), the params, the hold rule and the worker function."""
     video = {k: v for k, v in row.items() if k not in PROVENANCE}
     return fingerprint("detect_cuts", video, params, holds or TripletParams(),
-                       f"{worker.__module__}.{worker.__qualname__}", code=worker.__module__)
+                       f"{worker.__module__}.{worker.__qualname__}", code_version(worker.__module__),
+                       code=__name__)
 
 
 def analyse_part(part: CutsPart) -> dict:

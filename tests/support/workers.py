@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.analysis.analyse import Analysis, SourceJob, analyse_source
+from pipeline.analysis.worker import Analysis, SourceJob, analyse_source
 from pipeline.core.config import CutsParams
 
 

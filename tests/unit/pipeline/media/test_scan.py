@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from support.real_like import TELECINE_SPEC
 
-from pipeline.analysis.analyse import _status, analyse_source, jobs_from
+from pipeline.analysis.analyse import _status, jobs_from
+from pipeline.analysis.worker import analyse_source
 from pipeline.core.config import CutsParams, DownloadParams
 from pipeline.media import scan
 from pipeline.media.decode_filter import (

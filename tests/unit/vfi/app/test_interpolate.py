@@ -224,7 +224,7 @@ def test_factor_two_counts_and_summary(clip: Clip, plain) -> None:
 
 def test_cuts_are_the_pipelines(clip: Clip, plain) -> None:
     """One code path: the app cuts where detect_cuts' worker cuts the same file."""
-    from pipeline.analysis.analyse import SourceJob, analyse_source
+    from pipeline.analysis.worker import SourceJob, analyse_source
 
     result, _, _ = plain
     job = SourceJob(name="clip", path=str(clip.path), codec="h264", frames=len(clip.truth),
@@ -236,7 +236,7 @@ def test_cuts_are_the_pipelines(clip: Clip, plain) -> None:
 def pipeline_drawings(path: Path, codec: str = "h264", frames: int = 0, fps: float = 24.0) -> np.ndarray:
     """Drawing per frame as the dataset stages decide it on the same file: detect_cuts'
     worker (hold rule and cuts), then extract_triplets' split at scene changes."""
-    from pipeline.analysis.analyse import SourceJob, analyse_source
+    from pipeline.analysis.worker import SourceJob, analyse_source
     from pipeline.curation.triplets import split_at_scenes
 
     job = SourceJob(name="clip", path=str(path), codec=codec, frames=frames, fps=fps, backend="pyav")
