@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from support.naive_data import FILTER, SIZE, Data, build_naive_data
 
-from pipeline.core.config import parse_params
+from vfi.config import ProjectParams
 from vfi.experiments.curation import experiment, summary_of
 
 
@@ -21,7 +21,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
 
 
 def tiny(root: Path) -> object:
-    return parse_params({
+    return ProjectParams.model_validate({
         "sources": [{"name": "synthetic", "kind": "synthetic"}],
         "filter": FILTER.model_dump(), "shard": {"short_side": SIZE},
         "model": {"arch": "rife", "lr": 1e-4},
