@@ -4,7 +4,8 @@ One synthetic 854x480 clip (cuts, ones/twos/threes), doubled in frame rate by:
 
 - ``interpolate --method blend`` and ``--method model`` (``models/model.pt`` when it
   exists, else what ``interpolate`` then runs: pretrained RIFE 4.25, the same network),
-  end to end: probe, decode, analysis, in-betweens, H.264 encode;
+  end to end: probe, decode, analysis, in-betweens, H.264 encode; the model with each
+  ``--runtime`` (``openvino``, the default, includes compiling its graph once);
 - FFmpeg's ``minterpolate`` (motion-compensated, its defaults) on the same clip through
   PyAV's bundled libavfilter (``av.filter.Graph``, no ffmpeg binary), decoded and
   encoded with the same x264 settings, so the three do the same I/O.
@@ -77,9 +78,10 @@ def model_checkpoint() -> tuple[Path | None, str]:
     return None, f"pretrained RIFE 4.25 (no {DEFAULT_CHECKPOINT})"
 
 
-def ours(src: Path, out: Path, method: str, checkpoint: Path | None, threads: int) -> int:
+def ours(src: Path, out: Path, method: str, checkpoint: Path | None, threads: int,
+         runtime: str = "torch") -> int:
     result = run_interpolate(Options(src=src, out=out, method=method, checkpoint=checkpoint,
-                                     overwrite=True, threads=threads))
+                                     overwrite=True, threads=threads, runtime=runtime))
     return result.frames_out
 
 
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="torch thread counts to time the model with")
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "openvino"],
+                        help="interpolate --runtime values to time the model with")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -99,12 +103,14 @@ def main() -> None:
         rates = {"minterpolate": timed(lambda: minterpolate(src, out, 2))}
         rates["blend"] = timed(lambda: ours(src, out, "blend", checkpoint, 1))
         for n in args.threads:
-            rates[f"model, {n} thread(s)"] = timed(lambda n=n: ours(src, out, "model", checkpoint, n))
+            for rt in args.runtimes:
+                rates[f"model, {rt}, {n} thread(s)"] = timed(
+                    lambda n=n, rt=rt: ours(src, out, "model", checkpoint, n, rt))
     ref_wall, ref_cpu = rates["minterpolate"]
     print(f"854x480, {spec.clip_frames} frames at {spec.fps} fps -> x2; model: {what}")
-    print(f"{'method':22s} {'wall fps':>9s} {'cpu fps':>9s} {'x minterp (wall)':>17s} {'(cpu)':>7s}")
+    print(f"{'method':31s} {'wall fps':>9s} {'cpu fps':>9s} {'x minterp (wall)':>17s} {'(cpu)':>7s}")
     for name, (wall, cpu) in rates.items():
-        print(f"{name:22s} {wall:9.2f} {cpu:9.2f} {wall / ref_wall:17.2f} {cpu / ref_cpu:7.2f}")
+        print(f"{name:31s} {wall:9.2f} {cpu:9.2f} {wall / ref_wall:17.2f} {cpu / ref_cpu:7.2f}")
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ def _interpolate(args: argparse.Namespace) -> int:
 
     opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
                    retime=args.retime, max_hold=args.max_hold, holds=args.holds, method=args.method,
-                   checkpoint=args.checkpoint, scale=args.scale, params=args.params,
+                   checkpoint=args.checkpoint, scale=args.scale, runtime=args.runtime,
+                   params=args.params,
                    overwrite=args.overwrite, crf=args.crf, threads=args.threads,
                    show_progress=not args.quiet)
     result = run_interpolate(opts)
@@ -204,6 +205,11 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default models/model.pt, written by dvc repro)")
     _add_scale(p)
+    # No choices either: vfi.app.interpolate checks it (exit 2 with a message).
+    p.add_argument("--runtime", default="openvino",
+                   help="what computes RIFE in-betweens: openvino (default; the same frames "
+                        "about twice as fast on a CPU, torch when the package is missing) "
+                        "or torch")
     p.add_argument("--params", type=Path, default=None,
                    help="params file whose cuts and triplets sections set cut and hold "
                         "detection (default: the built-in defaults, which the shipped "

@@ -40,6 +40,7 @@ from vfi.app.retime import OutFrame, Schedule, SourceFrame, output_rate
 from vfi.app.writer import VideoWriter, audio_offset, container_format
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 from vfi.inference.methods import MethodOptions, check_scale, make_method
+from vfi.inference.runtime import RUNTIMES
 
 log = logging.getLogger("inbetweener.vfi.interpolate")
 # uint8 RGB pair and the wanted times -> one uint8 frame per time (Method.frames)
@@ -71,6 +72,9 @@ class Options:
     method: str = "model"  # without a checkpoint anywhere: rife (see choose_method)
     checkpoint: Path | None = None  # None: the train stage's DEFAULT_CHECKPOINT
     scale: float = 1.0  # flow resolution of RIFE models: 0.5 for 1080p and larger
+    # What computes RIFE in-betweens: openvino, ~2x torch's speed at the same frames
+    # (docs/MODEL.md, "CPU runtime"); torch without the package (a warning says so).
+    runtime: str = "openvino"
     params: Path | None = None  # None: the built-in defaults, wherever the command runs
     overwrite: bool = False
     crf: int = 18
@@ -116,6 +120,8 @@ def check_options(opts: Options) -> str:
     if opts.max_hold < 1:
         raise InterpolateError(f"--max-hold must be >= 1, got {opts.max_hold}")
     check_scale(opts.scale)
+    if opts.runtime not in RUNTIMES:
+        raise InterpolateError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {opts.runtime!r}")
     if not opts.src.is_file():
         raise InterpolateError(f"{opts.src}: no such file")
     try:
@@ -321,7 +327,7 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
     name = opts.method
     if method is None:  # a MethodError or CheckpointError says what to do (exit 2)
         name = choose_method(opts)
-        options = MethodOptions(checkpoint=opts.checkpoint, scale=opts.scale)
+        options = MethodOptions(checkpoint=opts.checkpoint, scale=opts.scale, runtime=opts.runtime)
         method = make_method(name, options).frames
     info = probe_input(opts.src)
     decode = input_scan(opts.src, info)

@@ -7,6 +7,7 @@
 - ``model``: a trained network from a checkpoint, through :func:`vfi.inference.interpolate`;
 - ``rife``: RIFE 4.25 with its published weights (:class:`vfi.nets.rife.Rife`), the
   pretrained start of the default model, scored beside ``model`` to show the fine-tune's gain.
+  Both RIFE methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`).
 
 A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), as
 evaluation and the benchmark score it, or through :meth:`Method.frames` on a uint8 pair
@@ -31,6 +32,7 @@ from vfi.config import ModelParams
 from vfi.flow.dis import PRESETS, DisFlow
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, load_model
 from vfi.inference.interpolator import interpolate
+from vfi.inference.runtime import RUNTIMES, compile_model
 from vfi.nets import build_model, linear_blend, warp
 
 
@@ -115,15 +117,24 @@ def check_scale(scale: float) -> None:
                           f"got {scale:g}")
 
 
+def check_runtime(runtime: str) -> None:
+    """The runtimes :mod:`vfi.inference.runtime` knows."""
+    if runtime not in RUNTIMES:
+        raise MethodError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+
+
 class Model(Method):
     """A network through the one inference path; ``scale`` < 1 estimates a RIFE model's
-    flows at that fraction of the resolution (large frames: 0.5 at 1080p)."""
+    flows at that fraction of the resolution (large frames: 0.5 at 1080p); ``runtime``
+    says what computes a RIFE model (others always run in torch)."""
 
-    def __init__(self, model: nn.Module, name: str = "model", scale: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, name: str = "model", scale: float = 1.0,
+                 runtime: str = "torch") -> None:
         check_scale(scale)
+        check_runtime(runtime)
         if hasattr(model, "scale"):
             model.scale = scale
-        self.model, self.name = model, name
+        self.model, self.name = compile_model(model, runtime), name
         self.device = next(model.parameters()).device
 
     def __call__(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -148,17 +159,20 @@ class MethodOptions:
     dis_preset: str = "medium"
     device: torch.device | None = None
     scale: float = 1.0              # flow resolution of RIFE models (model, rife)
+    # What computes RIFE models. torch here: evaluation and the benchmark score the
+    # network itself; `interpolate` defaults to openvino (vfi.app.interpolate.Options).
+    runtime: str = "torch"
 
 
 def pretrained_rife(options: MethodOptions) -> Model:
     """RIFE 4.25 as published: the start of the default fine-tune."""
     model = build_model(ModelParams(arch="rife")).to(options.device or "cpu").eval()
-    return Model(model, "rife", options.scale)
+    return Model(model, "rife", options.scale, options.runtime)
 
 
 REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "model": lambda o: Model(load_model(o.checkpoint or DEFAULT_CHECKPOINT, o.device),
-                             scale=o.scale),
+                             scale=o.scale, runtime=o.runtime),
     "rife": pretrained_rife,
     "repeat": lambda o: Repeat(),
     "blend": lambda o: Blend(),

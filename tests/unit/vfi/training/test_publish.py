@@ -265,7 +265,15 @@ def cli(tmp_path: Path, shards: Path, out: Path, steps: int = 12) -> subprocess.
            "--shards", str(shards), "--out", str(out), "--live", str(tmp_path / "live")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT,
+                            preexec_fn=_ctrl_c_as_in_a_terminal)  # noqa: PLW1509 - one signal call
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT at its default in the run, as a terminal gives it: a suite started in the
+    background of a non-interactive shell (a CI script's ``cmd &``) inherits SIGINT
+    ignored, and Python then never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
