@@ -32,7 +32,8 @@ from vfi.config import ModelParams
 from vfi.flow.dis import PRESETS, DisFlow
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, load_model
 from vfi.inference.interpolator import interpolate
-from vfi.inference.runtime import RUNTIMES, compile_model
+from vfi.inference.runtime import check_runtime as runtime_check
+from vfi.inference.runtime import compile_model
 from vfi.nets import build_model, linear_blend, warp
 
 
@@ -118,9 +119,11 @@ def check_scale(scale: float) -> None:
 
 
 def check_runtime(runtime: str) -> None:
-    """The runtimes :mod:`vfi.inference.runtime` knows."""
-    if runtime not in RUNTIMES:
-        raise MethodError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    """:func:`vfi.inference.runtime.check_runtime`, as the command's error (exit 2)."""
+    try:
+        runtime_check(runtime)
+    except ValueError as err:
+        raise MethodError(str(err)) from None
 
 
 class Model(Method):
