@@ -13,6 +13,12 @@ One synthetic 854x480 clip (cuts, ones/twos/threes), doubled in frame rate by:
 Prints output frames/s, wall and CPU (``process_time``: all threads of this process;
 the steadier figure on a shared machine), and each method's ratio to minterpolate.
 
+Then the compute bound: the network's floating-point work per in-between (torch's flop
+counter at the padded size), this core's one-thread matrix-multiply rate measured in the
+same run (the most a conv network gets out of it), and the ratio to minterpolate the
+model could reach if every in-between ran at that rate, on top of what ``blend`` takes
+(decode, analysis, encode).
+
     python benchmarks/bench_interpolate.py [--seconds 4 --threads 1 2]
 """
 
@@ -26,11 +32,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.synth import SynthSpec, generate
 from vfi.app.interpolate import Options, run_interpolate
 from vfi.app.writer import VideoWriter
-from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
+from vfi.config import ModelParams
+from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, load_model
+from vfi.nets import build_model, pad_to_multiple
 
 
 def timed(run: Callable[[], int]) -> tuple[float, float]:
@@ -79,10 +89,42 @@ def model_checkpoint() -> tuple[Path | None, str]:
 
 
 def ours(src: Path, out: Path, method: str, checkpoint: Path | None, threads: int,
-         runtime: str = "torch") -> int:
+         runtime: str = "torch", seen: dict[str, int] | None = None) -> int:
     result = run_interpolate(Options(src=src, out=out, method=method, checkpoint=checkpoint,
                                      overwrite=True, threads=threads, runtime=runtime))
+    if seen is not None:
+        seen["inbetweens"] = result.inbetweens
     return result.frames_out
+
+
+def network_flops(checkpoint: Path | None, width: int, height: int) -> float:
+    """Floating-point operations of one in-between at ``width`` x ``height`` (padded)."""
+    model = (load_model(checkpoint) if checkpoint else build_model(ModelParams(arch="rife"))).eval()
+    frame, _ = pad_to_multiple(torch.rand(1, 3, height, width), model.multiple)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(frame, frame, torch.full((1, 1, 1, 1), 0.5))
+    return float(counter.get_total_flops())
+
+
+def matmul_rate(n: int = 2048, repeat: int = 5) -> float:
+    """FLOP/s of one-thread float32 matrix multiplication, best of ``repeat``."""
+    torch.set_num_threads(1)
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    best = float("inf")
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def compute_bound(frames: int, ref_wall: float, blend_wall: float, inbetweens: int,
+                  flops: float, rate: float) -> None:
+    """Print the ratio the model would reach with every in-between at ``rate``."""
+    seconds = frames / blend_wall + inbetweens * flops / rate
+    print(f"compute bound: {flops / 1e9:.1f} GFLOP per in-between, {inbetweens} in-betweens; "
+          f"matmul {rate / 1e9:.0f} GFLOP/s (1 thread) -> {flops / rate * 1000:.0f} ms each; "
+          f"at that rate the model would reach {frames / seconds / ref_wall:.2f}x minterpolate")
 
 
 def main() -> None:
@@ -102,15 +144,20 @@ def main() -> None:
         out = folder / "out.mp4"
         rates = {"minterpolate": timed(lambda: minterpolate(src, out, 2))}
         rates["blend"] = timed(lambda: ours(src, out, "blend", checkpoint, 1))
+        seen: dict[str, int] = {}
         for n in args.threads:
             for rt in args.runtimes:
                 rates[f"model, {rt}, {n} thread(s)"] = timed(
-                    lambda n=n, rt=rt: ours(src, out, "model", checkpoint, n, rt))
+                    lambda n=n, rt=rt: ours(src, out, "model", checkpoint, n, rt, seen))
+        rate = matmul_rate()
     ref_wall, ref_cpu = rates["minterpolate"]
     print(f"854x480, {spec.clip_frames} frames at {spec.fps} fps -> x2; model: {what}")
     print(f"{'method':31s} {'wall fps':>9s} {'cpu fps':>9s} {'x minterp (wall)':>17s} {'(cpu)':>7s}")
     for name, (wall, cpu) in rates.items():
         print(f"{name:31s} {wall:9.2f} {cpu:9.2f} {wall / ref_wall:17.2f} {cpu / ref_cpu:7.2f}")
+    frames = 2 * spec.clip_frames
+    compute_bound(frames, ref_wall, rates["blend"][0], seen["inbetweens"],
+                  network_flops(checkpoint, spec.width, spec.height), rate)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ at 1 thread, the PSNR of its frames against torch's, and its PSNR against the tr
 - onnxruntime: ``torch.onnx.export`` (opset 18) of the same, CPU provider (needs
   onnxruntime, onnx and onnxscript, which the project does not install);
 - ours: :mod:`vfi.inference.runtime` (``interpolate --runtime openvino``), 1 and 2 threads,
-  and at scale 0.5.
+  and at scale 0.5; and int8: the same graph with every conv's input and weights
+  fake-quantized (per-tensor activation ranges from later frames of the same videos,
+  per-channel symmetric weights), which OpenVINO runs as int8 convolutions.
 
     python benchmarks/bench_runtimes.py [--per-video 12 --slow]
 """
@@ -32,9 +34,10 @@ import torch
 from torch import nn
 
 from vfi.config import ModelParams
+from vfi.inference import runtime
 from vfi.inference.interpolator import interpolate
 from vfi.inference.metrics import psnr
-from vfi.inference.runtime import OpenVinoRife
+from vfi.inference.runtime import IFNetGraph, OpenVinoRife
 from vfi.nets import build_model, pad_to_multiple
 
 SIZE = (854, 480)  # W, H
@@ -157,6 +160,58 @@ def ours(scale: float, threads: int) -> Inbetween:
     return through(model, threads)
 
 
+def conv_ranges(calibration: list[Frames]) -> dict[str, tuple[float, float]]:
+    """Each conv's input (min, max) over RIFE's in-betweens of ``calibration``."""
+    model, ranges = rife(), {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: object) -> None:
+            lo, hi = ranges.get(name, (float("inf"), float("-inf")))
+            ranges[name] = (min(lo, float(inputs[0].min())), max(hi, float(inputs[0].max())))
+        return hook
+    for name, module in model.net.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            module.register_forward_hook(record(name))
+    with torch.inference_mode():
+        for a, _, b in calibration:
+            interpolate(model, a, b, 0.5)
+    return ranges
+
+
+def int8_graph(ranges: dict[str, tuple[float, float]]) -> type[IFNetGraph]:
+    """Our graph with FakeQuantize on each conv's input (256 levels over its calibrated
+    range) and weights (255 levels, symmetric per output channel)."""
+    class Int8Graph(IFNetGraph):
+        current = ""
+
+        def conv(self, x: object, prefix: str, stride: int = 1) -> object:
+            self.current = prefix
+            return super().conv(x, prefix, stride)
+
+        def residual(self, x: object, prefix: str) -> object:
+            self.current = prefix + "conv"
+            return super().residual(x, prefix)
+
+        def _conv(self, x: object, weight: np.ndarray, bias: np.ndarray, stride: int) -> object:
+            lo, hi = (self.const(v) for v in ranges[self.current])
+            x = self.ops.fake_quantize(x, lo, hi, lo, hi, 256)
+            m = np.maximum(np.abs(weight).reshape(len(weight), -1).max(1), 1e-8).reshape(-1, 1, 1, 1)
+            w = self.ops.fake_quantize(self.const(weight), self.const(-m), self.const(m),
+                                       self.const(-m), self.const(m), 255)
+            y = self.ops.convolution(x, w, [stride] * 2, [1, 1], [1, 1], [1, 1])
+            return self.ops.add(y, self.const(bias.reshape(1, -1, 1, 1)))
+    return Int8Graph
+
+
+def ours_int8(calibration: list[Frames]) -> Inbetween:
+    """``ours`` at 1 thread with :func:`int8_graph` compiled in place of the f32 graph."""
+    f32, runtime.IFNetGraph = runtime.IFNetGraph, int8_graph(conv_ranges(calibration))
+    try:
+        return ours(1.0, 1)  # compiles now
+    finally:
+        runtime.IFNetGraph = f32
+
+
 def channels_last() -> Inbetween:
     model = rife().to(memory_format=torch.channels_last)
 
@@ -183,7 +238,8 @@ def compiled() -> Inbetween:
     return through(model, 1)
 
 
-def options(args: argparse.Namespace, folder: Path) -> dict[str, Inbetween]:
+def options(args: argparse.Namespace, folder: Path, calibration: list[Frames]
+            ) -> dict[str, Inbetween]:
     """Every option, built (and compiled) before any timing."""
     built: dict[str, Inbetween] = {"torch fp32, 1 thread": through(rife(), 1),
                                    "torch fp32, 2 threads": through(rife(), 2),
@@ -202,6 +258,7 @@ def options(args: argparse.Namespace, folder: Path) -> dict[str, Inbetween]:
     built["ours: openvino graph, 1 thread"] = ours(1.0, 1)
     built["ours: openvino graph, 2 threads"] = ours(1.0, 2)
     built["ours: openvino graph, scale 0.5"] = ours(0.5, 1)
+    built["ours: openvino graph, int8 convs"] = ours_int8(calibration)
     return built
 
 
@@ -247,9 +304,11 @@ def main() -> None:
                         help="also bf16 autocast (~25x slower here) and torch.compile")
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # as Rife does for every option
-    triplets = [t for v in args.videos for t in real_triplets(v, args.per_video)]
+    found = [real_triplets(v, args.per_video + 4) for v in args.videos]
+    triplets = [t for f in found for t in f[:args.per_video]]
+    calibration = [t for f in found for t in f[args.per_video:]]  # later frames, for int8
     with tempfile.TemporaryDirectory() as tmp:
-        built = options(args, Path(tmp))
+        built = options(args, Path(tmp), calibration)
     print(f"{len(triplets)} real triplets from {', '.join(v.name for v in args.videos)} at "
           f"{SIZE[0]}x{SIZE[1]}; median per in-between; torch fp32 at 1 thread = 1.00")
     report(measure(built, triplets), triplets)

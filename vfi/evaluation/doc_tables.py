@@ -32,12 +32,15 @@ EVAL_SUMMARY = "reports/eval/summary.json"
 # Column order and headers; methods the summary has beyond these are appended by name.
 METHODS = {"model": "model", "rife": "rife (start)", "dis": "DIS", "blend": "blend",
            "repeat": "repeat"}
+# Row labels of the cadences (the summary's by_cadence keys).
+CADENCES = {"ones": "on ones", "twos": "on twos", "threes": "on threes",
+            "longer": "held longer", "pan": "pans", "unknown": "cadence unknown"}
 # Display names of the held-out works (the summary knows them by source name only).
 WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
          "steamboat-willie": ("Steamboat Willie", "2D film scan")}
 TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
 DOCS = {"README.md": ("eval-summary", "curation-summary"),
-        "docs/MODEL.md": ("eval", "eval-gain", "curation", "curation-gain")}
+        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "curation", "curation-gain")}
 MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 Group = dict[str, Any]  # one of the summary's {"n", "psnr": {method: dB}, "ssim": {...}}
 
@@ -84,8 +87,8 @@ def pooled(groups: Sequence[Group]) -> Group:
     this is the mean over their union); only methods every group has."""
     n = sum(g["n"] for g in groups)
     out: Group = {"n": n}
-    for metric in ("psnr", "ssim"):
-        common = set.intersection(*(set(g[metric]) for g in groups)) if groups else set()
+    for metric in ("psnr", "ssim", "edge_psnr"):
+        common = set.intersection(*(set(g.get(metric, {})) for g in groups)) if groups else set()
         out[metric] = {m: sum(g[metric][m] * g["n"] for g in groups) / n for m in common}
     return out
 
@@ -100,8 +103,8 @@ def _others(ev: dict[str, Any]) -> tuple[str, Group]:
 
 
 def eval_rows(ev: dict[str, Any], detail: bool) -> list[tuple[str, Group]]:
-    """Synthetic and held-out rows; with ``detail`` each held-out work, the whole split
-    and each t bucket too."""
+    """Synthetic and held-out rows; with ``detail`` each held-out work, the whole split,
+    each t bucket and each cadence too."""
     others, held = _others(ev), ev.get("held_out", {"n": 0})
     rows = [others] if others[1]["n"] else []
     if held["n"]:
@@ -115,7 +118,26 @@ def eval_rows(ev: dict[str, Any], detail: bool) -> list[tuple[str, Group]]:
             lo, hi = bucket.split("-")
             rows.append((f"... t in [{lo}, {hi}{']' if float(hi) == 1 else ')'} "
                          f"({group['n']})", group))
+        for cadence, group in ev.get("by_cadence", {}).items():
+            rows.append((f"... {CADENCES.get(cadence, cadence)} ({group['n']})", group))
     return rows
+
+
+def edge_table(rows: Sequence[tuple[str, Group]], methods: Sequence[str]) -> str:
+    """Edge PSNR per method with its 95% interval where the summary has one, the best
+    mean of each row bold; rows without edge PSNR are left out."""
+    lines = ["| test triplets, edge PSNR | " + " | ".join(METHODS.get(m, m) for m in methods)
+             + " |", "|---" * (len(methods) + 1) + "|"]
+    for label, group in rows:
+        edge = {m: v for m, v in group.get("edge_psnr", {}).items() if v is not None}
+        if not edge:
+            continue
+        best = _bold_best(edge, ".2f")
+        half = group.get("ci95", {}).get("edge_psnr", {})
+        ci = {m: f" ± {half[m]:.2f}" if half.get(m) else "" for m in edge}
+        cells = [best[m] + ci[m] if m in edge else "–" for m in methods]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _methods(ev: dict[str, Any]) -> list[str]:
@@ -137,8 +159,14 @@ def eval_gain(ev: dict[str, Any]) -> str:
         return f"The fine-tune's gain over its start: **{rest[0]}**."
     reach = "reaching" if gain(held) >= TARGET_GAIN else "short of"
     return (f"The fine-tune's gain over its start on the held-out works: "
-            f"**{gain(held):+.2f} dB** ({', '.join(rest)}), {reach} the "
+            f"**{gain(held):+.2f} dB**{_interval(held)} ({', '.join(rest)}), {reach} the "
             f"+{TARGET_GAIN} dB aimed at.")
+
+
+def _interval(group: Group) -> str:
+    """`` ± h at 95%, paired`` for the model's PSNR gain over rife, when the summary has it."""
+    half = group.get("gain", {}).get("psnr", {}).get("rife", {}).get("ci95")
+    return f" ± {half:.2f} at 95%, paired" if half else ""
 
 
 def curation_table(summary: dict[str, Any], runs: Sequence[dict[str, str]]) -> str:
@@ -202,6 +230,7 @@ RENDER: dict[str, Callable[[Results], str]] = {
     "eval-summary": lambda r: eval_table(eval_rows(r.eval, False), _methods(r.eval)),
     "eval": lambda r: eval_table(eval_rows(r.eval, True), _methods(r.eval)),
     "eval-gain": lambda r: _wrap(eval_gain(r.eval)),
+    "eval-edges": lambda r: edge_table(eval_rows(r.eval, True), _methods(r.eval)),
     "curation": lambda r: curation_table(r.curation, r.runs),
     "curation-gain": lambda r: _wrap(curation_gain(r.curation)),
     "curation-summary": lambda r: _wrap(curation_summary(r.curation)),

@@ -1,5 +1,6 @@
 """What the evaluate stage shows besides its metrics: the per-sample CSV (for
-``dvc plots``) and the grid of the worst and best samples, every tile captioned."""
+``dvc plots``) and the grid of the worst and best samples, every tile captioned, the
+ground truth's caption with the triplet's cadence and why it is hard (:func:`reason`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+
+FLICKER_GREY = 2.0  # truth's brightness off its ends' by this many grey levels: flicker
+FAST_GREY = 16.0  # ends differing by this many grey levels on average: fast motion
 
 
 def error_map(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
@@ -31,18 +35,34 @@ def caption(tile: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate((band, tile), 0)
 
 
+def reason(row: dict[str, Any]) -> str:
+    """Why a triplet scores low, from its measured facts: ``flicker`` (the truth's
+    brightness is off its ends', which no in-between predicts), ``fast motion``, and
+    ``model below blend``; joined, or ``none measured``."""
+    causes = []
+    if row.get("flicker", 0.0) >= FLICKER_GREY:
+        causes.append(f"flicker {row['flicker']:.1f}")
+    if row.get("motion", 0.0) >= FAST_GREY:
+        causes.append(f"fast motion {row['motion']:.0f}")
+    if "psnr_model" in row and row["psnr_model"] < row["psnr_blend"]:
+        causes.append("model below blend")
+    return ", ".join(causes) or "none measured"
+
+
 def grid_png(frames: list[dict[str, Any]], rows: list[dict[str, Any]], count: int) -> bytes:
     """Worst then best ``count`` samples by model PSNR; columns f0, GT, blend, model,
-    error map, each captioned with the sample key, t and the PSNRs."""
+    error map, captioned with the sample key and t, the cadence and :func:`reason`, the
+    PSNRs (the model's edge PSNR too)."""
     order = sorted(range(len(rows)), key=lambda i: rows[i]["psnr_model"])
     picked = order[:count] + [i for i in order[::-1][:count] if i not in order[:count]]
     lines = []
     for i in picked:
         f, row = frames[i], rows[i]
         tiles = [caption(to_u8(f["f0"]), f"{row['key']} t={row['t']:.2f}"),
-                 caption(to_u8(f["f1"]), "ground truth"),
+                 caption(to_u8(f["f1"]), f"truth, {row.get('cadence', '?')}: {reason(row)}"),
                  caption(to_u8(f["blend"]), f"blend {row['psnr_blend']:.2f} dB"),
-                 caption(to_u8(f["model"]), f"model {row.get('psnr_model', 0):.2f} dB"),
+                 caption(to_u8(f["model"]), f"model {row.get('psnr_model', 0):.2f} dB, "
+                                            f"edges {row.get('edge_psnr_model', 0):.1f}"),
                  caption(error_map(f["model"], f["f1"]), "|model - truth| x4")]
         lines.append(np.concatenate(tiles, axis=1))
     width = max(line.shape[1] for line in lines)

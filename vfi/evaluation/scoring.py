@@ -2,11 +2,12 @@
 
 Methods, side by side on the same frames, from the registry of
 :mod:`vfi.inference.methods`: the trained ``model``, the pretrained ``rife`` it started
-from, ``repeat``, ``blend`` and ``dis``. Outputs: mean PSNR/SSIM overall, per t bucket,
-per source and over the held-out works (``reports/eval/summary.json``, what the docs'
-tables are made of), the headline of that as flat keys (``metrics/eval.json``, for
-``dvc metrics`` and ``dvc exp show``: a column per key, so only what a run is judged
-by), a per-sample CSV (for ``dvc plots``) and a grid PNG of the worst and best samples.
+from, ``repeat``, ``blend`` and ``dis``. Outputs: mean PSNR, SSIM and edge PSNR with 95%
+intervals, and the model's paired gain over each method, overall, per t bucket, per
+cadence, per source and over the held-out works (``reports/eval/summary.json``, what the
+docs' tables are made of); its headline as flat keys (``metrics/eval.json``, for ``dvc
+exp show``: a column per key, so only what a run is judged by); a per-sample CSV (for
+``dvc plots``) and a grid of the worst and best samples, each with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import write_bytes
@@ -26,12 +26,14 @@ from pipeline.core.progress import progress
 from pipeline.dataset.manifest import MANIFEST_TABLE, read_shards, shards_for_split
 from vfi.config import EvalParams
 from vfi.evaluation.report import grid_png, rows_csv
+from vfi.evaluation.stats import cadence_name, flicker, gains, means, motion
 from vfi.inference.methods import METHODS, Method, MethodOptions, make_method
-from vfi.inference.metrics import psnr, ssim
+from vfi.inference.metrics import edge_psnr, psnr, ssim
 from vfi.inference.triplets import read_triplets
 
 log = logging.getLogger("inbetweener.vfi.evaluate")
-METRICS = ("psnr", "ssim")
+METRICS = ("psnr", "ssim", "edge_psnr")
+CADENCES = ("ones", "twos", "threes", "longer", "pan", "unknown")
 SUMMARY_NAME = "summary.json"  # the full breakdown, in the plots folder (not a dvc metric)
 
 
@@ -45,19 +47,24 @@ def bucket_name(t: float, edges: Sequence[float]) -> str:
 
 def score_samples(samples: Any, methods: dict[str, Method], edges: Sequence[float]
                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-sample rows (key, t, bucket, metric per method) and, for the grid, frames."""
+    """Per-sample rows (key, source, t, bucket, cadence, motion and flicker in grey
+    levels, each metric per method) and, for the grid, frames."""
     rows, frames = [], []
     for s in samples:
         f0, f1, f2, t = s["f0"], s["f1"], s["f2"], s["t"]
         row: dict[str, Any] = {"key": s["key"], "source": s["meta"].get("source", ""),
                                "t": round(float(t), 4),
-                               "bucket": bucket_name(float(t), edges)}
+                               "bucket": bucket_name(float(t), edges),
+                               "cadence": cadence_name(s["meta"]),
+                               "motion": round(motion(f0, f2), 3),
+                               "flicker": round(flicker(f0, f1, f2, float(t)), 3)}
         preds = {}
         for name, method in methods.items():
             pred = method(f0, f2, t).clamp(0, 1)
             preds[name] = pred
             row[f"psnr_{name}"] = float(psnr(pred[None], f1[None])[0])
             row[f"ssim_{name}"] = float(ssim(pred[None], f1[None])[0])
+            row[f"edge_psnr_{name}"] = float(edge_psnr(pred[None], f1[None])[0])
         rows.append(row)
         frames.append({"f0": f0, "f1": f1, "blend": preds["blend"],
                        "model": preds.get("model", preds["blend"])})
@@ -79,27 +86,39 @@ def held_out_sources(shards: str | Path) -> list[str]:
 
 def summarise(rows: list[dict[str, Any]], methods: Sequence[str], edges: Sequence[float],
               held_out: Sequence[str] = ()) -> dict[str, Any]:
-    """Means overall, per t bucket, per source and over the held-out works:
-    {"n", "psnr": {method: dB}, "ssim": {...}, "by_t": {bucket: {"n", "psnr", "ssim"}},
-    "by_source": {source: ...}, "held_out": {"sources", "n", "psnr", "ssim"}}."""
-    def means(subset: list[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"n": len(subset)}
-        for metric in METRICS:
-            out[metric] = {m: round(float(np.mean([r[f"{metric}_{m}"] for r in subset])), 4)
-                           for m in methods} if subset else {}
-        return out
-    summary = means(rows)
-    summary["by_t"] = {}
-    for lo, hi in itertools.pairwise(edges):
-        name = f"{lo:g}-{hi:g}"
-        subset = [r for r in rows if r["bucket"] == name]
-        if subset:
-            summary["by_t"][name] = means(subset)
-    summary["by_source"] = {src: means([r for r in rows if r["source"] == src])
-                            for src in sorted({r["source"] for r in rows})}
+    """:func:`group` overall, per t bucket, per cadence, per source and over the held-out
+    works: {**group(all), "by_t": {bucket: group}, "by_cadence": {cadence: group},
+    "by_source": {source: group}, "held_out": {"sources", **group}} (empty groups left out)."""
+    summary = group(rows, methods)
+    buckets = [f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(edges)]
+    summary["by_t"] = _by(rows, methods, "bucket", buckets)
+    summary["by_cadence"] = _by(rows, methods, "cadence", CADENCES)
+    summary["by_source"] = _by(rows, methods, "source", sorted({r["source"] for r in rows}))
     held = [r for r in rows if r["source"] in set(held_out)]
-    summary["held_out"] = {"sources": sorted(set(held_out)), **means(held)}
+    summary["held_out"] = {"sources": sorted(set(held_out)), **group(held, methods)}
     return summary
+
+
+def group(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
+    """{"n", metric: {method: mean}, "ci95": {metric: {method: half-width}}, "gain":
+    {metric: {method: {"mean", "ci95"}}}}: the model's paired gain over each other method
+    (present when ``model`` is one of ``methods``). Rows whose metric is NaN (edge PSNR
+    of a frame without edges) are left out of that metric's figures."""
+    out: dict[str, Any] = {"n": len(rows)}
+    ci: dict[str, Any] = {}
+    for metric in METRICS:
+        out[metric], ci[metric] = means(rows, metric, methods)
+    out["ci95"] = ci
+    if "model" in methods:
+        out["gain"] = {metric: gains(rows, metric, methods) for metric in METRICS}
+    return out
+
+
+def _by(rows: list[dict[str, Any]], methods: Sequence[str], column: str,
+        values: Sequence[str]) -> dict[str, Any]:
+    """:func:`group` of the rows with each value of ``column``, in ``values``' order."""
+    subsets = {v: [r for r in rows if r.get(column) == v] for v in values}
+    return {v: group(subset, methods) for v, subset in subsets.items() if subset}
 
 
 def headline(summary: dict[str, Any]) -> dict[str, float | int | None]:

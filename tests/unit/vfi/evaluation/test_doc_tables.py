@@ -172,3 +172,23 @@ def test_the_repository_docs_agree_with_its_metrics(capsys):
     if main(["--root", str(ROOT), "--check"]) != 0:
         pytest.fail("docs stale, run python -m vfi.evaluation.doc_tables:\n"
                     + capsys.readouterr().err)
+
+
+def test_cadence_rows_and_the_edge_table_with_intervals():
+    ev = eval_json()
+    twos = {**group(5, {"model": 23.0, "rife": 22.0}), "edge_psnr": {"model": 18.0, "rife": 18.5},
+            "ci95": {"edge_psnr": {"model": 0.4, "rife": None}}}
+    ev["by_cadence"] = {"twos": twos, "pan": group(3, {"model": 26.0, "rife": 25.0})}
+    rows = eval_rows(ev, detail=True)
+    assert [label for label, _ in rows][-2:] == ["... on twos (5)", "... pans (3)"]
+    # only the rows that have edge PSNR; the interval where there is one
+    assert doc_tables.edge_table(rows, ["model", "rife"]).splitlines() == [
+        "| test triplets, edge PSNR | model | rife (start) |",
+        "|---|---|---|",
+        "| ... on twos (5) | 18.00 ± 0.40 | **18.50** |"]
+
+
+def test_the_gain_sentence_quotes_the_paired_interval():
+    ev = eval_json()
+    ev["held_out"]["gain"] = {"psnr": {"rife": {"mean": 0.5, "ci95": 0.12}}}
+    assert "**+0.50 dB** ± 0.12 at 95%, paired (+0.70 on" in eval_gain(ev)

@@ -35,10 +35,14 @@ def test_evaluate_writes_all_methods(tmp_path: Path, capsys) -> None:
     assert json.loads((tmp_path / "plots" / "summary.json").read_text()) == summary
     assert json.loads((tmp_path / "metrics" / "eval.json").read_text()) == headline(summary)
     assert summary["n"] == 5
-    assert set(summary["psnr"]) == METHODS and set(summary["ssim"]) == METHODS
+    for metric in ("psnr", "ssim", "edge_psnr"):
+        assert set(summary[metric]) == set(summary["ci95"][metric]) == METHODS
+        assert set(summary["gain"][metric]) == METHODS - {"model"}
     assert sum(b["n"] for b in summary["by_t"].values()) == 5
+    assert sum(b["n"] for b in summary["by_cadence"].values()) == 5
     rows = list(csv.DictReader((tmp_path / "plots" / "samples.csv").open()))
-    assert len(rows) == 5 and {f"psnr_{m}" for m in METHODS} <= set(rows[0])
+    assert len(rows) == 5 and {f"edge_psnr_{m}" for m in METHODS} <= set(rows[0])
+    assert {"cadence", "motion", "flicker"} <= set(rows[0])
     grid = cv2.imread(str(tmp_path / "plots" / "grid.png"))
     height, width = next(read_triplets(shards_for_split(shards, "test")))["f0"].shape[1:]
     # worst 2 + best 2 of 5 samples, 5 captioned tiles each: f0, GT, blend, model, error
@@ -86,13 +90,15 @@ def test_scores_per_source_and_over_held_out_works(tmp_path: Path) -> None:
                   "split": ["train", "test", "test", "test", "val"]}
                  ).to_parquet(tmp_path / "manifest.parquet")
     assert held_out_sources(tmp_path) == ["b"]
-    rows = [{"source": src, "bucket": "0.4-0.6", "psnr_m": v, "ssim_m": v / 100}
+    rows = [{"source": src, "bucket": "0.4-0.6", "psnr_m": v, "ssim_m": v / 100,
+             "edge_psnr_m": v - 5}
             for src, v in (("a", 30.0), ("b", 20.0), ("b", 24.0))]
     summary = summarise(rows, ["m"], [0.0, 0.4, 0.6, 1.0], held_out_sources(tmp_path))
     assert summary["psnr"]["m"] == round((30 + 20 + 24) / 3, 4)
     assert summary["by_source"]["a"]["psnr"]["m"] == 30.0
-    assert summary["held_out"] == {"sources": ["b"], "n": 2, "psnr": {"m": 22.0},
-                                   "ssim": {"m": 0.22}}
+    held = summary["held_out"]
+    assert (held["sources"], held["n"], held["psnr"], held["ssim"]) == (["b"], 2, {"m": 22.0},
+                                                                       {"m": 0.22})
 
 
 def test_headline_is_flat_model_first_and_keeps_its_keys_without_held_out_works() -> None:
@@ -101,11 +107,14 @@ def test_headline_is_flat_model_first_and_keeps_its_keys_without_held_out_works(
     from vfi.evaluation.scoring import summarise
 
     rows = [{"source": "a", "bucket": "0.4-0.6", "psnr_blend": 20.0, "ssim_blend": 0.5,
-             "psnr_model": 22.0, "ssim_model": 0.6}]
+             "psnr_model": 22.0, "ssim_model": 0.6, "edge_psnr_blend": 15.0,
+             "edge_psnr_model": 18.0}]
     flat = headline(summarise(rows, ["blend", "model"], [0.0, 0.4, 0.6, 1.0], ["a"]))
     assert list(flat) == ["n", "psnr_model", "psnr_blend", "ssim_model", "ssim_blend",
+                          "edge_psnr_model", "edge_psnr_blend",
                           "held_out_n", "held_out_psnr_model", "held_out_psnr_blend",
-                          "held_out_ssim_model", "held_out_ssim_blend"]
+                          "held_out_ssim_model", "held_out_ssim_blend",
+                          "held_out_edge_psnr_model", "held_out_edge_psnr_blend"]
     assert flat["psnr_model"] == flat["held_out_psnr_model"] == 22.0
     none = headline(summarise(rows, ["blend", "model"], [0.0, 0.4, 0.6, 1.0], []))
     assert list(none) == list(flat) and none["held_out_n"] == 0
