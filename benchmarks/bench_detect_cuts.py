@@ -5,16 +5,20 @@ guarded worker process exactly like the stage's (same fork server, same environm
 
 - decode-only: iterate the reader at analysis size (the floor: every frame must decode);
 - analysis: ``analyse_source`` with the default params (decode + the default cut
-  stream + hashes, stats, thumbnails and the hold features), with the features
-  measured inline and on their helper thread (``FrameFeatures.THREADED``, the default);
+  stream + hashes, stats, thumbnails and the hold features), its work spread three
+  ways (``threads`` of ``pipeline.analysis.worker._detect``): inline on the decoding
+  thread (0), the cut stream and the features on one helper thread (1), the features
+  measured on a second one (2, the default);
 
 and prints frames/s for each and the ratio decode-only time / analysis time (1.0 =
 analysis is free on top of decoding; the target is >= 0.8 at 480p and up). Both runs
-use the same reader with the same decoder threads; the analysis adds the features'
-helper thread (``FrameFeatures``), so the wall ratio shows the overlap and the CPU ratio
-the total work, which the thread does not reduce. Wall and
-CPU (``process_time``, all threads of the worker) are both shown: on a shared machine
-the CPU figure is the steadier one. Then, on the decoded frames in memory, where the
+use the same reader with the same decoder threads; the helper threads overlap the
+analysis with decoding, so the wall ratio shows the overlap and the CPU ratio the total
+work, which threads do not reduce. Wall and CPU (``process_time``, all threads of the
+worker) are both shown: on a shared machine the CPU figure is the steadier one. The
+"auto" line holds this run's default-threads figures of both readers against the table
+``reader: auto`` follows (``pipeline.media.video.AUTO_MEASURED``) and says which reader
+this run would choose. Then, on the decoded frames in memory, where the
 time on top of decoding goes, in ms per frame: the per-frame features (``FrameFeatures.add``;
 inline, and on its helper thread, which only pays off while a decoder runs beside it),
 each cut stream (``combined`` with its network windows, ``content``), and TransNetV2 on
@@ -43,7 +47,12 @@ from pipeline.analysis.worker import PRELOAD, SourceJob, analyse_source
 from pipeline.core.config import CutsParams
 from pipeline.core.guard import run_guarded
 from pipeline.media.probe import probe
-from pipeline.media.video import open_reader
+from pipeline.media.video import (
+    AUTO_MEASURED,
+    auto_backends,
+    choose_backend,
+    open_reader,
+)
 from pipeline.synth import SynthSpec, generate
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
@@ -75,9 +84,8 @@ def decode_only(path: Path, size: int, backend: str, codec: str, frames: int) ->
     return count
 
 
-def analysis(job: SourceJob, params: CutsParams, threaded: bool = True) -> int:
-    FrameFeatures.THREADED = threaded  # this worker process only
-    result = analyse_source(job, params)
+def analysis(job: SourceJob, params: CutsParams, threads: int) -> int:
+    result = analyse_source(job, params, threads)
     assert result.reader == job.backend and not result.error, (result.reader, result.error)
     return result.frames
 
@@ -107,11 +115,20 @@ def components(path: Path, size: int) -> dict[str, float]:
     return {k: 1000 * v / len(frames) for k, v in out.items()}
 
 
+def print_auto(codec: str, measured: dict[str, tuple[float, float]]) -> None:
+    """What ``reader: auto`` reads ``codec`` with (its table), and what this run says."""
+    table = AUTO_MEASURED.get(codec, {})
+    run = auto_backends({codec: measured}).get(codec, "pyav") if len(measured) == 2 else "pyav"
+    print(f"  auto   reads {codec} with {choose_backend(codec)}; table (wall, cpu fps) "
+          f"{table or 'none'}; this run {measured} -> {run}", flush=True)
+
+
 def bench_clip(label: str, path: Path, size: int, repeat: int, parts: bool) -> None:
     info = probe(path)
     print(f"\n{label}: {info.codec} {info.width}x{info.height}, {info.frames} frames, "
           f"analysis short side {size}, detector {CutsParams().detector}")
     params = CutsParams(analysis_size=size)
+    measured: dict[str, tuple[float, float]] = {}
     for backend in ("pyav", "decord"):
         with open_reader(path, size, backend, codec=info.codec, frames=info.frames) as reader:
             if reader.name != backend:  # e.g. decord on VP8: the reader's own rule
@@ -120,11 +137,13 @@ def bench_clip(label: str, path: Path, size: int, repeat: int, parts: bool) -> N
         job = SourceJob(path.stem, str(path), info.codec, info.frames, info.fps, backend)
         dw, dc, n = best_of(repeat, decode_only, path, size, backend, info.codec, info.frames)
         print(f"  {backend:6s} decode-only {n / dw:6.0f} fps (cpu {n / dc:6.0f})", flush=True)
-        for how, threaded in (("inline", False), ("threaded", True)):
-            aw, ac, m = best_of(repeat, analysis, job, params, threaded)
+        for how, threads in (("inline", 0), ("1 thread", 1), ("2 threads", 2)):
+            aw, ac, m = best_of(repeat, analysis, job, params, threads)
             assert n == m, (n, m)
-            print(f"         analysis {how:8s} {m / aw:5.0f} fps (cpu {m / ac:5.0f})   "
+            print(f"         analysis {how:9s} {m / aw:5.0f} fps (cpu {m / ac:5.0f})   "
                   f"ratio decode/analysis {dw / aw:.2f} (cpu {dc / ac:.2f})", flush=True)
+        measured[backend] = (round(m / aw), round(m / ac))  # the default: THREADS
+    print_auto(info.codec, measured)
     if parts:
         got = run_guarded(components, (path, size), 3600.0, preload=PRELOAD)
         assert got.ok, got.error

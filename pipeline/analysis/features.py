@@ -10,14 +10,12 @@ frames in order, overlapping decoding; the columns equal the inline path's.
 
 from __future__ import annotations
 
-import queue
-import threading
-
 import cv2
 import numpy as np
 
 from pipeline.analysis.cadence import film_time
 from pipeline.analysis.hashing import pil_grey
+from pipeline.analysis.helper_thread import HelperThread
 from pipeline.analysis.holds import HoldStep, HoldTracker, drawing_ids
 from pipeline.analysis.measure import FrameMeter
 from pipeline.core.config import TripletParams
@@ -44,22 +42,21 @@ class FrameFeatures:
     keeps. ``holds`` are the hold rule's params (``triplets`` in params.yaml; the
     defaults when not given).
 
-    Why a helper thread (``threaded``, the default): the measures cost ~1 ms per
-    analysis frame, about half of decoding a 480p frame, and serial work cannot go
+    Why a helper thread (``threaded``, the default): the measures cost 1.4-2 ms per
+    analysis frame, about as much as decoding a 480p frame, and serial work cannot go
     much below that without changing the values (OpenCV's area resizes alone are
-    ~0.3 ms). OpenCV, numpy's larger operations and PyAV's decoder release the GIL,
+    ~0.3 ms). OpenCV, numpy's larger operations and the decoders release the GIL,
     so ``add`` only converts the frame to grey (which also copies it out of the
-    reader's buffer) and queues it; one thread measures the frames in order, so the
-    columns are exactly those of the inline path (``threaded=False``). The queue is
-    bounded (``QUEUE`` frames of ~50 kB), an error in the thread is raised by the next
-    ``add`` or by ``arrays``, which waits for the thread to finish.
+    reader's buffer) and queues it; one thread (``HelperThread``) measures the frames
+    in order, so the columns are exactly those of the inline path (``threaded=False``).
+    The queue is bounded (``QUEUE`` frames of ~50 kB); an error in the thread is raised
+    by the next ``add`` or by ``arrays``, which waits for the thread to finish.
     """
 
     QUEUE = 8
-    THREADED = True  # the default of ``threaded`` (the benchmark flips it to compare)
 
     def __init__(self, thumb_size: int, holds: TripletParams | None = None,
-                 threaded: bool | None = None) -> None:
+                 threaded: bool = True) -> None:
         self.thumb_size = thumb_size
         self.cols: dict[str, list] = {k: [] for k in (
             "frame", "pts", "phash", "dhash", "luma_mean", "luma_std", "motion", "score")}
@@ -69,47 +66,16 @@ class FrameFeatures:
         self.holds = HoldTracker(self.hold_params)
         self.steps: list[HoldStep] = []
         self._grey = pil_grey
-        self._error: BaseException | None = None
-        threaded = self.THREADED if threaded is None else threaded
-        self._queue: queue.Queue | None = queue.Queue(self.QUEUE) if threaded else None
-        self._thread = (threading.Thread(target=self._drain, name="features", daemon=True)
-                        if threaded else None)
-        self._started = False
+        self._helper = HelperThread(self._measure, self.QUEUE, "features") if threaded else None
 
     def add(self, frame: Frame, score: float) -> None:
         """Queue (or, inline, measure) one frame as grey, converted the way imagehash
         converts (PIL "L", bit for bit: ``pipeline.analysis.hashing.pil_grey``)."""
         item = (frame.index, frame.pts, score, self._grey(frame.rgb))
-        if self._queue is None or self._thread is None:
+        if self._helper is None:
             self._measure(*item)
-            return
-        self._raise()
-        if not self._started:
-            self._thread.start()
-            self._started = True
-        self._queue.put(item)
-
-    def _drain(self) -> None:
-        """The helper thread: measure queued frames in order until the None sentinel."""
-        assert self._queue is not None
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._measure(*item)
-                except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-                    self._error = err
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _finish(self) -> None:
-        """Wait until every queued frame is measured; raise the thread's error if any."""
-        if self._started and self._thread is not None and self._queue is not None:
-            if self._thread.is_alive():
-                self._queue.put(None)
-                self._thread.join()
-        self._raise()
+        else:
+            self._helper.put(*item)
 
     def _measure(self, index: int, pts: float, score: float, grey: np.ndarray) -> None:
         """Every column of one frame from its grey image."""
@@ -125,7 +91,8 @@ class FrameFeatures:
     def arrays(self) -> dict[str, np.ndarray]:
         """Compact typed arrays (cheap to send back from the worker), once every queued
         frame is measured."""
-        self._finish()
+        if self._helper is not None:
+            self._helper.join()
         out = {k: np.asarray(v, dtype=FRAME_COLUMNS[k]) for k, v in self.cols.items()}
         out["drawing"] = drawing_ids(self.steps)
         out["change"] = np.asarray([s.change for s in self.steps], FRAME_COLUMNS["change"])

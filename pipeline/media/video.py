@@ -7,11 +7,12 @@ triplets' frames, at the stored size, in one sequential pass). A reader streams
 time from ``pipeline.media.probe.main_stream``, through the source's recorded decode
 filter (``decode=``, :mod:`pipeline.media.scan`), so a frame index is a position among
 the *output* frames everywhere; with no filter the decode is the plain path, byte for
-byte. ``backend="auto"`` reads with PyAV; decord (``backend="decord"``, ``cuts.reader``)
-reads only where :func:`decord_refusal` allows (never with a filter), never past the
-probe's demux count, and falls back to PyAV on trouble. A decode error partway ends the
-iteration, keeps what decoded and sets ``reader.error`` (never raised); a recorded filter
-FFmpeg cannot build is noted and the source decodes unfiltered. Measurements: docs/NOTES.md.
+byte. ``backend="auto"`` reads each codec with the reader measured faster
+(``AUTO_MEASURED``: PyAV so far); decord reads only where :func:`decord_refusal` allows
+(never with a filter), never past the demux count, and falls back to PyAV on trouble. A
+decode error partway ends the iteration, keeps what decoded and sets ``reader.error``
+(never raised); a filter FFmpeg cannot build is noted, the source decoded unfiltered.
+Measurements: docs/NOTES.md.
 """
 
 from __future__ import annotations
@@ -43,10 +44,28 @@ Backend = Literal["auto", "decord", "pyav"]
 # Codecs decord decodes correctly (measured, see module doc) and the thread count each
 # needs; 0 lets decord choose. VP9 fails after ~10 frames with decord's default threads.
 DECORD_CODECS: dict[str, int] = {"h264": 0, "hevc": 0, "vp9": 2}
-# What "auto" uses per codec; anything not listed reads with PyAV. Empty because PyAV
-# measured at least as fast as decord on every codec decord handles (module doc); a
-# machine where decord wins would list e.g. {"hevc": "decord"} here.
-AUTO_BACKEND: dict[str, str] = {}
+# What "auto" reads each codec with follows this table, not habit: the analysis pass's
+# frames/s, wall and CPU, of each reader at short side 192, as
+# ``benchmarks/bench_detect_cuts.py`` prints them (its "auto" line; same run, 2-core
+# shared machine, default threads; the 480p-and-up clip of each codec). decord is
+# chosen only where it is faster by ``AUTO_MARGIN`` on both: its bicubic scaler gives
+# other pixels than PyAV's area scaling, so a switch changes every analysis table of the
+# codec. Not listed (vp8, vp9, av1, gif...): PyAV. Measured 2026-12-06 (docs/NOTES.md).
+AUTO_MEASURED: dict[str, dict[str, tuple[float, float]]] = {
+    "h264": {"pyav": (225.0, 225.0), "decord": (280.0, 223.0)},  # 574x480 Steamboat crop
+    "hevc": {"pyav": (207.0, 161.0), "decord": (79.0, 136.0)},  # 1440x1074 Popeye
+}
+AUTO_MARGIN = 1.10
+
+
+def auto_backends(measured: dict[str, dict[str, tuple[float, float]]],
+                  margin: float = AUTO_MARGIN) -> dict[str, str]:
+    """codec -> "decord" where decord's (wall, CPU) frames/s both beat PyAV's by ``margin``."""
+    return {codec: "decord" for codec, fps in measured.items()
+            if all(d >= margin * p for d, p in zip(fps["decord"], fps["pyav"], strict=True))}
+
+
+AUTO_BACKEND: dict[str, str] = auto_backends(AUTO_MEASURED)
 DECORD_BATCH = 16  # frames per get_batch: ~2.4 MB at 258x192, amortises the call
 
 
@@ -343,7 +362,8 @@ class DecordReader(VideoReader):
 
 
 def choose_backend(codec: str, backend: Backend = "auto") -> str:
-    """The backend to try first: an explicit choice, or the measured best per codec."""
+    """The backend to try first: an explicit choice, or the measured best per codec
+    (``AUTO_BACKEND``, from the ``AUTO_MEASURED`` table)."""
     if backend != "auto":
         return backend
     return AUTO_BACKEND.get(codec, "pyav")

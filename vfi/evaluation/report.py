@@ -38,14 +38,15 @@ def caption(tile: np.ndarray, text: str) -> np.ndarray:
 def reason(row: dict[str, Any]) -> str:
     """Why a triplet scores low, from its measured facts: ``flicker`` (the truth's
     brightness is off its ends', which no in-between predicts), ``fast motion``, and
-    ``model below blend``; joined, or ``none measured``."""
+    ``below blend`` (the model's PSNR); joined, or ``none measured``. Short: a caption
+    has about 50 characters of a 340-pixel tile."""
     causes = []
     if row.get("flicker", 0.0) >= FLICKER_GREY:
-        causes.append(f"flicker {row['flicker']:.1f}")
+        causes.append(f"flicker {row['flicker']:.0f}")
     if row.get("motion", 0.0) >= FAST_GREY:
         causes.append(f"fast motion {row['motion']:.0f}")
     if "psnr_model" in row and row["psnr_model"] < row["psnr_blend"]:
-        causes.append("model below blend")
+        causes.append("below blend")
     return ", ".join(causes) or "none measured"
 
 
@@ -59,7 +60,7 @@ def grid_png(frames: list[dict[str, Any]], rows: list[dict[str, Any]], count: in
     for i in picked:
         f, row = frames[i], rows[i]
         tiles = [caption(to_u8(f["f0"]), f"{row['key']} t={row['t']:.2f}"),
-                 caption(to_u8(f["f1"]), f"truth, {row.get('cadence', '?')}: {reason(row)}"),
+                 caption(to_u8(f["f1"]), f"GT {row.get('cadence', '?')}: {reason(row)}"),
                  caption(to_u8(f["blend"]), f"blend {row['psnr_blend']:.2f} dB"),
                  caption(to_u8(f["model"]), f"model {row.get('psnr_model', 0):.2f} dB, "
                                             f"edges {row.get('edge_psnr_model', 0):.1f}"),

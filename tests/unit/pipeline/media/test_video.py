@@ -10,9 +10,13 @@ import pytest
 from support.videos import write_corrupt_payload, write_vfr_video, write_video
 
 from pipeline.media.video import (
+    AUTO_BACKEND,
+    AUTO_MEASURED,
     ReaderError,
     StreamInfo,
     analysis_size,
+    auto_backends,
+    choose_backend,
     decord_refusal,
     open_reader,
     stream_info,
@@ -184,3 +188,17 @@ def test_decord_refusal(info: StreamInfo, codec: str, frames: int | None, refuse
 def test_stream_info_counts_the_video_streams(synth_clip: Path):
     info = stream_info(synth_clip)
     assert (info.index, info.video_streams, info.pictures) == (0, 1, 0)
+
+
+def test_auto_follows_the_measured_table():
+    """decord only where it beats PyAV by the margin on both wall and CPU frames/s (a
+    switch changes the analysis pixels); explicit choices pass through."""
+    table = {"a": {"pyav": (100.0, 100.0), "decord": (120.0, 111.0)},
+             "b": {"pyav": (100.0, 100.0), "decord": (150.0, 105.0)},
+             "c": {"pyav": (100.0, 100.0), "decord": (90.0, 130.0)}}
+    assert auto_backends(table, margin=1.1) == {"a": "decord"}
+    assert AUTO_BACKEND == auto_backends(AUTO_MEASURED)
+    for codec in AUTO_MEASURED:
+        assert choose_backend(codec) == AUTO_BACKEND.get(codec, "pyav")
+        assert choose_backend(codec, "decord") == "decord"
+    assert choose_backend("vp8") == "pyav"

@@ -67,6 +67,6 @@ def test_motion_and_flicker_in_grey_levels() -> None:
 
 def test_the_reason_names_what_was_measured() -> None:
     row = {"flicker": 5.04, "motion": 20.0, "psnr_model": 17.0, "psnr_blend": 18.0}
-    assert reason(row) == "flicker 5.0, fast motion 20, model below blend"
+    assert reason(row) == "flicker 5, fast motion 20, below blend"
     calm = {"flicker": 0.3, "motion": 3.0, "psnr_model": 30.0, "psnr_blend": 25.0}
     assert reason(calm) == "none measured"
