@@ -24,6 +24,9 @@ from support.real_truth import (
 )
 
 
+pytestmark = pytest.mark.slow  # the real clips through the stages: its fixture alone
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> RealRun:
     return run_real(tmp_path_factory.mktemp("real_truth"))

@@ -18,6 +18,13 @@ def copy_project_files(rels: Iterable[str], dest: Path) -> Path:
     return dest
 
 
+def copy_workspace(src: Path, dest: Path) -> Path:
+    """A whole workspace (git repo, DVC cache, outputs) copied to ``dest``, links kept as
+    links: an expensive one built once serves every test that then changes its copy."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (relative path -> bytes)."""
     return {p.relative_to(root).as_posix(): p.read_bytes()

@@ -242,6 +242,7 @@ def touching(out: pd.DataFrame, kinds: tuple[str, ...] = ("dissolve", "fade", "f
     return out[["transition0", "transition1", "transition2"]].isin(kinds).any(axis=1)
 
 
+@pytest.mark.slow
 def test_real_like_transition_precision_and_recall(real_like_run):
     data, out = real_like_run
     kinds = set(data.truth.loc[data.truth["transition"] != "", "transition"])
@@ -262,6 +263,7 @@ def test_real_like_transition_precision_and_recall(real_like_run):
     assert precision >= 0.95 and recall == 1.0
 
 
+@pytest.mark.slow
 def test_real_like_fade_ratio_column_says_what_decided(real_like_run):
     _, out = real_like_run
     fades = (out["reason"] == "transition") & touching(out, ("dissolve", "fade"))

@@ -102,6 +102,7 @@ def _frame_parts(root: Path) -> set[str]:
     return {p.name for p in store.iterdir() if (p / "index.parquet").is_file()}
 
 
+@pytest.mark.slow
 def test_a_pixel_param_re_encodes_a_packing_param_does_not(inputs: ShardInputs, tmp_path: Path):
     """short_side and png_level make new parts (the old ones are pruned); maxcount only
     re-packs. Each run's outputs equal a fresh run with the same params."""

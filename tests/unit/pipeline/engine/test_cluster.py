@@ -26,6 +26,7 @@ from pipeline.engine import run_all
 from pipeline.engine.cluster import RayEngine
 from pipeline.engine.parts import default_parts_dir
 
+pytestmark = pytest.mark.slow  # a two-node Ray cluster, joined twice
 ROOT = REPO
 NODE_STORE = 80 << 20  # bytes of object store per simulated node
 

@@ -60,6 +60,7 @@ def test_local_engine_is_default_and_imports_no_ray():
     assert out.stdout.split() == ["local", "False"]
 
 
+@pytest.mark.slow
 def test_detect_cuts_same_bytes_on_both_engines(inputs: ShardInputs, cluster: RayEngine,
                                                 tmp_path: Path):
     params = CutsParams()
@@ -85,6 +86,7 @@ def test_shard_same_bytes_on_both_engines(inputs: ShardInputs, cluster: RayEngin
     assert any(k.startswith("cache/parts/shards/") for k in local)  # the frame cache, kept
 
 
+@pytest.mark.slow
 def test_crashing_and_hanging_sources_under_ray(tmp_path: Path, cluster: RayEngine):
     """The guard runs inside each Ray task: a hang and a segfault are recorded for their
     source, exactly as the local engine records them; the good sources are untouched.
@@ -139,6 +141,7 @@ class LosingEngine(LocalEngine):
                 yield Outcome(index, fn(item))
 
 
+@pytest.mark.slow
 def test_a_lost_source_is_recorded_then_retried(inputs: ShardInputs, tmp_path: Path):
     """A source the engine lost is an error row, not a part: the next run retries it,
     and only it, and ends as an uninterrupted run does."""
@@ -154,6 +157,7 @@ def test_a_lost_source_is_recorded_then_retried(inputs: ShardInputs, tmp_path: P
     assert tree(tmp_path / "out") == tree(tmp_path / "clean")
 
 
+@pytest.mark.slow
 def test_changed_params_make_new_parts_and_prune_old(inputs: ShardInputs, tmp_path: Path):
     out, parts = tmp_path / "out", default_parts_dir(tmp_path / "out")
     run_detect_cuts(CutsParams(), inputs.raw_dir, out)
@@ -166,6 +170,7 @@ def test_changed_params_make_new_parts_and_prune_old(inputs: ShardInputs, tmp_pa
     assert engine.ran == sorted(engine.ran) and len(engine.ran) == len(before)
 
 
+@pytest.mark.slow
 def test_a_provenance_edit_reanalyses_nothing(inputs: ShardInputs, tmp_path: Path):
     """A corrected licence or attribution in sources.parquet keeps every analysis part;
     a changed file checksum does not."""
@@ -193,6 +198,7 @@ def test_unreachable_cluster_fails_fast():
     assert time.monotonic() - start < 10
 
 
+@pytest.mark.slow
 def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast(tmp_path: Path):
     """``RAY_ADDRESS`` is used when ``ray.address`` is empty; nothing listens there, so
     the stage exits 2 at once with the address in the message, having run nothing (a

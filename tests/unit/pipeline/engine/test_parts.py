@@ -27,6 +27,7 @@ from pipeline.analysis.analyse import (
 from pipeline.core.config import CutsParams
 from pipeline.engine.parts import default_parts_dir
 
+pytestmark = pytest.mark.slow  # two runs in fresh processes, one with its own Ray cluster
 ROOT = REPO
 CLIPS = 5
 SCRIPT = """

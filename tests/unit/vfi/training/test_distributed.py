@@ -141,6 +141,7 @@ def assert_ok(run: Run, step: int) -> dict:
     return state
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(2 * RUN_TIMEOUT + 30)
 def test_torchrun_uneven_shards_then_resume(tmp_path: Path) -> None:
     shards = write_shards(tmp_path / "shards", [4, 3, 2])  # 2 shards on rank 0, 1 on rank 1
