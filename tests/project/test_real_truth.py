@@ -12,6 +12,9 @@ cut or into a dissolve.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 from support.real_truth import (
     CUTS,
@@ -23,6 +26,8 @@ from support.real_truth import (
     run_real,
 )
 
+from pipeline.core.tables import FILTERED_TABLE
+from pipeline.dataset.shards import load_kept
 
 pytestmark = pytest.mark.slow  # the real clips through the stages: its fixture alone
 
@@ -79,4 +84,17 @@ def test_no_kept_triplet_crosses_a_true_cut_or_dissolve(real: RealRun) -> None:
     kept = int(real.triplets["keep"].sum())
     print(f"\nreal: {kept} kept triplets, {len(bad)} across a true cut or into a dissolve")
     assert kept > 0
+    assert bad.empty, bad[["source", "f0", "f1", "f2"]]
+
+
+def test_no_evaluated_triplet_crosses_a_true_cut(real: RealRun, tmp_path: Path) -> None:
+    """What the evaluate stage scores: the test split of what the shard stage packs
+    (``load_kept``: the kept rows, each shard by its split). Steamboat Willie, a
+    held-out work, is among the truth's clips, so the test split is not empty."""
+    real.triplets.to_parquet(tmp_path / FILTERED_TABLE)
+    kept = load_kept(tmp_path)
+    test = kept[kept["split"] == "test"].assign(keep=True)
+    bad = crossing(dataclasses.replace(real, triplets=test))
+    print(f"\nreal: {len(test)} test-split triplets, {len(bad)} across a true cut or dissolve")
+    assert len(test) > 0 and set(test["source"]) >= {real.names["steamboat_willie_excerpt_cropped.mp4"]}
     assert bad.empty, bad[["source", "f0", "f1", "f2"]]
