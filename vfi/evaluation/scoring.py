@@ -136,9 +136,12 @@ def headline(summary: dict[str, Any]) -> dict[str, float | int | None]:
 
 def _flat_means(group: dict[str, Any], methods: Sequence[str], prefix: str
                 ) -> dict[str, float | None]:
-    """``{prefix}{metric}_{method}`` for every metric and method (None: no mean)."""
-    return {f"{prefix}{metric}_{m}": (group.get(metric) or {}).get(m)
-            for metric in METRICS for m in methods}
+    """``{prefix}{metric}_{method}`` for PSNR and SSIM of every method and the model's
+    edge PSNR (None: no mean); the baselines' edge PSNR stays in the summary, to keep
+    the file one screen of ``dvc metrics diff``."""
+    pairs = [(metric, m) for metric in ("psnr", "ssim") for m in methods]
+    pairs += [("edge_psnr", m) for m in methods if m == "model"]
+    return {f"{prefix}{metric}_{m}": (group.get(metric) or {}).get(m) for metric, m in pairs}
 
 
 def _json(data: dict[str, Any]) -> bytes:
