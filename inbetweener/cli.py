@@ -147,7 +147,8 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                    help="model checkpoint (default models/model.pt when it exists)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--methods", default=None,
-                   help="comma-separated subset of model,rife,repeat,blend,dis (default all)")
+                   help="comma-separated subset of model,rife,repeat,blend,dis,hdv3 "
+                        "(default all; hdv3: RIFE HDv3, the peer)")
     _add_scale(p)
     p.add_argument("--dis-preset", default="medium",
                    help="DIS flow preset: ultrafast, fast or medium (default medium)")

@@ -38,6 +38,7 @@ from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 from vfi.inference.interpolator import default_device
 from vfi.inference.methods import (
     METHODS,
+    PEERS,
     Method,
     MethodOptions,
     check_scale,
@@ -280,15 +281,17 @@ def score_all(triplets: Sequence[Triplet], methods: dict[str, Method],
 
 
 def parse_methods(spec: str | None) -> list[str]:
-    """``"blend,dis"`` -> ["blend", "dis"] in the canonical order; None means all."""
+    """``"blend,dis"`` -> ["blend", "dis"] in the canonical order; None means all (every
+    t here is 0.5, so the middle-only peers too)."""
+    known = (*METHODS, *PEERS)
     if spec is None:
-        return list(METHODS)
+        return list(known)
     wanted = {m.strip() for m in spec.split(",") if m.strip()}
-    unknown = sorted(wanted - set(METHODS))
+    unknown = sorted(wanted - set(known))
     if unknown or not wanted:
         raise BenchError(f"--methods: unknown {', '.join(unknown) or '(empty)'}; "
-                         f"choose from {', '.join(METHODS)}")
-    return [m for m in METHODS if m in wanted]
+                         f"choose from {', '.join(known)}")
+    return [m for m in known if m in wanted]
 
 
 def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
@@ -324,8 +327,8 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
               show_progress: bool = False, scale: float = 1.0) -> BenchResult:
     """Find the triplets under ``folder`` and score the chosen methods on them.
 
-    ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS` (None: all, the model
-    only when a checkpoint is found). ``limit``: the first N triplets in sorted order.
+    ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS` and
+    ``PEERS`` (None: all, the model only when a checkpoint is found). ``limit``: the first N triplets in sorted order.
     ``threads``: torch's CPU threads (0: torch's default), for a shared machine.
     ``scale``: the flow resolution of the RIFE models (``model``, ``rife``): 0.5 for
     1080p and larger.

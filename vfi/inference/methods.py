@@ -7,7 +7,10 @@
 - ``model``: a trained network from a checkpoint, through :func:`vfi.inference.interpolate`;
 - ``rife``: RIFE 4.25 with its published weights (:class:`vfi.nets.rife.Rife`), the
   pretrained start of the default model, scored beside ``model`` to show the fine-tune's gain.
-  Both RIFE methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`).
+  Both RIFE methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`);
+- ``hdv3``: RIFE HDv3 with its published weights (:class:`vfi.nets.hdv3.Hdv3`), the peer
+  the model is measured against. It predicts t = 0.5 only, so it is one of :data:`PEERS`
+  (the benchmark's, at t = 0.5), not of :data:`METHODS` (evaluate's, at every true t).
 
 A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), as
 evaluation and the benchmark score it, or through :meth:`Method.frames` on a uint8 pair
@@ -35,6 +38,7 @@ from vfi.inference.interpolator import interpolate
 from vfi.inference.runtime import check_runtime as runtime_check
 from vfi.inference.runtime import compile_model
 from vfi.nets import build_model, linear_blend, warp
+from vfi.nets.hdv3 import Hdv3
 
 
 class MethodError(CommandError):
@@ -180,8 +184,10 @@ REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "repeat": lambda o: Repeat(),
     "blend": lambda o: Blend(),
     "dis": lambda o: Dis(o.dis_preset),
+    "hdv3": lambda o: Model(Hdv3().to(o.device or "cpu").eval(), "hdv3"),
 }
-METHODS = tuple(REGISTRY)  # the canonical order of tables and reports
+PEERS = ("hdv3",)  # middle frame only: scored where every t is 0.5 (the benchmark)
+METHODS = tuple(n for n in REGISTRY if n not in PEERS)  # any t; the order of tables
 
 
 def make_method(name: str, options: MethodOptions = MethodOptions()) -> Method:

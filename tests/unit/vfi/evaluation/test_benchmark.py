@@ -163,7 +163,7 @@ def test_no_default_checkpoint_skips_the_model_and_says_so(
     code, report = run_json(tmp_path, "--triplets", str(good), "--limit", "1")
     assert code == 0 and "model" not in report["methods"]
     assert report["checkpoint"] is None and "no checkpoint" in report["model_skipped"]
-    assert set(report["methods"]) == {"rife", "repeat", "blend", "dis"}
+    assert set(report["methods"]) == {"rife", "repeat", "blend", "dis", "hdv3"}
     out = capsys.readouterr().out
     assert "model column skipped" in out and "\nrife " in out
     # asking for the model by name with no checkpoint anywhere is an error

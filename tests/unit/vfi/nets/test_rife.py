@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support.cels import frames
 from support.training import write_tiny_shards
 
 from vfi.config import ModelParams, parse_vfi_params
@@ -23,24 +24,6 @@ from vfi.inference.metrics import psnr
 from vfi.nets import build_model, linear_blend
 from vfi.nets.rife import TRAINING_ONLY, pretrained_state
 from vfi.training.loop import train
-
-
-def cel(t: float, shift: float, height: int, width: int) -> np.ndarray:
-    """A cartoon cel: flat paint, a dark-outlined disc moving ``shift * t`` px right."""
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.empty((height, width, 3), np.float32)
-    img[:] = (0.85, 0.8, 0.6)
-    img[ys > 0.7 * height] = (0.4, 0.6, 0.3)  # ground
-    r = np.hypot(xs - (0.3 * width + shift * t), ys - 0.45 * height)
-    img[r < 0.16 * height] = (0.1, 0.1, 0.1)
-    img[r < 0.13 * height] = (0.9, 0.2, 0.2)
-    return (img * 255).round().astype(np.uint8)
-
-
-def frames(shift: float, ts: tuple[float, ...], height: int = 96, width: int = 128
-           ) -> list[torch.Tensor]:
-    return [torch.from_numpy(cel(t, shift, height, width)).permute(2, 0, 1).float() / 255
-            for t in ts]
 
 
 @pytest.fixture(scope="module")
