@@ -131,7 +131,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     from vfi.evaluation.benchmark import benchmark, report, write_json
 
     result = benchmark(args.triplets, args.checkpoint, args.methods, args.dis_preset,
-                       args.limit, args.threads, show_progress=not args.quiet, scale=args.scale)
+                       args.limit, args.threads, show_progress=not args.quiet, scale=args.scale,
+                       tta=args.tta)
     print(report(result))
     if args.json is not None:
         write_json(result, args.json)
@@ -150,6 +151,7 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of model,rife,repeat,blend,dis,hdv3 "
                         "(default all; hdv3: RIFE HDv3, the peer)")
     _add_scale(p)
+    _add_tta(p)
     p.add_argument("--dis-preset", default="medium",
                    help="DIS flow preset: ultrafast, fast or medium (default medium)")
     p.add_argument("--limit", type=int, default=None, help="first N triplets (sorted)")
@@ -165,13 +167,20 @@ def _add_scale(p: argparse.ArgumentParser) -> None:
                         "and larger (default 1)")
 
 
+def _add_tta(p: argparse.ArgumentParser) -> None:
+    """``--tta``, checked by the method registry (exit 2 with a message)."""
+    p.add_argument("--tta", default="none",
+                   help="test-time augmentation of RIFE models: none (default), reverse or "
+                        "flip (2 passes each, averaged), both (4 passes)")
+
+
 def _interpolate(args: argparse.Namespace) -> int:
     from vfi.app.interpolate import Options, run_interpolate, summary
 
     opts = Options(src=args.src, out=args.out, factor=args.factor, fps=args.fps,
                    retime=args.retime, max_hold=args.max_hold, holds=args.holds, method=args.method,
                    checkpoint=args.checkpoint, scale=args.scale, runtime=args.runtime,
-                   params=args.params,
+                   tta=args.tta, params=args.params,
                    overwrite=args.overwrite, crf=args.crf, threads=args.threads,
                    show_progress=not args.quiet)
     result = run_interpolate(opts)
@@ -206,6 +215,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default models/model.pt, written by dvc repro)")
     _add_scale(p)
+    _add_tta(p)
     # No choices either: vfi.app.interpolate checks it (exit 2 with a message).
     p.add_argument("--runtime", default="openvino",
                    help="what computes RIFE in-betweens: openvino (default; the same frames "

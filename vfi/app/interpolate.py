@@ -75,6 +75,7 @@ class Options:
     # What computes RIFE in-betweens: openvino, ~2x torch's speed at the same frames
     # (docs/MODEL.md, "CPU runtime"); torch without the package (a warning says so).
     runtime: str = "openvino"
+    tta: str = "none"  # test-time augmentation of RIFE models (vfi.inference.tta): 2-4x
     params: Path | None = None  # None: the built-in defaults, wherever the command runs
     overwrite: bool = False
     crf: int = 18
@@ -327,7 +328,8 @@ def run_interpolate(opts: Options, method: Inbetween | None = None) -> Result:
     name = opts.method
     if method is None:  # a MethodError or CheckpointError says what to do (exit 2)
         name = choose_method(opts)
-        options = MethodOptions(checkpoint=opts.checkpoint, scale=opts.scale, runtime=opts.runtime)
+        options = MethodOptions(checkpoint=opts.checkpoint, scale=opts.scale, runtime=opts.runtime,
+                                tta=opts.tta)
         method = make_method(name, options).frames
     info = probe_input(opts.src)
     decode = input_scan(opts.src, info)

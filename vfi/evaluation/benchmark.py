@@ -44,6 +44,7 @@ from vfi.inference.methods import (
     check_scale,
     make_method,
 )
+from vfi.evaluation.stats import interval
 from vfi.inference.metrics import psnr, ssim
 
 log = logging.getLogger("inbetweener.vfi.benchmark")
@@ -118,6 +119,8 @@ class BenchResult:
     skipped: list[Failure]  # triplets found that could not be scored
     incomplete: list[Failure]  # folders with part of a triplet (not counted as triplets)
     scale: float = 1.0  # flow resolution of the RIFE models
+    tta: str = "none"   # test-time augmentation of the RIFE models (vfi.inference.tta)
+    keys: list[str] = field(default_factory=list)  # the scored triplets, in score order
 
     @property
     def failures(self) -> list[Failure]:
@@ -314,24 +317,27 @@ def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
 
 
 def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str,
-                  scale: float = 1.0) -> dict[str, Method]:
+                  scale: float = 1.0, tta: str = "none") -> dict[str, Method]:
     """Name -> method, from the registry of :mod:`vfi.inference.methods`; the model only
-    with a checkpoint. A bad preset or checkpoint stops the run (CommandError: exit 2)."""
+    with a checkpoint. A bad preset, option or checkpoint stops the run (CommandError:
+    exit 2)."""
     options = MethodOptions(checkpoint=checkpoint, dis_preset=dis_preset,
-                            device=default_device(), scale=scale)
+                            device=default_device(), scale=scale, tta=tta)
     return {n: make_method(n, options) for n in names if n != "model" or checkpoint is not None}
 
 
 def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None = None,
               dis_preset: str = "medium", limit: int | None = None, threads: int = 0,
-              show_progress: bool = False, scale: float = 1.0) -> BenchResult:
+              show_progress: bool = False, scale: float = 1.0, tta: str = "none"
+              ) -> BenchResult:
     """Find the triplets under ``folder`` and score the chosen methods on them.
 
     ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS` and
-    ``PEERS`` (None: all, the model only when a checkpoint is found). ``limit``: the first N triplets in sorted order.
-    ``threads``: torch's CPU threads (0: torch's default), for a shared machine.
-    ``scale``: the flow resolution of the RIFE models (``model``, ``rife``): 0.5 for
-    1080p and larger.
+    ``PEERS`` (None: all, the model only when a checkpoint is found). ``limit``: the
+    first N triplets in sorted order. ``threads``: torch's CPU threads (0: torch's
+    default), for a shared machine. ``scale``: the flow resolution of the RIFE models
+    (``model``, ``rife``): 0.5 for 1080p and larger. ``tta``: their test-time
+    augmentation (:mod:`vfi.inference.tta`).
     """
     if not folder.is_dir():
         raise BenchError(f"{folder} is not a folder")
@@ -340,7 +346,7 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
     check_scale(scale)
     names = parse_methods(methods)
     ckpt = resolve_checkpoint(checkpoint, names, methods is not None)
-    chosen = build_methods(names, ckpt, dis_preset, scale)  # option errors before any work
+    chosen = build_methods(names, ckpt, dis_preset, scale, tta)  # option errors first
     triplets, failures = discover(folder)
     if not triplets:
         layouts = "; ".join(f"{k}: {'/'.join(v)}" for k, v in LAYOUTS.items())
@@ -349,7 +355,10 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
     if threads > 0:
         torch.set_num_threads(threads)
     scores, skipped = score_all(triplets, chosen, show_progress)
-    return BenchResult(folder, triplets, names, ckpt, scores, skipped, failures, scale)
+    bad = {f.key for f in skipped}
+    keys = [t.key for t in triplets if t.key not in bad]
+    return BenchResult(folder, triplets, names, ckpt, scores, skipped, failures, scale, tta,
+                       keys)
 
 
 # -- reports --------------------------------------------------------------------------
@@ -363,6 +372,7 @@ def summary(result: BenchResult) -> dict[str, Any]:
         "layouts": result.layouts,
         "t": T,
         "scale": result.scale,
+        "tta": result.tta,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "model_skipped": NO_CHECKPOINT if result.model_skipped else None,
         "triplets": len(result.triplets),
@@ -370,9 +380,27 @@ def summary(result: BenchResult) -> dict[str, Any]:
         "skipped": len(result.skipped),
         "incomplete": len(result.incomplete),
         "methods": {name: s.summary() for name, s in result.scores.items()},
+        "model_gain": model_gain(result),
+        "per_triplet": [{"key": key, "psnr": {name: round(s.psnr[i], 4)
+                                              for name, s in result.scores.items()}}
+                        for i, key in enumerate(result.keys)],
         "failure_reasons": dict(Counter(f.error.split(":")[0] for f in result.failures)),
         "failures": [{"key": f.key, "error": f.error} for f in result.failures],
     }
+
+
+def model_gain(result: BenchResult) -> dict[str, dict[str, float | None]]:
+    """The model's PSNR minus each other method's, triplet by triplet: mean and 95%
+    half-width (the spread between triplets cancels, so small gains show)."""
+    if "model" not in result.scores:
+        return {}
+    model = np.array(result.scores["model"].psnr)
+    out = {}
+    for name, scores in result.scores.items():
+        if name != "model":
+            mean, half = interval(model - np.array(scores.psnr))
+            out[name] = {"mean": mean, "ci95": half}
+    return out
 
 
 def write_json(result: BenchResult, dest: Path) -> None:
@@ -393,15 +421,18 @@ def table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def scale_note(scale: float) -> str:
-    """``, RIFE scale 0.5`` when the flows were not estimated at full resolution."""
-    return "" if scale == 1 else f", RIFE scale {scale:g}"
+def scale_note(scale: float, tta: str = "none") -> str:
+    """``, RIFE scale 0.5`` when the flows were not estimated at full resolution, and
+    the test-time augmentation when there is one."""
+    note = "" if scale == 1 else f", RIFE scale {scale:g}"
+    return note + ("" if tta == "none" else f", tta {tta}")
 
 
 def report(result: BenchResult) -> str:
     """What the CLI prints: a header, the table, the skipped triplets."""
     header = (f"benchmark: {len(result.triplets)} triplet(s) ({result.layout}) in "
-              f"{result.folder}, t = {T}{scale_note(result.scale)}: {result.scored} scored, "
+              f"{result.folder}, t = {T}{scale_note(result.scale, result.tta)}: "
+              f"{result.scored} scored, "
               f"{len(result.skipped)} skipped")
     if result.incomplete:
         header += f", {len(result.incomplete)} incomplete folder(s)"

@@ -20,6 +20,7 @@ done once, and ``blend`` stays in uint8. Timings: docs/NOTES.md.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from vfi.inference.checkpoint import DEFAULT_CHECKPOINT, load_model
 from vfi.inference.interpolator import interpolate
 from vfi.inference.runtime import check_runtime as runtime_check
 from vfi.inference.runtime import compile_model
+from vfi.inference.tta import averaged, check_tta
 from vfi.nets import build_model, linear_blend, warp
 from vfi.nets.hdv3 import Hdv3
 
@@ -133,19 +135,28 @@ def check_runtime(runtime: str) -> None:
 class Model(Method):
     """A network through the one inference path; ``scale`` < 1 estimates a RIFE model's
     flows at that fraction of the resolution (large frames: 0.5 at 1080p); ``runtime``
-    says what computes a RIFE model (others always run in torch)."""
+    says what computes a RIFE model (others always run in torch); ``tta`` averages it
+    over mirrored copies of the pair (:mod:`vfi.inference.tta`, 2-4x the cost)."""
 
     def __init__(self, model: nn.Module, name: str = "model", scale: float = 1.0,
-                 runtime: str = "torch") -> None:
+                 runtime: str = "torch", tta: str = "none") -> None:
         check_scale(scale)
         check_runtime(runtime)
+        try:
+            check_tta(tta)
+        except ValueError as err:
+            raise MethodError(str(err)) from None
         if hasattr(model, "scale"):
             model.scale = scale
-        self.model, self.name = compile_model(model, runtime), name
+        self.model, self.name, self.tta = compile_model(model, runtime), name, tta
         self.device = next(model.parameters()).device
 
+    def run(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network on the pair, with the test-time augmentation asked for."""
+        return averaged(functools.partial(interpolate, self.model), f0, f2, t, self.tta)
+
     def __call__(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return interpolate(self.model, f0, f2, t).cpu()
+        return self.run(f0, f2, t).cpu()
 
     @torch.no_grad()
     def frames(self, f0: np.ndarray, f2: np.ndarray, ts: Sequence[float]) -> list[np.ndarray]:
@@ -155,7 +166,7 @@ class Model(Method):
         a = to_tensor(f0)[None].expand(n, -1, -1, -1).to(self.device)
         b = to_tensor(f2)[None].expand(n, -1, -1, -1).to(self.device)
         tt = torch.tensor(ts, dtype=torch.float32, device=self.device)
-        return [to_rgb(x) for x in interpolate(self.model, a, b, tt)]
+        return [to_rgb(x) for x in self.run(a, b, tt)]
 
 
 @dataclass(frozen=True)
@@ -169,17 +180,18 @@ class MethodOptions:
     # What computes RIFE models. torch here: evaluation and the benchmark score the
     # network itself; `interpolate` defaults to openvino (vfi.app.interpolate.Options).
     runtime: str = "torch"
+    tta: str = "none"               # test-time augmentation of RIFE models (vfi.inference.tta)
 
 
 def pretrained_rife(options: MethodOptions) -> Model:
     """RIFE 4.25 as published: the start of the default fine-tune."""
     model = build_model(ModelParams(arch="rife")).to(options.device or "cpu").eval()
-    return Model(model, "rife", options.scale, options.runtime)
+    return Model(model, "rife", options.scale, options.runtime, options.tta)
 
 
 REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "model": lambda o: Model(load_model(o.checkpoint or DEFAULT_CHECKPOINT, o.device),
-                             scale=o.scale, runtime=o.runtime),
+                             scale=o.scale, runtime=o.runtime, tta=o.tta),
     "rife": pretrained_rife,
     "repeat": lambda o: Repeat(),
     "blend": lambda o: Blend(),

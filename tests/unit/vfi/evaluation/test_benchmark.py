@@ -232,3 +232,32 @@ def test_unusable_input_exits_2(good: Path, tmp_path: Path, capsys: pytest.Captu
     assert main(["benchmark", *FAST, *argv, "--json", str(tmp_path / "out.json")]) == 2
     assert "inbetweener benchmark:" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_tta_and_per_triplet_rows(good: Path, tmp_path: Path) -> None:
+    """``--tta`` reaches the RIFE models and is recorded; every scored triplet has its row,
+    whose means are the table's, and the model's paired gains are computed from them."""
+    code, plain = run_json(tmp_path, "--triplets", str(good), "--methods", "rife,blend",
+                           "--limit", "2")
+    code_tta, tta = run_json(tmp_path, "--triplets", str(good), "--methods", "rife,blend",
+                             "--limit", "2", "--tta", "reverse")
+    assert code == code_tta == 0 and plain["tta"] == "none" and tta["tta"] == "reverse"
+    assert tta["methods"]["blend"] == {**plain["methods"]["blend"],
+                                       "ms_per_frame": tta["methods"]["blend"]["ms_per_frame"]}
+    assert tta["methods"]["rife"]["psnr"] != plain["methods"]["rife"]["psnr"]
+    rows = tta["per_triplet"]
+    assert len(rows) == 2 and len({r["key"] for r in rows}) == 2
+    for name in ("rife", "blend"):
+        mean = np.mean([r["psnr"][name] for r in rows])
+        assert tta["methods"][name]["psnr"] == pytest.approx(mean, abs=1e-3)
+    assert tta["model_gain"] == {}  # no model scored: nothing to pair with
+    assert main(["benchmark", "--triplets", str(good), "--tta", "sideways", *FAST]) == 2
+
+
+def test_model_gain_is_paired(good: Path, checkpoint: Path, tmp_path: Path) -> None:
+    code, report = run_json(tmp_path, "--triplets", str(good), "--checkpoint", str(checkpoint),
+                            "--methods", "model,blend", "--limit", "3")
+    diffs = [r["psnr"]["model"] - r["psnr"]["blend"] for r in report["per_triplet"]]
+    gain = report["model_gain"]["blend"]
+    assert code == 0 and gain["mean"] == pytest.approx(np.mean(diffs), abs=1e-3)
+    assert gain["ci95"] == pytest.approx(1.96 * np.std(diffs, ddof=1) / np.sqrt(3), abs=1e-3)

@@ -169,3 +169,20 @@ def test_cli_rejects_an_unknown_runtime(clip: Path, tmp_path: Path,
     assert main(["interpolate", str(clip), str(tmp_path / "out.mp4"), "--runtime", "gpu",
                  "--quiet"]) == 2
     assert "--runtime must be one of torch, openvino, got 'gpu'" in capsys.readouterr().err
+
+
+def test_cli_tta(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--tta reverse`` as typed: the same frame count and other in-betweens (two passes
+    averaged, close to one pass's); an unknown option exits 2 naming the choices."""
+    outs = {}
+    for tta in ("none", "reverse"):
+        outs[tta] = tmp_path / f"{tta}.mp4"
+        assert main(["interpolate", str(clip), str(outs[tta]), "--method", "rife",
+                     "--tta", tta, "--quiet"]) == 0
+    a, b = decode(outs["none"]), decode(outs["reverse"])
+    assert len(a) == len(b) == 24
+    diff = float(np.abs(a - b).mean())
+    assert 0.05 < diff < 5.0
+    assert main(["interpolate", str(clip), str(tmp_path / "x.mp4"), "--tta", "sideways",
+                 "--method", "rife", "--quiet"]) == 2
+    assert "--tta 'sideways': expected one of none, reverse, flip, both" in capsys.readouterr().err
