@@ -34,6 +34,7 @@ from pipeline.core.atomic import write_bytes
 from pipeline.core.errors import CommandError, ReasonError
 from pipeline.core.progress import progress
 from pipeline.core.stage import reason_counts
+from vfi.evaluation.stats import interval
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 from vfi.inference.interpolator import default_device
 from vfi.inference.methods import (
@@ -44,7 +45,6 @@ from vfi.inference.methods import (
     check_scale,
     make_method,
 )
-from vfi.evaluation.stats import interval
 from vfi.inference.metrics import psnr, ssim
 
 log = logging.getLogger("inbetweener.vfi.benchmark")

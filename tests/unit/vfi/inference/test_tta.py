@@ -30,7 +30,7 @@ def test_reverse_cancels_a_bias_towards_the_first_frame() -> None:
     """Always answering the first frame: with its time-reversed copy, the mean of both
     ends, the t = 0.5 answer."""
     a, b, t = pair()
-    first = lambda x, y, tt: x  # noqa: E731
+    first = lambda x, y, tt: x
     assert torch.equal(averaged(first, a, b, t, "none"), a)
     assert torch.allclose(averaged(first, a, b, t, "reverse"), (a + b) / 2)
     assert torch.allclose(averaged(first, a, b, t, "flip"), a)  # mirrored back: the same
@@ -40,7 +40,7 @@ def test_flip_cancels_a_sideways_bias() -> None:
     """A method that puts everything one pixel too far right: its mirrored copy is one
     pixel too far left once mirrored back, and the mean is the two shifts' mean."""
     a, b, t = pair()
-    right = lambda x, y, tt: x.roll(1, -1)  # noqa: E731
+    right = lambda x, y, tt: x.roll(1, -1)
     expected = (a.roll(1, -1) + a.roll(-1, -1)) / 2
     assert torch.allclose(averaged(right, a, b, t, "flip"), expected)
     both = averaged(right, a, b, t, "both")
