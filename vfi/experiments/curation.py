@@ -30,7 +30,7 @@ import pandas as pd
 from pipeline.core.atomic import write_bytes
 from pipeline.dataset.manifest import shards_for_split
 from vfi.config import ProjectParams, load_project_params
-from vfi.evaluation.scoring import held_out_sources, score_samples, summarise
+from vfi.evaluation.scoring import CADENCES, held_out_sources, score_samples, summarise
 from vfi.experiments.plot import gain_plot
 from vfi.inference.checkpoint import CHECKPOINT_NAME, load_model
 from vfi.inference.methods import Blend, Method, Model, make_method
@@ -64,11 +64,15 @@ class TestSet:
 
 def headline(summary: dict[str, Any], name: str) -> dict[str, float]:
     """The numbers a run is compared by: test and held-out PSNR (the whole test split's
-    without a held-out work), and per held-out work."""
+    without a held-out work), per held-out work, and per cadence over the test split
+    (``psnr_twos``: where a hold sits inside the naive control's windows)."""
     out = {"test_psnr": summary["psnr"][name],
            "held_out_psnr": summary["held_out"]["psnr"].get(name, summary["psnr"][name])}
     for source in summary["held_out"]["sources"]:
         out[f"psnr_{source}"] = summary["by_source"][source]["psnr"][name]
+    for cadence, group in summary["by_cadence"].items():
+        out[f"psnr_{cadence}"] = group["psnr"][name]
+        out[f"n_{cadence}"] = group["n"]
     return out
 
 
@@ -105,15 +109,29 @@ def summary_of(runs: pd.DataFrame, start: dict[str, float]) -> dict[str, Any]:
                                                       if len(c) > 1 else 0.0))},
             "held_out_gain_over_start": round(float(group["held_out_psnr"].mean()
                                                     - start["held_out_psnr"]), 4)}
-    paired = runs.pivot(index="seed", columns="kind", values="held_out_psnr").dropna()
-    if set(KINDS) <= set(paired.columns) and len(paired):
-        diff = paired["curated"] - paired["naive"]
-        out["curated_minus_naive"] = {
-            "held_out_psnr_by_seed": {int(s): round(float(d), 4) for s, d in diff.items()},
+    paired = paired_difference(runs, "held_out_psnr")
+    if paired is not None:
+        out["curated_minus_naive"] = {"held_out_psnr_by_seed": paired.pop("by_seed"), **paired}
+    cadences = [c[len("psnr_"):] for c in runs.columns
+                if c.startswith("psnr_") and c[len("psnr_"):] in CADENCES]
+    out["curated_minus_naive_by_cadence"] = {
+        c: {"n": int(runs[f"n_{c}"].iloc[0]), **paired_difference(runs, f"psnr_{c}")}
+        for c in cadences if paired_difference(runs, f"psnr_{c}") is not None}
+    return out
+
+
+def paired_difference(runs: pd.DataFrame, column: str) -> dict[str, Any] | None:
+    """Curated minus naive in ``column``, seed by seed (same seed: same sample order and
+    augmentations where the sets agree): per seed, mean, spread and wins; None without
+    a pair."""
+    paired = runs.pivot(index="seed", columns="kind", values=column).dropna()
+    if not set(KINDS) <= set(paired.columns) or not len(paired):
+        return None
+    diff = paired["curated"] - paired["naive"]
+    return {"by_seed": {int(s): round(float(d), 4) for s, d in diff.items()},
             "mean": round(float(diff.mean()), 4),
             "std": round(float(diff.std(ddof=1)), 4) if len(diff) > 1 else 0.0,
             "curated_wins": int((diff > 0).sum()), "seeds": len(diff)}
-    return out
 
 
 def experiment(params: ProjectParams, seeds: Sequence[int], shards: Path, raw: Path,

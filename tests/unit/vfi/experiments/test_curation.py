@@ -41,6 +41,21 @@ def test_summary_pairs_runs_by_seed() -> None:
     assert summary["kinds"]["curated"]["held_out_gain_over_start"] == pytest.approx(0.4)
 
 
+def test_summary_pairs_each_cadence() -> None:
+    """Per cadence, the same pairing: where curation should matter (twos) and where it
+    should not (ones) are reported apart, whichever way they come out."""
+    runs = pd.DataFrame({"kind": ["curated", "naive"] * 2, "seed": [0, 0, 1, 1],
+                         "held_out_psnr": [30.0] * 4, "test_psnr": [1.0] * 4,
+                         "psnr_ones": [25.0, 25.1, 25.2, 25.2], "n_ones": [40] * 4,
+                         "psnr_twos": [24.0, 23.5, 24.1, 23.9], "n_twos": [12] * 4})
+    by = summary_of(runs, {"held_out_psnr": 30.0, "test_psnr": 1.0}
+                    )["curated_minus_naive_by_cadence"]
+    assert list(by) == ["ones", "twos"]
+    assert by["twos"]["by_seed"] == {0: 0.5, 1: 0.2} and by["twos"]["curated_wins"] == 2
+    assert by["ones"]["by_seed"] == {0: -0.1, 1: 0.0} and by["ones"]["curated_wins"] == 0
+    assert by["twos"]["n"] == 12 and by["twos"]["mean"] == pytest.approx(0.35)
+
+
 @pytest.mark.slow
 def test_experiment_runs_both_kinds_and_resumes(data: Data, tmp_path: Path) -> None:
     raw, analysis, triplets = data.dirs()
@@ -51,6 +66,7 @@ def test_experiment_runs_both_kinds_and_resumes(data: Data, tmp_path: Path) -> N
     assert sorted(zip(runs["kind"], runs["seed"])) == [("curated", 0), ("curated", 1),
                                                        ("naive", 0), ("naive", 1)]
     assert (runs["steps"] == 1).all() and runs["test_psnr"].notna().all()
+    assert any(c in runs.columns for c in ("psnr_ones", "psnr_twos", "psnr_threes"))
     on_disk = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert on_disk["kinds"].keys() == {"curated", "naive"}
     assert (tmp_path / "report" / "curation.png").read_bytes()[:4] == b"\x89PNG"
