@@ -40,7 +40,8 @@ WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
          "steamboat-willie": ("Steamboat Willie", "2D film scan")}
 TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
 DOCS = {"README.md": ("eval-summary", "curation-summary"),
-        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "curation", "curation-gain")}
+        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "curation", "curation-gain",
+                          "curation-cadence")}
 MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 Group = dict[str, Any]  # one of the summary's {"n", "psnr": {method: dB}, "ssim": {...}}
 
@@ -196,6 +197,23 @@ def curation_table(summary: dict[str, Any], runs: Sequence[dict[str, str]]) -> s
     return "\n".join(line.rstrip() for line in lines)
 
 
+def curation_cadence_table(summary: dict[str, Any]) -> str:
+    """Curated minus naive per cadence of the test triplets, seed by seed: where a hold
+    sits inside the naive control's windows (twos, threes) and where none does (ones)."""
+    by = summary.get("curated_minus_naive_by_cadence", {})
+    if not by:
+        return "(no per-cadence figures: rerun `python -m vfi.experiments.curation`)"
+    seeds = sorted(next(iter(by.values()))["by_seed"], key=int)
+    lines = ["| test triplets | n | " + "".join(f"seed {s} | " for s in seeds)
+             + "mean ± sd | curated ahead |", "|---" * (4 + len(seeds)) + "|"]
+    for cadence, d in by.items():
+        lines.append(f"| {CADENCES.get(cadence, cadence)} | {d['n']} | "
+                     + "".join(f"{d['by_seed'][s]:+.3f} | " for s in seeds)
+                     + f"{d['mean']:+.3f} ± {d['std']:.3f} | {d['curated_wins']} of "
+                       f"{d['seeds']} |")
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def _wins(summary: dict[str, Any]) -> tuple[int, int, float, float]:
     diff, kinds = summary["curated_minus_naive"], summary["kinds"]
     return (diff["curated_wins"], diff["seeds"], kinds["curated"]["held_out_gain_over_start"],
@@ -233,6 +251,7 @@ RENDER: dict[str, Callable[[Results], str]] = {
     "eval-edges": lambda r: edge_table(eval_rows(r.eval, True), _methods(r.eval)),
     "curation": lambda r: curation_table(r.curation, r.runs),
     "curation-gain": lambda r: _wrap(curation_gain(r.curation)),
+    "curation-cadence": lambda r: curation_cadence_table(r.curation),
     "curation-summary": lambda r: _wrap(curation_summary(r.curation)),
 }
 

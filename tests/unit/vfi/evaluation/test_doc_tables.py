@@ -14,6 +14,7 @@ from support import REPO
 from vfi.evaluation import doc_tables
 from vfi.evaluation.doc_tables import (
     DOCS,
+    curation_cadence_table,
     curation_gain,
     curation_table,
     eval_gain,
@@ -86,7 +87,12 @@ def curation() -> tuple[dict, list[dict[str, str]]]:
                                    "held_out_gain_over_start": 0.15}},
                "curated_minus_naive": {"held_out_psnr_by_seed": {"0": 0.1, "1": 0.3},
                                        "mean": 0.2, "std": 0.1414, "curated_wins": 2, "seeds": 2},
-               "held_out_sources": ["big-buck-bunny"]}
+               "held_out_sources": ["big-buck-bunny"],
+               "curated_minus_naive_by_cadence": {
+                   "ones": {"n": 40, "by_seed": {"0": -0.05, "1": 0.02}, "mean": -0.015,
+                            "std": 0.0494, "curated_wins": 1, "seeds": 2},
+                   "twos": {"n": 12, "by_seed": {"0": 0.4, "1": 0.2}, "mean": 0.3,
+                            "std": 0.1414, "curated_wins": 2, "seeds": 2}}}
     return summary, runs
 
 
@@ -102,6 +108,17 @@ def test_curation_table_and_sentence():
         "Start: 22.500. **Curated beats naive on every seed**: the fine-tune gains +0.350 dB "
         "over the start with curated triplets and +0.150 dB with naive ones, 2.3 times the "
         "gain for the same steps.")
+
+
+def test_curation_cadence_table():
+    summary, _ = curation()
+    assert curation_cadence_table(summary).splitlines() == [
+        "| test triplets | n | seed 0 | seed 1 | mean ± sd | curated ahead |",
+        "|---|---|---|---|---|---|",
+        "| on ones | 40 | -0.050 | +0.020 | -0.015 ± 0.049 | 1 of 2 |",
+        "| on twos | 12 | +0.400 | +0.200 | +0.300 ± 0.141 | 2 of 2 |"]
+    del summary["curated_minus_naive_by_cadence"]
+    assert "rerun" in curation_cadence_table(summary)
 
 
 HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newline"
