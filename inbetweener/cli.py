@@ -110,7 +110,8 @@ def _unpack(args: argparse.Namespace) -> int:
         raise UnpackError(f"{args.shards}: no {', '.join(missing)} shards; it has "
                           f"{', '.join(present) or 'no shards at all'} (choose with --split)")
     shards = [u for split in args.split for u in found[split]]
-    result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite)
+    result = unpack(shards, args.out, any_t=args.any_t, overwrite=args.overwrite,
+                    sources=args.source)
     print(f"unpack: {result.written} triplet(s) -> {args.out}"
           + (f"; {result.off_middle} with t != 0.5 left out (--any-t keeps them)"
              if result.off_middle else ""))
@@ -123,6 +124,8 @@ def _add_unpack(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, help="new folder: <key>/frame1..3.<ext>")
     p.add_argument("--split", nargs="+", default=["test"], help="splits (default test)")
     p.add_argument("--any-t", action="store_true", help="also triplets whose t is not 0.5")
+    p.add_argument("--source", nargs="+", default=[],
+                   help="only these sources' triplets (e.g. the held-out works)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_unpack)
 

@@ -48,23 +48,33 @@ def write_triplet(sample: dict[str, object], folder: Path) -> None:
 
 
 def unpack(shards: Sequence[str], out: Path, any_t: bool = False,
-           overwrite: bool = False) -> UnpackResult:
-    """Write every sample of ``shards`` into ``out`` (see the module docstring)."""
+           overwrite: bool = False, sources: Sequence[str] = ()) -> UnpackResult:
+    """Write every sample of ``shards`` into ``out`` (see the module docstring); with
+    ``sources``, only those sources' samples (a held-out work to benchmark): a name no
+    sample has is an error naming the sources there are, and nothing is written."""
     if not shards:
         raise UnpackError("no shards to unpack")
     if out.exists() and not overwrite:
         raise UnpackError(f"{out} exists (pass --overwrite to replace it)")
     tmp = temp_name(out)
     shutil.rmtree(tmp, ignore_errors=True)
-    result = UnpackResult()
+    result, seen = UnpackResult(), set()
     try:
         for sample in wds.WebDataset(list(shards), shardshuffle=False, empty_check=False):
-            t = float(json.loads(sample["json"])["t"])
-            if not any_t and abs(t - 0.5) > MIDDLE_TOLERANCE:
+            meta = json.loads(sample["json"])
+            seen.add(meta.get("source"))
+            if sources and meta.get("source") not in sources:
+                continue
+            if not any_t and abs(float(meta["t"]) - 0.5) > MIDDLE_TOLERANCE:
                 result.off_middle += 1
                 continue
             write_triplet(sample, tmp / sample["__key__"])
             result.written += 1
+        missing = sorted(set(sources) - seen)
+        if missing:
+            there = ", ".join(sorted(str(s) for s in seen)) or "none"
+            raise UnpackError(f"no samples of source {', '.join(missing)} in these shards "
+                              f"(sources there: {there})")
         if out.exists():
             shutil.rmtree(out)
         tmp.mkdir(parents=True, exist_ok=True)

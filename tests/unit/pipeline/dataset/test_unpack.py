@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -77,3 +78,33 @@ def test_a_split_the_folder_lacks_names_the_splits_it_has(tmp_path: Path,
     assert main(["unpack", str(shards), str(tmp_path / "out")]) == 2
     assert "no test shards; it has train, val (choose with --split)" in capsys.readouterr().err
     assert main(["unpack", str(shards), str(tmp_path / "out"), "--split", "val", "--any-t"]) == 0
+
+
+def test_unpack_one_source(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--source``: only that source's triplets (a held-out work to benchmark); a source
+    the shards lack is an error that names the ones they have, and writes nothing."""
+    shards = write_tiny_shards(tmp_path / "shards")
+    tar = shards / "test" / "test-000000.tar"
+    members, samples = [], 0
+    with tarfile.open(tar) as src:
+        for m in src.getmembers():
+            data = src.extractfile(m).read()
+            if m.name.endswith(".json"):
+                meta = json.loads(data)
+                meta["source"] = "work-a" if samples % 2 else "work-b"
+                data, samples = json.dumps(meta).encode(), samples + 1
+            members.append((m.name, data))
+    with tarfile.open(tar, "w") as dst:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    assert main(["unpack", str(shards), str(tmp_path / "a"), "--source", "work-a",
+                 "--any-t"]) == 0
+    truth = stored_frames(shards, "test")
+    expected = {k for k, v in truth.items() if json.loads(v["json"])["source"] == "work-a"}
+    assert {p.name for p in (tmp_path / "a").iterdir()} == expected
+    assert 0 < len(expected) < len(truth)
+    assert main(["unpack", str(shards), str(tmp_path / "c"), "--source", "work-c"]) == 2
+    assert "no samples of source work-c" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
