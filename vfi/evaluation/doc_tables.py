@@ -25,9 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.core.atomic import write_bytes
+from vfi.evaluation.stats import interval
 
 EVAL_SUMMARY = "reports/eval/summary.json"
+# `inbetweener benchmark --json` on the held-out works' middle triplets, beside RIFE HDv3
+# (docs/MODEL.md, "Against RIFE HDv3", has the two commands that remake it).
+PEERS = "reports/peers/held_out.json"
+PEER_METHODS = {"model": "model", "rife": "rife (start)", "hdv3": "RIFE HDv3", "blend": "blend"}
 
 # Column order and headers; methods the summary has beyond these are appended by name.
 METHODS = {"model": "model", "rife": "rife (start)", "dis": "DIS", "blend": "blend",
@@ -40,26 +47,28 @@ WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
          "steamboat-willie": ("Steamboat Willie", "2D film scan")}
 TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
 DOCS = {"README.md": ("eval-summary", "curation-summary"),
-        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "curation", "curation-gain",
-                          "curation-cadence")}
+        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "peers", "curation",
+                          "curation-gain", "curation-cadence")}
 MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 Group = dict[str, Any]  # one of the summary's {"n", "psnr": {method: dB}, "ssim": {...}}
 
 
 @dataclass(frozen=True)
 class Results:
-    """What the blocks are rendered from: the evaluation summary, and the curation
-    summary and runs."""
+    """What the blocks are rendered from: the evaluation summary, the curation summary
+    and runs, and the benchmark against the peers."""
     eval: dict[str, Any]
     curation: dict[str, Any]
     runs: list[dict[str, str]]
+    peers: dict[str, Any]
 
     @classmethod
     def load(cls, root: Path) -> Results:
         with open(root / "reports/curation/runs.csv", newline="") as fh:
             runs = list(csv.DictReader(fh))
         return cls(json.loads((root / EVAL_SUMMARY).read_text()),
-                   json.loads((root / "reports/curation/summary.json").read_text()), runs)
+                   json.loads((root / "reports/curation/summary.json").read_text()), runs,
+                   json.loads((root / PEERS).read_text()))
 
 
 def _bold_best(values: dict[str, float], fmt: str) -> dict[str, str]:
@@ -214,6 +223,29 @@ def curation_cadence_table(summary: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def peers_table(bench: dict[str, Any]) -> str:
+    """PSNR per held-out work (a triplet's key starts with its source: ``unpack``'s keys)
+    and over all, the model's paired gain over RIFE HDv3 with its 95% interval, and each
+    network's milliseconds per in-between in that run."""
+    methods = [m for m in PEER_METHODS if m in bench["methods"]]
+    rows = bench["per_triplet"]
+    sources = sorted({r["key"].split("_", 1)[0] for r in rows})
+    groups = [(", ".join(WORKS.get(s, (s,))), [r for r in rows if r["key"].startswith(s + "_")])
+              for s in sources] + [("held-out works", rows)]
+    lines = ["| t = 0.5 | " + " | ".join(PEER_METHODS[m] for m in methods)
+             + " | model - HDv3 (paired) |", "|---" * (len(methods) + 2) + "|"]
+    for label, group in groups:
+        means = {m: sum(r["psnr"][m] for r in group) / len(group) for m in methods}
+        mean, half = interval(np.array([r["psnr"]["model"] - r["psnr"]["hdv3"] for r in group]))
+        cells = _bold_best(means, ".2f")
+        lines.append(f"| {label} ({len(group)}) | " + " | ".join(cells[m] for m in methods)
+                     + f" | {mean:+.2f}" + ("" if half is None else f" ± {half:.2f}") + " |")
+    ms = bench["methods"]
+    lines.append("| ms per in-between | " + " | ".join(
+        f"{ms[m]['ms_per_frame']:.0f}" if m != "blend" else "–" for m in methods) + " | |")
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def _wins(summary: dict[str, Any]) -> tuple[int, int, float, float]:
     diff, kinds = summary["curated_minus_naive"], summary["kinds"]
     return (diff["curated_wins"], diff["seeds"], kinds["curated"]["held_out_gain_over_start"],
@@ -249,6 +281,7 @@ RENDER: dict[str, Callable[[Results], str]] = {
     "eval": lambda r: eval_table(eval_rows(r.eval, True), _methods(r.eval)),
     "eval-gain": lambda r: _wrap(eval_gain(r.eval)),
     "eval-edges": lambda r: edge_table(eval_rows(r.eval, True), _methods(r.eval)),
+    "peers": lambda r: peers_table(r.peers),
     "curation": lambda r: curation_table(r.curation, r.runs),
     "curation-gain": lambda r: _wrap(curation_gain(r.curation)),
     "curation-cadence": lambda r: curation_cadence_table(r.curation),

@@ -77,12 +77,20 @@ def headline(summary: dict[str, Any], name: str) -> dict[str, float]:
 
 
 def one_run(params: ProjectParams, kind: str, seed: int, shards: Path, work: Path,
-            tests: TestSet, naive: NaiveSet | None) -> dict[str, Any]:
+            tests: TestSet, naive: NaiveSet | None, rescore: bool = False) -> dict[str, Any]:
     """Fine-tune with ``train.triplets = kind`` and ``train.seed = seed``, score the kept
-    checkpoint; reuses a finished run's result."""
+    checkpoint; reuses a finished run's result (``rescore``: its checkpoint is scored
+    again, when the scoring has changed since, and only its training figures kept)."""
     out = work / f"{kind}-seed{seed}"
     if (out / RESULT).is_file():
-        return json.loads((out / RESULT).read_text())
+        done = json.loads((out / RESULT).read_text())
+        if not rescore:
+            return done
+        trained = {k: done[k] for k in ("kind", "seed", "steps", "best_step", "best_val_psnr")}
+        row = {**trained, **headline(tests.score("model", Model(load_model(
+            out / CHECKPOINT_NAME))), "model")}
+        write_bytes(out / RESULT, json.dumps(row, indent=2).encode())
+        return row
     train_params = params.train.model_copy(update={"triplets": kind, "seed": seed})
     run_params = params.model_copy(update={"train": train_params})
     samples = functools.partial(naive_samples, naive) if kind == "naive" else None
@@ -135,13 +143,14 @@ def paired_difference(runs: pd.DataFrame, column: str) -> dict[str, Any] | None:
 
 
 def experiment(params: ProjectParams, seeds: Sequence[int], shards: Path, raw: Path,
-               analysis: Path, triplets: Path, work: Path, report: Path) -> dict[str, Any]:
+               analysis: Path, triplets: Path, work: Path, report: Path,
+               rescore: bool = False) -> dict[str, Any]:
     """Every (kind, seed) run, then the report files; returns the summary."""
     tests = TestSet(shards, params.eval.t_buckets)
     start = headline(tests.score("start", make_method("rife")), "start")
     naive = naive_triplets(raw, analysis, triplets, params.shard.short_side,
                            filter_params=params.filter)
-    rows = [one_run(params, kind, seed, shards, work, tests, naive)
+    rows = [one_run(params, kind, seed, shards, work, tests, naive, rescore)
             for seed in seeds for kind in KINDS]
     runs = pd.DataFrame(rows)
     summary = summary_of(runs, start)
@@ -167,10 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("experiments/curation"),
                         help="checkpoints and per-run results (a rerun resumes from them)")
     parser.add_argument("--report", type=Path, default=Path("reports/curation"))
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the finished runs' checkpoints again (the scoring changed) "
+                             "instead of reading their results back")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     summary = experiment(load_project_params(args.params), args.seeds, args.shards, args.raw,
-                         args.analysis, args.triplets, args.work, args.report)
+                         args.analysis, args.triplets, args.work, args.report, args.rescore)
     print(json.dumps(summary, indent=2))
     return 0
 

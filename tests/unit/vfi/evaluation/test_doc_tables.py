@@ -16,6 +16,7 @@ from vfi.evaluation.doc_tables import (
     DOCS,
     curation_cadence_table,
     curation_gain,
+    peers_table,
     curation_table,
     eval_gain,
     eval_rows,
@@ -121,6 +122,29 @@ def test_curation_cadence_table():
     assert "rerun" in curation_cadence_table(summary)
 
 
+def peers() -> dict:
+    """A benchmark JSON: two works' triplets, the model 0.2 dB over HDv3 on one, level on
+    the other."""
+    def row(key: str, model: float, hdv3: float) -> dict:
+        return {"key": key, "psnr": {"model": model, "rife": 20.0, "hdv3": hdv3, "blend": 19.0}}
+    return {"methods": {"model": {"ms_per_frame": 100.4}, "rife": {"ms_per_frame": 99.6},
+                        "hdv3": {"ms_per_frame": 280.0}, "blend": {"ms_per_frame": 0.5}},
+            "per_triplet": [row("big-buck-bunny_0001", 25.2, 25.0),
+                            row("big-buck-bunny_0002", 25.4, 25.2),
+                            row("steamboat-willie_0001", 22.0, 22.0),
+                            row("steamboat-willie_0002", 22.0, 22.0)]}
+
+
+def test_peers_table():
+    assert peers_table(peers()).splitlines() == [
+        "| t = 0.5 | model | rife (start) | RIFE HDv3 | blend | model - HDv3 (paired) |",
+        "|---|---|---|---|---|---|",
+        "| Big Buck Bunny, 3D (2) | **25.30** | 20.00 | 25.10 | 19.00 | +0.20 ± 0.00 |",
+        "| Steamboat Willie, 2D film scan (2) | **22.00** | 20.00 | **22.00** | 19.00 | +0.00 ± 0.00 |",
+        "| held-out works (4) | **23.65** | 20.00 | 23.55 | 19.00 | +0.10 ± 0.11 |",
+        "| ms per in-between | 100 | 100 | 280 | – | |"]
+
+
 HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newline"
 
 
@@ -131,6 +155,8 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / doc_tables.EVAL_SUMMARY).write_text(json.dumps(eval_json()))
     (tmp_path / "reports/curation").mkdir(parents=True)
     (tmp_path / "reports/curation/summary.json").write_text(json.dumps(summary))
+    (tmp_path / "reports/peers").mkdir(parents=True)
+    (tmp_path / doc_tables.PEERS).write_text(json.dumps(peers()))
     with open(tmp_path / "reports/curation/runs.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(runs[0]))
         writer.writeheader()

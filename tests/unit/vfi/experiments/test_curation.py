@@ -74,3 +74,10 @@ def test_experiment_runs_both_kinds_and_resumes(data: Data, tmp_path: Path) -> N
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*/result.json")}
     assert experiment(*args) == summary
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
+    # --rescore: the kept checkpoints scored again, their training figures kept
+    first = next(iter(stamps))
+    row = json.loads(first.read_text())
+    first.write_text(json.dumps({**row, "test_psnr": -1.0}))
+    assert experiment(*args) != summary  # read back as written
+    assert experiment(*args, rescore=True) == summary
+    assert json.loads(first.read_text()) == row
