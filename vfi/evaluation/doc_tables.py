@@ -34,6 +34,9 @@ EVAL_SUMMARY = "reports/eval/summary.json"
 # `inbetweener benchmark --json` on the held-out works' middle triplets, beside RIFE HDv3
 # (docs/MODEL.md, "Against RIFE HDv3", has the two commands that remake it).
 PEERS = "reports/peers/held_out.json"
+PEERS_TTA = "reports/peers/held_out_tta-{}.json"  # the same with --methods model --tta X
+TTA_OPTIONS = ("reverse", "flip", "both")  # vfi.inference.tta's, without importing torch
+TTA_PASSES = {"none": 1, "reverse": 2, "flip": 2, "both": 4}
 PEER_METHODS = {"model": "model", "rife": "rife (start)", "hdv3": "RIFE HDv3", "blend": "blend"}
 
 # Column order and headers; methods the summary has beyond these are appended by name.
@@ -47,7 +50,7 @@ WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
          "steamboat-willie": ("Steamboat Willie", "2D film scan")}
 TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
 DOCS = {"README.md": ("eval-summary", "curation-summary"),
-        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "peers", "curation",
+        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "peers", "peers-tta", "curation",
                           "curation-gain", "curation-cadence")}
 MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 Group = dict[str, Any]  # one of the summary's {"n", "psnr": {method: dB}, "ssim": {...}}
@@ -61,6 +64,7 @@ class Results:
     curation: dict[str, Any]
     runs: list[dict[str, str]]
     peers: dict[str, Any]
+    tta: dict[str, dict[str, Any]]  # option -> its benchmark JSON (model only)
 
     @classmethod
     def load(cls, root: Path) -> Results:
@@ -68,7 +72,9 @@ class Results:
             runs = list(csv.DictReader(fh))
         return cls(json.loads((root / EVAL_SUMMARY).read_text()),
                    json.loads((root / "reports/curation/summary.json").read_text()), runs,
-                   json.loads((root / PEERS).read_text()))
+                   json.loads((root / PEERS).read_text()),
+                   {opt: json.loads(path.read_text()) for opt in TTA_OPTIONS
+                    if (path := root / PEERS_TTA.format(opt)).is_file()})
 
 
 def _bold_best(values: dict[str, float], fmt: str) -> dict[str, str]:
@@ -236,14 +242,38 @@ def peers_table(bench: dict[str, Any]) -> str:
              + " | model - HDv3 (paired) |", "|---" * (len(methods) + 2) + "|"]
     for label, group in groups:
         means = {m: sum(r["psnr"][m] for r in group) / len(group) for m in methods}
-        mean, half = interval(np.array([r["psnr"]["model"] - r["psnr"]["hdv3"] for r in group]))
+        gain = _paired({r["key"]: r["psnr"]["model"] for r in group},
+                       {r["key"]: r["psnr"]["hdv3"] for r in group})
         cells = _bold_best(means, ".2f")
         lines.append(f"| {label} ({len(group)}) | " + " | ".join(cells[m] for m in methods)
-                     + f" | {mean:+.2f}" + ("" if half is None else f" ± {half:.2f}") + " |")
+                     + f" | {gain} |")
     ms = bench["methods"]
     lines.append("| ms per in-between | " + " | ".join(
         f"{ms[m]['ms_per_frame']:.0f}" if m != "blend" else "–" for m in methods) + " | |")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def tta_table(bench: dict[str, Any], tta: dict[str, dict[str, Any]]) -> str:
+    """The model with each test-time augmentation on the same held-out triplets: PSNR,
+    paired gain over one pass and over RIFE HDv3, and the network passes it costs."""
+    single = {r["key"]: r["psnr"]["model"] for r in bench["per_triplet"]}
+    hdv3 = {r["key"]: r["psnr"]["hdv3"] for r in bench["per_triplet"]}
+    lines = ["| model, t = 0.5 | passes | PSNR | over one pass | over RIFE HDv3 |",
+             "|---|---|---|---|---|"]
+    for opt, run in ({"none": bench} | tta).items():
+        rows = {r["key"]: r["psnr"]["model"] for r in run["per_triplet"]}
+        if set(rows) != set(single):
+            raise ValueError(f"{PEERS_TTA.format(opt)}: not the triplets of {PEERS}")
+        over = [_paired(rows, ref) for ref in (single, hdv3)]
+        lines.append(f"| {opt} | {TTA_PASSES[opt]} | {np.mean(list(rows.values())):.2f} | "
+                     f"{'–' if opt == 'none' else over[0]} | {over[1]} |")
+    return "\n".join(lines)
+
+
+def _paired(rows: dict[str, float], ref: dict[str, float]) -> str:
+    """``+0.12 ± 0.04``: the mean difference, triplet by triplet, and its 95% interval."""
+    mean, half = interval(np.array([rows[k] - ref[k] for k in rows]))
+    return f"{mean:+.2f}" + ("" if half is None else f" ± {half:.2f}")
 
 
 def _wins(summary: dict[str, Any]) -> tuple[int, int, float, float]:
@@ -282,6 +312,7 @@ RENDER: dict[str, Callable[[Results], str]] = {
     "eval-gain": lambda r: _wrap(eval_gain(r.eval)),
     "eval-edges": lambda r: edge_table(eval_rows(r.eval, True), _methods(r.eval)),
     "peers": lambda r: peers_table(r.peers),
+    "peers-tta": lambda r: tta_table(r.peers, r.tta),
     "curation": lambda r: curation_table(r.curation, r.runs),
     "curation-gain": lambda r: _wrap(curation_gain(r.curation)),
     "curation-cadence": lambda r: curation_cadence_table(r.curation),

@@ -5,17 +5,13 @@
 - ``dis``: OpenCV DIS optical flow both ways (:class:`vfi.flow.dis.DisFlow`, flows scaled
   by t), backward-warped with :func:`vfi.nets.warp` and blended by t;
 - ``model``: a trained network from a checkpoint, through :func:`vfi.inference.interpolate`;
-- ``rife``: RIFE 4.25 with its published weights (:class:`vfi.nets.rife.Rife`), the
-  pretrained start of the default model, scored beside ``model`` to show the fine-tune's gain.
-  Both RIFE methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`);
-- ``hdv3``: RIFE HDv3 with its published weights (:class:`vfi.nets.hdv3.Hdv3`), the peer
-  the model is measured against. It predicts t = 0.5 only, so it is one of :data:`PEERS`
-  (the benchmark's, at t = 0.5), not of :data:`METHODS` (evaluate's, at every true t).
+- ``rife``: RIFE 4.25 as published (:class:`vfi.nets.rife.Rife`), the model's start; both
+  RIFE 4.25 methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`);
+- ``hdv3``: RIFE HDv3 as published (:class:`vfi.nets.hdv3.Hdv3`), the peer: t = 0.5 only,
+  so one of :data:`PEERS` (the benchmark's), not of :data:`METHODS` (evaluate's, any t).
 
-A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), as
-evaluation and the benchmark score it, or through :meth:`Method.frames` on a uint8 pair
-at several times, as ``interpolate`` renders: work that depends only on the pair is then
-done once, and ``blend`` stays in uint8. Timings: docs/NOTES.md.
+A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), or via
+:meth:`Method.frames` on a uint8 pair at several times (``interpolate``). Timings: NOTES.
 """
 
 from __future__ import annotations

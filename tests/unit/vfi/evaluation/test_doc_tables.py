@@ -17,6 +17,7 @@ from vfi.evaluation.doc_tables import (
     curation_cadence_table,
     curation_gain,
     peers_table,
+    tta_table,
     curation_table,
     eval_gain,
     eval_rows,
@@ -143,6 +144,21 @@ def test_peers_table():
         "| Steamboat Willie, 2D film scan (2) | **22.00** | 20.00 | **22.00** | 19.00 | +0.00 ± 0.00 |",
         "| held-out works (4) | **23.65** | 20.00 | 23.55 | 19.00 | +0.10 ± 0.11 |",
         "| ms per in-between | 100 | 100 | 280 | – | |"]
+
+
+def test_tta_table():
+    """Each option's rows paired with the one-pass run's and HDv3's, on the same keys."""
+    bench = peers()
+    both = {"per_triplet": [{"key": r["key"], "psnr": {"model": r["psnr"]["model"] + d}}
+                            for r, d in zip(bench["per_triplet"], (0.1, 0.1, 0.3, 0.3))]}
+    assert tta_table(bench, {"both": both}).splitlines() == [
+        "| model, t = 0.5 | passes | PSNR | over one pass | over RIFE HDv3 |",
+        "|---|---|---|---|---|",
+        "| none | 1 | 23.65 | – | +0.10 ± 0.11 |",
+        "| both | 4 | 23.85 | +0.20 ± 0.11 | +0.30 ± 0.00 |"]
+    both["per_triplet"].pop()
+    with pytest.raises(ValueError, match="not the triplets"):
+        tta_table(bench, {"both": both})
 
 
 HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newline"
