@@ -122,9 +122,9 @@ def summary_of(runs: pd.DataFrame, start: dict[str, float]) -> dict[str, Any]:
         out["curated_minus_naive"] = {"held_out_psnr_by_seed": paired.pop("by_seed"), **paired}
     cadences = [c[len("psnr_"):] for c in runs.columns
                 if c.startswith("psnr_") and c[len("psnr_"):] in CADENCES]
+    by_cadence = {c: paired_difference(runs, f"psnr_{c}") for c in cadences}
     out["curated_minus_naive_by_cadence"] = {
-        c: {"n": int(runs[f"n_{c}"].iloc[0]), **paired_difference(runs, f"psnr_{c}")}
-        for c in cadences if paired_difference(runs, f"psnr_{c}") is not None}
+        c: {"n": int(runs[f"n_{c}"].iloc[0]), **d} for c, d in by_cadence.items() if d}
     return out
 
 

