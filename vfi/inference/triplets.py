@@ -53,11 +53,15 @@ def read_triplets(urls: str | Sequence[str | Path]) -> Iterator[dict[str, Any]]:
 
 def collate_triplets(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack frames (B x C x H x W) and t (B); keys and metas stay lists; classical
-    flows (``flow``) too when the samples carry them."""
+    flows (``flow``) too when the samples carry them, and ``valid`` (B x 1 x H x W, the
+    picture under a training crop's padding) when any does (ones for the others)."""
     out: dict[str, Any] = {name: torch.stack([s[name] for s in batch]) for name in FRAME_NAMES}
     out["t"] = torch.stack([s["t"] for s in batch])
     out["key"] = [s["key"] for s in batch]
     out["meta"] = [s["meta"] for s in batch]
     if "flow" in batch[0]:
         out["flow"] = torch.stack([s["flow"] for s in batch])
+    if any("valid" in s for s in batch):
+        ones = batch[0]["f0"].new_ones(1, *batch[0]["f0"].shape[-2:])
+        out["valid"] = torch.stack([s.get("valid", ones) for s in batch])
     return out

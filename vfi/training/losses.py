@@ -3,7 +3,9 @@
 in params.yaml picks losses and weights without touching code.
 
 ``batch`` is a triplet batch (``f1`` is the ground truth), ``prediction`` the model's
-output dict (``pred`` is the frame).
+output dict (``pred`` is the frame). A batch with ``valid`` (B x 1 x H x W: a crop
+padded past a small source's frame, :func:`vfi.training.samples.padded`) is scored on
+the picture alone.
 """
 
 from __future__ import annotations
@@ -22,12 +24,31 @@ CENSUS_PATCH = 7
 PYRAMID_SCALES = (2, 4, 8)
 
 
+def picture_mean(values: torch.Tensor, batch: Mapping[str, Any], margin: int = 0
+                 ) -> torch.Tensor:
+    """Mean of B x C x H x W ``values`` over the picture: the pixels ``batch["valid"]``
+    marks (all without it), less ``margin`` pixels at the frame's and the picture's
+    edges (where a neighbourhood measure reaches past them). The plain mean when no
+    pixel is left."""
+    valid, m = batch.get("valid"), margin
+    if valid is None:  # the whole frame: slicing, not weighting (the same bits as ever)
+        return values[..., m:-m, m:-m].mean() if m and min(values.shape[-2:]) > 2 * m \
+            else values.mean()
+    weight = valid.to(values)
+    if margin:  # erode: a pixel stays when its whole (2m+1)^2 neighbourhood is picture
+        weight = -F.max_pool2d(-F.pad(weight, (margin,) * 4), 2 * margin + 1, stride=1)
+    total = weight.sum() * values.shape[1]
+    if not float(total):
+        return values.mean()
+    return (values * weight).sum() / total
+
+
 def charbonnier(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]
                 ) -> torch.Tensor:
     """sqrt(d^2 + eps^2): L1 away from zero (robust to the few pixels a warp gets wrong,
     unlike L2 which blurs to hedge) yet smooth at zero."""
     diff = prediction["pred"] - batch["f1"].to(prediction["pred"])
-    return torch.sqrt(diff * diff + CHARBONNIER_EPS ** 2).mean()
+    return picture_mean(torch.sqrt(diff * diff + CHARBONNIER_EPS ** 2), batch)
 
 
 def grey(img: torch.Tensor) -> torch.Tensor:
@@ -54,9 +75,8 @@ def census(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) -> 
     a, b = ternary(pred), ternary(batch["f1"].to(pred))
     d2 = (a - b) ** 2
     dist = (d2 / (0.1 + d2)).mean(1, keepdim=True)
-    # Border pixels compare against zero padding: leave them out.
-    m = CENSUS_PATCH // 2
-    return dist[..., m:-m, m:-m].mean() if min(dist.shape[-2:]) > 2 * m else dist.mean()
+    # Pixels whose patch reaches the zero padding or a crop's padding: left out.
+    return picture_mean(dist, batch, margin=CENSUS_PATCH // 2)
 
 
 def pyramid(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -79,7 +99,10 @@ def pyramid(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) ->
         fl = F.avg_pool2d(flow, s) / s
         m = F.avg_pool2d(mask, s)
         pred = m * warp(F.avg_pool2d(f0, s), fl[:, :2]) + (1 - m) * warp(F.avg_pool2d(f2, s), fl[:, 2:])
-        total = total + charbonnier({"f1": F.avg_pool2d(gt, s)}, {"pred": pred})
+        small = {"f1": F.avg_pool2d(gt, s)}
+        if "valid" in batch:  # the share of each coarse pixel that is picture
+            small["valid"] = F.avg_pool2d(batch["valid"].to(flow), s)
+        total = total + charbonnier(small, {"pred": pred})
     return total / len(PYRAMID_SCALES)
 
 
@@ -89,7 +112,7 @@ def distill(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) ->
     if "flow" not in prediction or "flow" not in batch:
         return prediction["pred"].new_zeros(())
     d = prediction["flow"] - batch["flow"].to(prediction["flow"])
-    return torch.sqrt(d * d + 1e-6).mean()
+    return picture_mean(torch.sqrt(d * d + 1e-6), batch)
 
 
 LOSSES: dict[str, LossFn] = {"charbonnier": charbonnier, "census": census,

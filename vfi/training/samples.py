@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import webdataset as wds
 
 from vfi.config import TrainParams
-from vfi.errors import InputError
 from vfi.flow.dis import DisFlow
 from vfi.inference.triplets import FRAME_NAMES, decoded
 from vfi.training.distributed import SINGLE, World, rank_source
@@ -43,18 +43,42 @@ def skip(n: int) -> Callable[[Iterator[Any]], Iterator[Any]]:
     return stage
 
 
+SPATIAL = (*FRAME_NAMES, "flow", "valid")  # what a crop, a pad and a flip apply to
+
+
 def crop_triplet(sample: dict[str, Any], size: tuple[int, int], rng: random.Random
                  ) -> dict[str, Any]:
-    """The same random ``(height, width)`` window cut from f0, f1 and f2."""
+    """The same random ``(height, width)`` window cut from f0, f1 and f2 (and the flows).
+
+    A sample smaller than the window is taken whole along that side and padded to the
+    window (:func:`padded`), so one crop size serves sources of every size: crops the
+    size of the frames the model interpolates at (a 256 short side) on a 240-line source.
+    """
     height, width = sample["f0"].shape[-2:]
-    ch, cw = size
-    if ch > height or cw > width:
-        raise InputError(f"crop {ch}x{cw} is larger than sample {sample['key']} ({height}x{width})")
+    ch, cw = min(size[0], height), min(size[1], width)
     top, left = rng.randint(0, height - ch), rng.randint(0, width - cw)
     out = dict(sample)
-    for name in FRAME_NAMES:
-        out[name] = sample[name][..., top:top + ch, left:left + cw]
+    for name in SPATIAL:
+        if name in sample:
+            out[name] = sample[name][..., top:top + ch, left:left + cw]
     out["crop"] = (top, left)
+    return padded(out, size) if (ch, cw) != tuple(size) else out
+
+
+def padded(sample: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    """``sample`` replicate-padded on the bottom and right to ``size``, with ``valid``:
+    a 1 x H x W map, 1 on the picture and 0 on the padding, which the losses weight by
+    (:mod:`vfi.training.losses`). Replicate padding is what the network sees at
+    inference too (``forward_padded``); the flips of :func:`augment` move the padding
+    to any side."""
+    height, width = sample["f0"].shape[-2:]
+    pad = (0, size[1] - width, 0, size[0] - height)
+    out = dict(sample)
+    for name in SPATIAL:
+        if name in sample and name != "valid":
+            out[name] = F.pad(sample[name][None], pad, mode="replicate")[0]
+    valid = sample.get("valid", torch.ones(1, height, width))
+    out["valid"] = F.pad(valid, pad, value=0.0)
     return out
 
 
@@ -73,9 +97,6 @@ def motion_crop(sample: dict[str, Any], size: int, tries: int, rng: random.Rando
         if score > best_score:
             best, best_score = crop, score
     assert best is not None
-    if "flow" in sample:
-        top, left = best["crop"]
-        best["flow"] = sample["flow"][..., top:top + size, left:left + size]
     return best
 
 
@@ -89,7 +110,7 @@ def augment(sample: dict[str, Any], params: TrainParams, rng: random.Random
     out = motion_crop(sample, params.crop, params.crop_tries, rng)
     for dim, on in ((-1, params.flip), (-2, params.flip)):
         if on and rng.random() < 0.5:
-            out.update({k: out[k].flip(dim) for k in ("f0", "f1", "f2")})
+            out.update({k: out[k].flip(dim) for k in (*FRAME_NAMES, "valid") if k in out})
             if "flow" in out:  # a mirrored motion: flip the field, negate its component
                 sign = torch.ones(4, 1, 1)
                 sign[[0, 2] if dim == -1 else [1, 3]] = -1

@@ -77,6 +77,30 @@ def test_charbonnier_and_registry() -> None:
         total_loss({"l2": 1.0}, {"f1": img}, {"pred": img})
 
 
+@pytest.mark.parametrize("name", ["charbonnier", "census", "distill"])
+def test_losses_score_the_picture_not_a_crops_padding(name: str) -> None:
+    """A crop padded past a small frame (``valid`` 0 below row 20): what the prediction
+    does on the padding costs nothing, a change on the picture does; with the picture
+    everywhere the loss is the unmasked one."""
+    gen = torch.Generator().manual_seed(0)
+    gt, pred = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    flow = torch.rand(2, 4, 32, 32, generator=gen)
+    valid = torch.ones(2, 1, 32, 32)
+    valid[..., 20:, :] = 0
+    batch, out = {"f1": gt, "flow": flow, "valid": valid}, {"pred": pred, "flow": flow * 2}
+    loss = LOSSES[name]
+    base = float(loss(batch, out))
+    on_pad = {"pred": pred.clone(), "flow": out["flow"].clone()}
+    on_pad["pred"][..., 24:, :], on_pad["flow"][..., 24:, :] = 0.0, 100.0
+    assert float(loss(batch, on_pad)) == pytest.approx(base, rel=1e-6)
+    on_picture = {"pred": pred.clone(), "flow": out["flow"].clone()}
+    on_picture["pred"][..., 4:12, :], on_picture["flow"][..., 4:12, :] = gt[..., 4:12, :], flow[..., 4:12, :]
+    assert float(loss(batch, on_picture)) < base - 1e-3
+    whole = {"f1": gt, "flow": flow}
+    assert float(loss({**whole, "valid": torch.ones(2, 1, 32, 32)}, out)) == pytest.approx(
+        float(loss(whole, out)), rel=1e-5)
+
+
 def test_metrics() -> None:
     img = torch.rand(2, 3, 32, 32)
     assert torch.all(psnr(img, img) >= 99) and torch.allclose(ssim(img, img), torch.ones(2))

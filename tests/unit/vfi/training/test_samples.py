@@ -103,9 +103,36 @@ def test_resumed_stream_is_the_tail_of_the_full_one(shards: Path):
         assert x["key"] == y["key"] and torch.equal(x["f0"], y["f0"]) and x["t"] == y["t"]
 
 
-def test_crop_larger_than_the_frames_is_an_error(shards: Path):
-    with pytest.raises(ValueError, match="larger than sample"):
-        next(train_samples(shards_for_split(shards, "val"), stream_params(crop=104)))
+def test_crop_taller_than_the_frames_pads_them_and_marks_the_picture(shards: Path):
+    """A 96 crop of 64 x 86 frames: the whole height and width, replicate-padded to 96,
+    with ``valid`` 1 exactly on the picture; frames that fit carry no ``valid``."""
+    urls = shards_for_split(shards, "val")
+    full = {s["key"]: s for s in read_triplets(urls)}
+    for s in take(train_samples(urls, stream_params(crop=96)), 4):
+        assert s["crop"] == (0, 0)
+        want = full[s["key"]]["f1"]
+        assert s["f1"].shape == (3, 96, 96) and s["valid"].shape == (1, 96, 96)
+        assert torch.equal(s["f1"][:, :H, :W], want)
+        assert torch.equal(s["f1"][:, H:, :W], want[:, -1:].expand(3, 96 - H, W))  # replicate
+        assert torch.equal(s["f1"][:, :H, W:], want[:, :, -1:].expand(3, H, 96 - W))
+        assert s["valid"][:, :H, :W].eq(1).all() and s["valid"].sum() == H * W
+    assert all("valid" not in s for s in take(train_samples(urls, stream_params()), 4))
+
+
+def test_flips_move_the_padding_with_the_picture(shards: Path):
+    urls = shards_for_split(shards, "val")
+    full = {s["key"]: s for s in read_triplets(urls)}
+    seen = set()
+    for s in take(train_samples(urls, stream_params(crop=80, flip=True)), 12):
+        rows, cols = s["valid"][0].any(1).nonzero(), s["valid"][0].any(0).nonzero()
+        top, left = int(rows.min()), int(cols.min())
+        assert (int(rows.max()) - top + 1, int(cols.max()) - left + 1) == (H, 80)
+        picture = s["f0"][:, top:top + H, left:left + 80]
+        original = full[s["key"]]["f0"]
+        assert any(torch.equal(picture, original[:, :, c:c + 80].flip(dims))
+                   for c in range(W - 80 + 1) for dims in ((), (-1,), (-2,), (-2, -1)))
+        seen.add(top)
+    assert seen == {0, 80 - H}  # the padding below the picture, and above it when flipped
 
 
 def test_batches_stack(shards: Path):
@@ -113,6 +140,16 @@ def test_batches_stack(shards: Path):
                                                 stream_params()), 4))
     assert batch["f0"].shape == (4, 3, 32, 32) and batch["t"].shape == (4,)
     assert len(batch["key"]) == len(batch["meta"]) == 4
+
+
+def test_a_batch_with_a_padded_crop_stacks_valid_for_every_sample(shards: Path):
+    padded = take(train_samples(shards_for_split(shards, "train"), stream_params(crop=72)), 1)[0]
+    fits = {**padded, **{k: torch.rand(3, 72, 72) for k in ("f0", "f1", "f2")}}
+    del fits["valid"]
+    batch = collate_triplets([padded, fits])
+    assert batch["valid"].shape == (2, 1, 72, 72)
+    assert torch.equal(batch["valid"][0], padded["valid"]) and batch["valid"][1].eq(1).all()
+    assert "valid" not in collate_triplets([fits, fits])
 
 
 def test_ordered_reader_repeats_itself(shards: Path):
