@@ -70,7 +70,7 @@ class ModelParams(_Section):
     lr: float = Field(1e-5, gt=0)
 
 
-LossName = Literal["charbonnier", "census", "pyramid", "distill"]
+LossName = Literal["charbonnier", "census", "edge", "pyramid", "distill"]
 
 
 class TrainParams(_Section):

@@ -10,7 +10,7 @@ from vfi.inference.interpolator import forward_padded, interpolate
 from vfi.inference.metrics import psnr, ssim
 from vfi.nets import build_model, linear_blend, param_count
 from vfi.nets.warp import warp
-from vfi.training.losses import LOSSES, census, charbonnier, total_loss
+from vfi.training.losses import LOSSES, census, charbonnier, edge, total_loss
 
 TINY = {"flow": ModelParams(arch="flow", width=8, depth=1, scales=3),
         "unet": ModelParams(arch="unet", width=8, depth=1, scales=3)}
@@ -67,17 +67,30 @@ def test_census_zero_for_identical_positive_otherwise() -> None:
     assert float(census({"f1": img}, {"pred": img * 0.5 + 0.2})) < 0.05  # brightness-robust
 
 
+def test_edge_loss_sees_a_softened_line_not_a_paint_offset() -> None:
+    """A one-pixel dark line on paper: blurring it costs, shifting all the paint's
+    brightness does not, and the same picture costs only the Charbonnier floor."""
+    img = torch.ones(1, 3, 24, 24)
+    img[..., 12] = 0.0
+    soft = torch.nn.functional.avg_pool2d(img, (1, 3), stride=1, padding=(0, 1),
+                                          count_include_pad=False)
+    floor = float(edge({"f1": img}, {"pred": img}))
+    assert floor == pytest.approx(1e-3)
+    assert float(edge({"f1": img}, {"pred": img - 0.2})) == pytest.approx(floor)
+    assert float(edge({"f1": img}, {"pred": soft})) > floor + 0.01
+
+
 def test_charbonnier_and_registry() -> None:
     img = torch.rand(1, 3, 8, 8)
     assert float(charbonnier({"f1": img}, {"pred": img})) == pytest.approx(1e-3)
-    assert set(LOSSES) == {"charbonnier", "census", "pyramid", "distill"}
+    assert set(LOSSES) == {"charbonnier", "census", "edge", "pyramid", "distill"}
     total, parts = total_loss({"charbonnier": 1.0, "census": 0.5}, {"f1": img}, {"pred": 1 - img})
     assert float(total) > 0 and set(parts) == {"charbonnier", "census"}
     with pytest.raises(KeyError):
         total_loss({"l2": 1.0}, {"f1": img}, {"pred": img})
 
 
-@pytest.mark.parametrize("name", ["charbonnier", "census", "distill"])
+@pytest.mark.parametrize("name", ["charbonnier", "census", "edge", "distill"])
 def test_losses_score_the_picture_not_a_crops_padding(name: str) -> None:
     """A crop padded past a small frame (``valid`` 0 below row 20): what the prediction
     does on the padding costs nothing, a change on the picture does; with the picture
