@@ -29,7 +29,7 @@ import pandas as pd
 
 from pipeline.core.atomic import write_bytes
 from pipeline.dataset.manifest import shards_for_split
-from vfi.config import ProjectParams, load_project_params
+from vfi.config import ProjectParams, load_project_params, params_hash
 from vfi.evaluation.scoring import CADENCES, held_out_sources, score_samples, summarise
 from vfi.experiments.plot import gain_plot
 from vfi.inference.checkpoint import CHECKPOINT_NAME, load_model
@@ -76,29 +76,38 @@ def headline(summary: dict[str, Any], name: str) -> dict[str, float]:
     return out
 
 
+TRAINED = ("kind", "seed", "steps", "best_step", "best_val_psnr", "params_hash")
+
+
 def one_run(params: ProjectParams, kind: str, seed: int, shards: Path, work: Path,
             tests: TestSet, naive: NaiveSet | None, rescore: bool = False) -> dict[str, Any]:
     """Fine-tune with ``train.triplets = kind`` and ``train.seed = seed``, score the kept
-    checkpoint; reuses a finished run's result (``rescore``: its checkpoint is scored
-    again, when the scoring has changed since, and only its training figures kept)."""
+    checkpoint; reuses a finished run's result when it was trained with these params
+    (``rescore``: its checkpoint is scored again, when the scoring has changed since,
+    and only its training figures kept). A result of other params (a changed default
+    recipe) is trained again: read back, it would report the old recipe as this one."""
     out = work / f"{kind}-seed{seed}"
-    if (out / RESULT).is_file():
-        done = json.loads((out / RESULT).read_text())
-        if not rescore:
-            return done
-        trained = {k: done[k] for k in ("kind", "seed", "steps", "best_step", "best_val_psnr")}
-        row = {**trained, **headline(tests.score("model", Model(load_model(
-            out / CHECKPOINT_NAME))), "model")}
-        write_bytes(out / RESULT, json.dumps(row, indent=2).encode())
-        return row
     train_params = params.train.model_copy(update={"triplets": kind, "seed": seed})
     run_params = params.model_copy(update={"train": train_params})
+    recipe = params_hash(run_params)
+    if (out / RESULT).is_file():
+        done = json.loads((out / RESULT).read_text())
+        if (done.get("params_hash"), done.get("steps")) != (recipe, train_params.steps):
+            log.info("%s was trained with other params: training it again", out)
+        elif not rescore:
+            return done
+        else:
+            trained = {k: done[k] for k in TRAINED}
+            row = {**trained, **headline(tests.score("model", Model(load_model(
+                out / CHECKPOINT_NAME))), "model")}
+            write_bytes(out / RESULT, json.dumps(row, indent=2).encode())
+            return row
     samples = functools.partial(naive_samples, naive) if kind == "naive" else None
     result = train(run_params, shards, out, samples=samples)
     model = Model(load_model(out / CHECKPOINT_NAME))
     row = {"kind": kind, "seed": seed, "steps": result.step, "best_step": result.best_step,
            "best_val_psnr": max(v for _, v in result.val_psnr) if result.val_psnr else None,
-           **headline(tests.score("model", model), "model")}
+           "params_hash": recipe, **headline(tests.score("model", model), "model")}
     write_bytes(out / RESULT, json.dumps(row, indent=2).encode())
     log.info("%s seed %d: held-out %.3f dB, test %.3f dB", kind, seed,
              row["held_out_psnr"], row["test_psnr"])

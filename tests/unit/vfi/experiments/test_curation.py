@@ -81,3 +81,10 @@ def test_experiment_runs_both_kinds_and_resumes(data: Data, tmp_path: Path) -> N
     assert experiment(*args) != summary  # read back as written
     assert experiment(*args, rescore=True) == summary
     assert json.loads(first.read_text()) == row
+    # a changed recipe is trained again, never read back as the new one's result
+    other = tiny(tmp_path)
+    other = other.model_copy(update={"model": other.model.model_copy(update={"lr": 2e-4})})
+    experiment(other, [0], *args[2:])
+    again = {p: json.loads(p.read_text()) for p in stamps if "seed0" in p.parent.name}
+    assert len(again) == 2 and all(p.stat().st_mtime_ns != stamps[p] for p in again)
+    assert all(r["params_hash"] != row["params_hash"] for r in again.values())
