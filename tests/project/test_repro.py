@@ -210,3 +210,13 @@ def test_dvc_exp_run_the_curation_control(workspace: Path):
     assert _checkpoint(workspace)["train_config"]["triplets"] != "naive"
     _sh(["dvc", "exp", "run", "-S", "train.triplets=naive"], workspace)
     assert _checkpoint(workspace)["train_config"]["triplets"] == "naive"
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_without_the_edge_loss(workspace: Path):
+    # one term of the default's losses dropped, as typed: the key exists in params.yaml
+    # (the default carries it), so no Hydra "+" is needed, and the weight reaches the run
+    assert _checkpoint(workspace)["train_config"]["losses"]["edge"] > 0
+    _sh(["dvc", "exp", "run", "-S", "train.losses.edge=0", "-S", "train.steps=2"], workspace)
+    assert _checkpoint(workspace)["train_config"]["losses"] == {
+        "charbonnier": 1.0, "census": 0.5, "edge": 0.0}
