@@ -48,12 +48,9 @@ SPATIAL = (*FRAME_NAMES, "flow", "valid")  # what a crop, a pad and a flip apply
 
 def crop_triplet(sample: dict[str, Any], size: tuple[int, int], rng: random.Random
                  ) -> dict[str, Any]:
-    """The same random ``(height, width)`` window cut from f0, f1 and f2 (and the flows).
-
-    A sample smaller than the window is taken whole along that side and padded to the
-    window (:func:`padded`), so one crop size serves sources of every size: crops the
-    size of the frames the model interpolates at (a 256 short side) on a 240-line source.
-    """
+    """The same random ``(height, width)`` window cut from f0, f1 and f2 (and the flows),
+    clamped to the frame: a sample smaller than the window is taken whole along that
+    side (:func:`motion_crop` pads the chosen window up to the size)."""
     height, width = sample["f0"].shape[-2:]
     ch, cw = min(size[0], height), min(size[1], width)
     top, left = rng.randint(0, height - ch), rng.randint(0, width - cw)
@@ -62,7 +59,7 @@ def crop_triplet(sample: dict[str, Any], size: tuple[int, int], rng: random.Rand
         if name in sample:
             out[name] = sample[name][..., top:top + ch, left:left + cw]
     out["crop"] = (top, left)
-    return padded(out, size) if (ch, cw) != tuple(size) else out
+    return out
 
 
 def padded(sample: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
@@ -84,7 +81,10 @@ def padded(sample: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
 
 def motion_crop(sample: dict[str, Any], size: int, tries: int, rng: random.Random
                 ) -> dict[str, Any]:
-    """Of ``tries`` random windows, the one where f0 and f2 differ most.
+    """Of ``tries`` random windows, the one where f0 and f2 differ most, padded to
+    ``size`` where the frame is smaller (:func:`padded`: one crop size serves sources of
+    every size, e.g. crops of the 256 lines the model interpolates at on a 240-line
+    source). The windows are scored on the picture and only the chosen one is padded.
 
     Cartoon motion is a few small objects on a still background: most uniform random
     crops are static, where the linear blend is already perfect and there is nothing to
@@ -97,7 +97,7 @@ def motion_crop(sample: dict[str, Any], size: int, tries: int, rng: random.Rando
         if score > best_score:
             best, best_score = crop, score
     assert best is not None
-    return best
+    return best if best["f0"].shape[-2:] == (size, size) else padded(best, (size, size))
 
 
 def augment(sample: dict[str, Any], params: TrainParams, rng: random.Random
