@@ -4,7 +4,8 @@ Hand-copied figures go stale as soon as ``dvc repro`` rewrites the evaluation, s
 each table (and each sentence quoting its figures) sits between marker comments,
 ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->``, and is rendered here from
 ``reports/eval/summary.json`` (the evaluate stage's full breakdown; ``metrics/eval.json``
-is its flat headline) and ``reports/curation/{summary.json,runs.csv}``. Only the text
+is its flat headline), ``reports/curation/{summary.json,runs.csv}`` and the benchmark
+runs against the peers under ``reports/peers/``. Only the text
 between the markers is rewritten (atomically); everything else stays byte-identical.
 ``--check`` writes nothing and exits 1 naming every stale block, so CI and the tests can
 tell when the docs and the metrics disagree::
@@ -35,9 +36,13 @@ EVAL_SUMMARY = "reports/eval/summary.json"
 # (docs/MODEL.md, "Against RIFE HDv3", has the two commands that remake it).
 PEERS = "reports/peers/held_out.json"
 PEERS_TTA = "reports/peers/held_out_tta-{}.json"  # the same with --methods model --tta X
+PEERS_VAL = "reports/peers/val.json"  # the same four methods on the val split's real works
 TTA_OPTIONS = ("reverse", "flip", "both")  # vfi.inference.tta's, without importing torch
 TTA_PASSES = {"none": 1, "reverse": 2, "flip": 2, "both": 4}
 PEER_METHODS = {"model": "model", "rife": "rife (start)", "hdv3": "RIFE HDv3", "blend": "blend"}
+# How hard a middle triplet is, by RIFE HDv3's PSNR on it: (label, lowest dB, below dB)
+DIFFICULTY = (("HDv3 >= 30 dB", 30.0, float("inf")), ("25-30 dB", 25.0, 30.0),
+              ("under 25 dB", float("-inf"), 25.0))
 
 # Column order and headers; methods the summary has beyond these are appended by name.
 METHODS = {"model": "model", "rife": "rife (start)", "dis": "DIS", "blend": "blend",
@@ -50,8 +55,8 @@ WORKS = {"big-buck-bunny": ("Big Buck Bunny", "3D"),
          "steamboat-willie": ("Steamboat Willie", "2D film scan")}
 TARGET_GAIN = 0.3  # dB over the start on the held-out works: what the fine-tune aims at
 DOCS = {"README.md": ("eval-summary", "curation-summary"),
-        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "peers", "peers-tta", "curation",
-                          "curation-gain", "curation-cadence")}
+        "docs/MODEL.md": ("eval", "eval-gain", "eval-edges", "peers", "peers-tta",
+                          "peers-difficulty", "curation", "curation-gain", "curation-cadence")}
 MARKER = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 Group = dict[str, Any]  # one of the summary's {"n", "psnr": {method: dB}, "ssim": {...}}
 
@@ -65,6 +70,7 @@ class Results:
     runs: list[dict[str, str]]
     peers: dict[str, Any]
     tta: dict[str, dict[str, Any]]  # option -> its benchmark JSON (model only)
+    peers_val: dict[str, Any]  # the benchmark JSON of the val split's real works
 
     @classmethod
     def load(cls, root: Path) -> Results:
@@ -74,7 +80,8 @@ class Results:
                    json.loads((root / "reports/curation/summary.json").read_text()), runs,
                    json.loads((root / PEERS).read_text()),
                    {opt: json.loads(path.read_text()) for opt in TTA_OPTIONS
-                    if (path := root / PEERS_TTA.format(opt)).is_file()})
+                    if (path := root / PEERS_TTA.format(opt)).is_file()},
+                   json.loads((root / PEERS_VAL).read_text()))
 
 
 def _bold_best(values: dict[str, float], fmt: str) -> dict[str, str]:
@@ -270,6 +277,25 @@ def tta_table(bench: dict[str, Any], tta: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def difficulty_table(benches: Sequence[dict[str, Any]]) -> str:
+    """Each method against RIFE HDv3, paired, on the middle triplets of several benchmark
+    runs pooled and split by how well HDv3 does on each: a mean over a held-out set is
+    a mix of easy and hard in-betweens, and the methods do not rank the same on both."""
+    rows = [r for bench in benches for r in bench["per_triplet"]]
+    methods = [m for m in PEER_METHODS if m != "hdv3" and all(m in r["psnr"] for r in rows)]
+    groups = [(label, [r for r in rows if lo <= r["psnr"]["hdv3"] < hi])
+              for label, lo, hi in DIFFICULTY] + [("all", rows)]
+    groups = [(label, group) for label, group in groups if group]
+    lines = ["| method - RIFE HDv3 | " + " | ".join(f"{label} ({len(group)})"
+                                                   for label, group in groups) + " |",
+             "|---" * (len(groups) + 1) + "|"]
+    for m in methods:
+        cells = [_paired({r["key"]: r["psnr"][m] for r in group},
+                         {r["key"]: r["psnr"]["hdv3"] for r in group}) for _, group in groups]
+        lines.append(f"| {PEER_METHODS[m]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _paired(rows: dict[str, float], ref: dict[str, float]) -> str:
     """``+0.12 ± 0.04``: the mean difference, triplet by triplet, and its 95% interval."""
     mean, half = interval(np.array([rows[k] - ref[k] for k in rows]))
@@ -313,6 +339,7 @@ RENDER: dict[str, Callable[[Results], str]] = {
     "eval-edges": lambda r: edge_table(eval_rows(r.eval, True), _methods(r.eval)),
     "peers": lambda r: peers_table(r.peers),
     "peers-tta": lambda r: tta_table(r.peers, r.tta),
+    "peers-difficulty": lambda r: difficulty_table([r.peers, r.peers_val]),
     "curation": lambda r: curation_table(r.curation, r.runs),
     "curation-gain": lambda r: _wrap(curation_gain(r.curation)),
     "curation-cadence": lambda r: curation_cadence_table(r.curation),

@@ -16,13 +16,14 @@ from vfi.evaluation.doc_tables import (
     DOCS,
     curation_cadence_table,
     curation_gain,
-    peers_table,
-    tta_table,
     curation_table,
+    difficulty_table,
     eval_gain,
     eval_rows,
     eval_table,
     main,
+    peers_table,
+    tta_table,
 )
 
 ROOT = REPO
@@ -161,6 +162,24 @@ def test_tta_table():
         tta_table(bench, {"both": both})
 
 
+def test_difficulty_table_splits_by_the_peers_score_and_pools_the_runs():
+    """Triplets go to HDv3's difficulty bucket by HDv3's own PSNR (30 dB is easy, 25 is
+    middling), runs are pooled, and each cell pairs a method with HDv3 triplet by
+    triplet; an empty bucket has no column."""
+    def row(key: str, model: float, hdv3: float) -> dict:
+        return {"key": key, "psnr": {"model": model, "rife": hdv3 - 0.5, "hdv3": hdv3,
+                                     "blend": hdv3 - 2.0}}
+    held = {"per_triplet": [row("a_1", 30.9, 31.0), row("a_2", 29.9, 30.0),
+                            row("a_3", 20.2, 20.0), row("a_4", 24.4, 24.0)]}
+    val = {"per_triplet": [row("b_1", 34.9, 35.0)]}
+    assert difficulty_table([held, val]).splitlines() == [
+        "| method - RIFE HDv3 | HDv3 >= 30 dB (3) | under 25 dB (2) | all (5) |",
+        "|---|---|---|---|",
+        "| model | -0.10 ± 0.00 | +0.30 ± 0.20 | +0.06 ± 0.20 |",
+        "| rife (start) | -0.50 ± 0.00 | -0.50 ± 0.00 | -0.50 ± 0.00 |",
+        "| blend | -2.00 ± 0.00 | -2.00 ± 0.00 | -2.00 ± 0.00 |"]
+
+
 HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newline"
 
 
@@ -173,6 +192,7 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / "reports/curation/summary.json").write_text(json.dumps(summary))
     (tmp_path / "reports/peers").mkdir(parents=True)
     (tmp_path / doc_tables.PEERS).write_text(json.dumps(peers()))
+    (tmp_path / doc_tables.PEERS_VAL).write_text(json.dumps(peers()))
     with open(tmp_path / "reports/curation/runs.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(runs[0]))
         writer.writeheader()
