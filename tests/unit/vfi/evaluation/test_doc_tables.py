@@ -178,6 +178,8 @@ def test_difficulty_table_splits_by_the_peers_score_and_pools_the_runs():
         "| model | -0.10 ± 0.00 | +0.30 ± 0.20 | +0.06 ± 0.20 |",
         "| rife (start) | -0.50 ± 0.00 | -0.50 ± 0.00 | -0.50 ± 0.00 |",
         "| blend | -2.00 ± 0.00 | -2.00 ± 0.00 | -2.00 ± 0.00 |"]
+    with pytest.raises(ValueError, match="in both runs"):
+        difficulty_table([held, held])
 
 
 HEAD, MID, TAIL = "# Tü\r\nhand text\n\n", "\nbetween\n", "\nend, no final newline"
@@ -192,7 +194,9 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / "reports/curation/summary.json").write_text(json.dumps(summary))
     (tmp_path / "reports/peers").mkdir(parents=True)
     (tmp_path / doc_tables.PEERS).write_text(json.dumps(peers()))
-    (tmp_path / doc_tables.PEERS_VAL).write_text(json.dumps(peers()))
+    val = peers()  # other works' triplets: keys of their own
+    val["per_triplet"] = [{**r, "key": "val-" + r["key"]} for r in val["per_triplet"]]
+    (tmp_path / doc_tables.PEERS_VAL).write_text(json.dumps(val))
     with open(tmp_path / "reports/curation/runs.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(runs[0]))
         writer.writeheader()
