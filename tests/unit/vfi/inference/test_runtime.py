@@ -151,17 +151,20 @@ def decode(path: Path) -> np.ndarray:
 
 
 def test_cli_runtime(clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Both runtimes as typed; x264 of the same frames: the outputs match."""
+    """Both runtimes as typed give the same frames. Encoded losslessly (``--crf 0``): at
+    the default crf, x264's rate control spreads a one-level difference in one in-between
+    over the whole clip (measured: 1-2 grey levels on average, the first frame included),
+    which would test the encoder, not the runtimes."""
     outs = {}
     for name in ("openvino", "torch"):
         outs[name] = tmp_path / f"{name}.mp4"
         with caplog.at_level(logging.INFO, logger="inbetweener"):
             assert main(["interpolate", str(clip), str(outs[name]), "--method", "rife",
-                         "--runtime", name, "--quiet"]) == 0
+                         "--runtime", name, "--quiet", "--crf", "0"]) == 0
     assert any("compiling RIFE for 128x64" in r.getMessage() for r in caplog.records)
     a, b = decode(outs["openvino"]), decode(outs["torch"])
     assert len(a) == len(b) == 24
-    assert float(np.abs(a - b).mean()) < 0.5
+    assert float(np.abs(a - b).mean()) < 0.05
 
 
 def test_cli_rejects_an_unknown_runtime(clip: Path, tmp_path: Path,
