@@ -292,11 +292,26 @@ class TrainResult:
 def make_live(live_dir: str | Path | None, resume: bool) -> Any:
     """A dvclive logger writing ``metrics.json`` and ``plots/`` for the dvc.yaml stage
     (no dvc.yaml of its own, no experiment saving: the stage and ``dvc exp run`` own
-    those)."""
+    those).
+
+    dvclive writes its files in place, so a kill can cut one short, and its resume then
+    fails to parse it. The weights and the step resume from ``last.pt`` regardless: the
+    curves start again at the resumed step rather than the resume failing on a log.
+    """
     if live_dir is None:
         return None
     from dvclive import Live
-    return Live(dir=str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None)
+
+    def live(resume: bool) -> Any:
+        return Live(dir=str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None)
+    if not resume:
+        return live(False)
+    try:
+        return live(True)
+    except (ValueError, OSError) as exc:  # a JSON cut short: JSONDecodeError, a ValueError
+        log.warning("%s: dvclive's log was cut short by the interruption (%s); its curves "
+                    "start again at the resumed step", live_dir, exc)
+        return live(False)
 
 
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
