@@ -283,7 +283,7 @@ def difficulty_table(benches: Sequence[dict[str, Any]]) -> str:
     a mix of easy and hard in-betweens, and the methods do not rank the same on both."""
     rows = [r for bench in benches for r in bench["per_triplet"]]
     if len({r["key"] for r in rows}) < len(rows):  # paired by key: a repeat would hide one
-        raise ValueError(f"{PEERS} and {PEERS_VAL}: a triplet key in both runs")
+        raise ValueError("the pooled benchmark runs share a triplet key (in both runs)")
     methods = [m for m in PEER_METHODS if m != "hdv3" and all(m in r["psnr"] for r in rows)]
     groups = [(label, [r for r in rows if lo <= r["psnr"]["hdv3"] < hi])
               for label, lo, hi in DIFFICULTY] + [("all", rows)]

@@ -304,11 +304,11 @@ def make_live(live_dir: str | Path | None, resume: bool) -> Any:
 
     def live(resume: bool) -> Any:
         return Live(dir=str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None)
-    if not resume:
-        return live(False)
     try:
-        return live(True)
+        return live(resume)
     except (ValueError, OSError) as exc:  # a JSON cut short: JSONDecodeError, a ValueError
+        if not resume:
+            raise
         log.warning("%s: dvclive's log was cut short by the interruption (%s); its curves "
                     "start again at the resumed step", live_dir, exc)
         return live(False)
