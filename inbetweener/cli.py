@@ -151,8 +151,9 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                    help="model checkpoint (default models/model.pt when it exists)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--methods", default=None,
-                   help="comma-separated subset of model,rife,repeat,blend,dis,hdv3 "
-                        "(default all; hdv3: RIFE HDv3, the peer)")
+                   help="comma-separated subset of model,rife,repeat,blend,dis,hdv3,"
+                        "model+hdv3 (default all but model+hdv3; hdv3: RIFE HDv3, the peer; "
+                        "model+hdv3: the mean of the two, about 3x the model's cost)")
     _add_scale(p)
     _add_tta(p)
     p.add_argument("--dis-preset", default="medium",
@@ -214,7 +215,9 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="model",
                    help="in-betweens from the fine-tuned model (default; pretrained RIFE 4.25 "
                         "when no checkpoint exists), pretrained RIFE 4.25 (rife), a linear "
-                        "blend (blend), DIS flow (dis) or the nearest key frame (repeat)")
+                        "blend (blend), DIS flow (dis), the nearest key frame (repeat), RIFE "
+                        "HDv3 (hdv3: t = 0.5 only) or the mean of the model's and HDv3's "
+                        "middle frames (model+hdv3: about 3x the model's cost)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default models/model.pt, written by dvc repro)")
     _add_scale(p)

@@ -39,7 +39,7 @@ from vfi.app.analysis import CutWindow, FrameMeter, Measured, SceneDrawings
 from vfi.app.retime import OutFrame, Schedule, SourceFrame, output_rate
 from vfi.app.writer import VideoWriter, audio_offset, container_format
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
-from vfi.inference.methods import MethodOptions, check_scale, make_method
+from vfi.inference.methods import PEERS, MethodOptions, check_scale, make_method
 from vfi.inference.runtime import RUNTIMES
 
 log = logging.getLogger("inbetweener.vfi.interpolate")
@@ -121,6 +121,10 @@ def check_options(opts: Options) -> str:
     if opts.max_hold < 1:
         raise InterpolateError(f"--max-hold must be >= 1, got {opts.max_hold}")
     check_scale(opts.scale)
+    if opts.method in PEERS and (opts.fps is not None or opts.factor != 2 or opts.retime):
+        raise InterpolateError(f"--method {opts.method} makes middle frames only: use it with "
+                               "--factor 2 and no --retime, or use --method model+hdv3 (its "
+                               "other times come from the model)")
     if opts.runtime not in RUNTIMES:
         raise InterpolateError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {opts.runtime!r}")
     if not opts.src.is_file():

@@ -38,8 +38,10 @@ from vfi.evaluation.stats import interval
 from vfi.inference.checkpoint import DEFAULT_CHECKPOINT
 from vfi.inference.interpolator import default_device
 from vfi.inference.methods import (
+    COMBINED,
     METHODS,
     PEERS,
+    WITH_CHECKPOINT,
     Method,
     MethodOptions,
     check_scale,
@@ -285,10 +287,10 @@ def score_all(triplets: Sequence[Triplet], methods: dict[str, Method],
 
 def parse_methods(spec: str | None) -> list[str]:
     """``"blend,dis"`` -> ["blend", "dis"] in the canonical order; None means all (every
-    t here is 0.5, so the middle-only peers too)."""
-    known = (*METHODS, *PEERS)
+    t here is 0.5, so the middle-only peers too) but the combinations, asked for by name."""
+    known = (*METHODS, *PEERS, *COMBINED)
     if spec is None:
-        return list(known)
+        return [m for m in known if m not in COMBINED]
     wanted = {m.strip() for m in spec.split(",") if m.strip()}
     unknown = sorted(wanted - set(known))
     if unknown or not wanted:
@@ -302,16 +304,17 @@ def resolve_checkpoint(explicit: Path | None, methods: Sequence[str],
     """The checkpoint to score, or None to leave the model out.
 
     An explicit path must exist; without one the training default is used when it is
-    there. Asking for ``model`` by name without any checkpoint is an error, not a skip.
+    there. Asking for ``model`` (or ``model+hdv3``) by name without any checkpoint is an
+    error, not a skip.
     """
-    if "model" not in methods:
+    if not set(methods) & set(WITH_CHECKPOINT):
         return None
     if explicit is not None:  # read_checkpoint says what is wrong with it, if anything
         return explicit
     if DEFAULT_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT
     if methods_given:
-        raise BenchError(f"--methods asks for model but there is no checkpoint "
+        raise BenchError(f"--methods asks for a model but there is no checkpoint "
                          f"({DEFAULT_CHECKPOINT} is missing; pass --checkpoint)")
     return None
 
@@ -323,7 +326,8 @@ def build_methods(names: Sequence[str], checkpoint: Path | None, dis_preset: str
     exit 2)."""
     options = MethodOptions(checkpoint=checkpoint, dis_preset=dis_preset,
                             device=default_device(), scale=scale, tta=tta)
-    return {n: make_method(n, options) for n in names if n != "model" or checkpoint is not None}
+    return {n: make_method(n, options) for n in names
+            if n not in WITH_CHECKPOINT or checkpoint is not None}
 
 
 def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None = None,
@@ -332,8 +336,9 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
               ) -> BenchResult:
     """Find the triplets under ``folder`` and score the chosen methods on them.
 
-    ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS` and
-    ``PEERS`` (None: all, the model only when a checkpoint is found). ``limit``: the
+    ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS`,
+    ``PEERS`` and ``COMBINED`` (None: all but ``COMBINED``, the model only when a
+    checkpoint is found). ``limit``: the
     first N triplets in sorted order. ``threads``: torch's CPU threads (0: torch's
     default), for a shared machine. ``scale``: the flow resolution of the RIFE models
     (``model``, ``rife``): 0.5 for 1080p and larger. ``tta``: their test-time
@@ -410,14 +415,15 @@ def write_json(result: BenchResult, dest: Path) -> None:
 
 def table(result: BenchResult) -> str:
     """Method, PSNR, SSIM, ms per frame and count, one line per method."""
-    lines = [f"{'method':<8} {'PSNR dB':>8} {'SSIM':>7} {'ms/frame':>9} {'count':>6}"]
+    w = max([len("method"), *map(len, result.scores)])
+    lines = [f"{'method':<{w}} {'PSNR dB':>8} {'SSIM':>7} {'ms/frame':>9} {'count':>6}"]
     for name, scores in result.scores.items():
         s = scores.summary()
         if s["count"]:
-            lines.append(f"{name:<8} {s['psnr']:>8.2f} {s['ssim']:>7.4f} "
+            lines.append(f"{name:<{w}} {s['psnr']:>8.2f} {s['ssim']:>7.4f} "
                          f"{s['ms_per_frame']:>9.1f} {s['count']:>6}")
         else:
-            lines.append(f"{name:<8} {'-':>8} {'-':>7} {'-':>9} {0:>6}")
+            lines.append(f"{name:<{w}} {'-':>8} {'-':>7} {'-':>9} {0:>6}")
     return "\n".join(lines)
 
 

@@ -39,7 +39,8 @@ PEERS_TTA = "reports/peers/held_out_tta-{}.json"  # the same with --methods mode
 PEERS_VAL = "reports/peers/val.json"  # the same four methods on the val split's real works
 TTA_OPTIONS = ("reverse", "flip", "both")  # vfi.inference.tta's, without importing torch
 TTA_PASSES = {"none": 1, "reverse": 2, "flip": 2, "both": 4}
-PEER_METHODS = {"model": "model", "rife": "rife (start)", "hdv3": "RIFE HDv3", "blend": "blend"}
+PEER_METHODS = {"model": "model", "rife": "rife (start)", "hdv3": "RIFE HDv3", "blend": "blend",
+                "model+hdv3": "model+hdv3 (mean)"}
 # How hard a middle triplet is, by RIFE HDv3's PSNR on it: (label, lowest dB, below dB)
 DIFFICULTY = (("HDv3 >= 30 dB", 30.0, float("inf")), ("25-30 dB", 25.0, 30.0),
               ("under 25 dB", float("-inf"), 25.0))

@@ -8,7 +8,10 @@
 - ``rife``: RIFE 4.25 as published (:class:`vfi.nets.rife.Rife`), the model's start; both
   RIFE 4.25 methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`);
 - ``hdv3``: RIFE HDv3 as published (:class:`vfi.nets.hdv3.Hdv3`), the peer: t = 0.5 only,
-  so one of :data:`PEERS` (the benchmark's), not of :data:`METHODS` (evaluate's, any t).
+  so one of :data:`PEERS` (the benchmark's), not of :data:`METHODS` (evaluate's, any t);
+- ``model+hdv3``: the mean of the model's and HDv3's middle frames (:class:`WithPeer`),
+  the model alone at other times: about 3 times the model's cost, for quality where
+  the cost does not matter. One of :data:`COMBINED`: run when asked for by name only.
 
 A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), or via
 :meth:`Method.frames` on a uint8 pair at several times (``interpolate``). Timings: NOTES.
@@ -165,6 +168,34 @@ class Model(Method):
         return [to_rgb(x) for x in self.run(a, b, tt)]
 
 
+class WithPeer(Model):
+    """The model averaged with RIFE HDv3 at t = 0.5, the model alone elsewhere.
+
+    Why: the two networks make different errors, most on easy pairs, so their mean beats
+    each (docs/MODEL.md, "Against RIFE HDv3"). HDv3 has no time input, so a retime's
+    other times come from the model; a 2x retime and the benchmark are all middle
+    frames. ``scale``, ``runtime`` and ``tta`` are the model's; HDv3 runs as published."""
+
+    def __init__(self, model: nn.Module, peer: nn.Module, scale: float = 1.0,
+                 runtime: str = "torch", tta: str = "none") -> None:
+        super().__init__(model, "model+hdv3", scale, runtime, tta)
+        self.peer = Model(peer, "hdv3")
+
+    def run(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The model's frames, each middle one averaged with HDv3's."""
+        out = super().run(f0, f2, t)
+        if f0.dim() == 3:  # one sample, a scalar t
+            return (out + self.peer.run(f0, f2, t)) / 2 if float(t) == MIDDLE else out
+        middle = (t.reshape(-1).expand(f0.shape[0]) == MIDDLE).nonzero().flatten()
+        if len(middle):
+            peer = self.peer.run(f0[middle], f2[middle], t.new_full((len(middle),), MIDDLE))
+            out = out.index_copy(0, middle, (out[middle] + peer.to(out.device)) / 2)
+        return out
+
+
+MIDDLE = 0.5  # the one time RIFE HDv3 predicts
+
+
 @dataclass(frozen=True)
 class MethodOptions:
     """What the methods may need; each takes only its own."""
@@ -185,6 +216,13 @@ def pretrained_rife(options: MethodOptions) -> Model:
     return Model(model, "rife", options.scale, options.runtime, options.tta)
 
 
+def model_with_peer(options: MethodOptions) -> WithPeer:
+    """The checkpoint's model (as ``model`` loads it) with RIFE HDv3 beside it."""
+    device = options.device or "cpu"
+    return WithPeer(load_model(options.checkpoint or DEFAULT_CHECKPOINT, options.device),
+                    Hdv3().to(device).eval(), options.scale, options.runtime, options.tta)
+
+
 REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "model": lambda o: Model(load_model(o.checkpoint or DEFAULT_CHECKPOINT, o.device),
                              scale=o.scale, runtime=o.runtime, tta=o.tta),
@@ -193,14 +231,17 @@ REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "blend": lambda o: Blend(),
     "dis": lambda o: Dis(o.dis_preset),
     "hdv3": lambda o: Model(Hdv3().to(o.device or "cpu").eval(), "hdv3"),
+    "model+hdv3": model_with_peer,
 }
 PEERS = ("hdv3",)  # middle frame only: scored where every t is 0.5 (the benchmark)
-METHODS = tuple(n for n in REGISTRY if n not in PEERS)  # any t; the order of tables
+COMBINED = ("model+hdv3",)  # the model with a peer: never run unless asked for by name
+METHODS = tuple(n for n in REGISTRY if n not in (*PEERS, *COMBINED))  # any t; table order
+WITH_CHECKPOINT = ("model", "model+hdv3")  # the methods that load a checkpoint
 
 
 def make_method(name: str, options: MethodOptions = MethodOptions()) -> Method:
     """The method called ``name``; ``model`` loads ``options.checkpoint`` (a
     :class:`vfi.inference.checkpoint.CheckpointError` says what is wrong with it)."""
     if name not in REGISTRY:
-        raise MethodError(f"unknown method {name!r}: expected one of {', '.join(METHODS)}")
+        raise MethodError(f"unknown method {name!r}: expected one of {', '.join(REGISTRY)}")
     return REGISTRY[name](options)

@@ -402,6 +402,26 @@ def test_scale_reaches_rife(short_clip: Clip, tmp_path: Path,
     assert len(decode(out)[0]) == 24
 
 
+def test_model_with_hdv3_as_typed(short_clip: Clip, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture) -> None:
+    """`--method model+hdv3`: every in-between of a 2x run is a middle frame, so each is
+    the mean of the model's (here a zero-flow net: the blend) and HDv3's."""
+    params = ModelParams(arch="flow", flow_init="zero", width=8, depth=1, scales=2)
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save({"model": build_model(params).state_dict(), "model_config": params.model_dump()},
+               checkpoint)
+    outs = {}
+    for method in ("blend", "model+hdv3"):
+        outs[method] = tmp_path / f"{method}.mkv"
+        assert main(["interpolate", str(short_clip.path), str(outs[method]), "--method", method,
+                     "--checkpoint", str(checkpoint), "--quiet"]) == 0
+    assert "(model+hdv3)" in capsys.readouterr().out
+    blend, both = decode(outs["blend"])[0], decode(outs["model+hdv3"])[0]
+    assert len(both) == len(blend) == 24
+    assert max(diff(a, b) for a, b in zip(blend[::2], both[::2])) < SAME  # the originals
+    assert max(diff(a, b) for a, b in zip(blend[1::2], both[1::2])) > SAME  # HDv3's half
+
+
 # --- audio -------------------------------------------------------------------------------
 
 
@@ -493,8 +513,10 @@ def test_bad_input_is_refused(capsys, tmp_path: Path, make, message: str) -> Non
     (["--method", "model", "--checkpoint", "nowhere/model.pt"], "dvc repro"),
     (["--scale", "0"], "--scale must be in (0, 1]"), (["--scale", "1.5"], "got 1.5"),
     (["--scale", "nan"], "--scale must be in (0, 1]"),
+    (["--method", "hdv3", "--fps", "60"], "middle frames only"),
+    (["--method", "hdv3", "--retime"], "--method model+hdv3"),
 ], ids=["factor-1", "factor-0", "negative-fps", "no-checkpoint", "scale-0", "scale-1.5",
-        "scale-nan"])
+        "scale-nan", "hdv3-at-60-fps", "hdv3-retimed"])
 def test_bad_options_are_refused(clip: Clip, capsys, tmp_path: Path, args, message) -> None:
     code, err = run_cli(capsys, clip.path, tmp_path / "out.mp4", *args)
     assert code == 2 and message in err

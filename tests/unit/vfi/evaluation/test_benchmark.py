@@ -166,8 +166,9 @@ def test_no_default_checkpoint_skips_the_model_and_says_so(
     assert set(report["methods"]) == {"rife", "repeat", "blend", "dis", "hdv3"}
     out = capsys.readouterr().out
     assert "model column skipped" in out and "\nrife " in out
-    # asking for the model by name with no checkpoint anywhere is an error
-    assert main(["benchmark", "--triplets", str(good), "--methods", "model", *FAST]) == 2
+    # asking for a model by name with no checkpoint anywhere is an error
+    for name in ("model", "model+hdv3"):
+        assert main(["benchmark", "--triplets", str(good), "--methods", name, *FAST]) == 2
 
 
 def test_pretrained_rife_and_its_scale(good: Path, tmp_path: Path) -> None:
