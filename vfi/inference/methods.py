@@ -9,9 +9,7 @@
   RIFE 4.25 methods run on ``MethodOptions.runtime`` (:mod:`vfi.inference.runtime`);
 - ``hdv3``: RIFE HDv3 as published (:class:`vfi.nets.hdv3.Hdv3`), the peer: t = 0.5 only,
   so one of :data:`PEERS` (the benchmark's), not of :data:`METHODS` (evaluate's, any t);
-- ``model+hdv3``: the mean of the model's and HDv3's middle frames (:class:`WithPeer`),
-  the model alone at other times: about 3 times the model's cost, for quality where
-  the cost does not matter. One of :data:`COMBINED`: run when asked for by name only.
+- ``model+hdv3``: the two averaged at t = 0.5 (:class:`WithPeer`), one of :data:`COMBINED`.
 
 A :class:`Method` is called on one sample (float C x H x W frames, a scalar t), or via
 :meth:`Method.frames` on a uint8 pair at several times (``interpolate``). Timings: NOTES.
@@ -234,7 +232,8 @@ REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "model+hdv3": model_with_peer,
 }
 PEERS = ("hdv3",)  # middle frame only: scored where every t is 0.5 (the benchmark)
-COMBINED = ("model+hdv3",)  # the model with a peer: never run unless asked for by name
+# The model with a peer: about 3x the model's cost, run only when asked for by name.
+COMBINED = ("model+hdv3",)
 METHODS = tuple(n for n in REGISTRY if n not in (*PEERS, *COMBINED))  # any t; table order
 WITH_CHECKPOINT = ("model", "model+hdv3")  # the methods that load a checkpoint
 
