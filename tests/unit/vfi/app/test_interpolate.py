@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import torch
 from support import REPO
+from support.checkpoints import tiny_flow_checkpoint
 from support.videos import write_html
 
 from inbetweener.cli import main
@@ -348,11 +349,7 @@ def test_retime_moves_where_the_input_held(clip: Clip, plain, retimed) -> None:
 
 def test_model_path_with_a_tiny_checkpoint(clip: Clip, plain, tmp_path: Path) -> None:
     """An untrained zero-flow network is the linear blend: same frames as --method blend."""
-    params = ModelParams(arch="flow", flow_init="zero", width=8, depth=1, scales=2)
-    torch.manual_seed(0)
-    checkpoint = tmp_path / "tiny.pt"
-    torch.save({"model": build_model(params).state_dict(), "model_config": params.model_dump()},
-               checkpoint)
+    checkpoint = tiny_flow_checkpoint(tmp_path / "tiny.pt", flow_init="zero")
     out_path = tmp_path / "out.mp4"
     assert main(["interpolate", str(clip.path), str(out_path), "--checkpoint", str(checkpoint),
                  "--quiet"]) == 0
@@ -406,10 +403,7 @@ def test_model_with_hdv3_as_typed(short_clip: Clip, tmp_path: Path,
                                   capsys: pytest.CaptureFixture) -> None:
     """`--method model+hdv3`: every in-between of a 2x run is a middle frame, so each is
     the mean of the model's (here a zero-flow net: the blend) and HDv3's."""
-    params = ModelParams(arch="flow", flow_init="zero", width=8, depth=1, scales=2)
-    checkpoint = tmp_path / "tiny.pt"
-    torch.save({"model": build_model(params).state_dict(), "model_config": params.model_dump()},
-               checkpoint)
+    checkpoint = tiny_flow_checkpoint(tmp_path / "tiny.pt", flow_init="zero")
     outs = {}
     for method in ("blend", "model+hdv3"):
         outs[method] = tmp_path / f"{method}.mkv"

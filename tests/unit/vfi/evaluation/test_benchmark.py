@@ -20,11 +20,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.checkpoints import tiny_flow_checkpoint
 
 from inbetweener.cli import main
-from vfi.config import ModelParams
 from vfi.evaluation.benchmark import discover
-from vfi.nets import build_model
 
 FAST = ["--quiet", "--threads", "1", "--dis-preset", "fast"]
 
@@ -97,12 +96,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained flow model: with DIS-initialised flows it reproduces DIS."""
-    params = ModelParams(arch="flow", width=8, depth=1, scales=2, flow_init="dis",
-                         dis_preset="fast")
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save({"model": build_model(params).state_dict(),
-                "model_config": params.model_dump()}, path)
-    return path
+    return tiny_flow_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 @pytest.fixture(autouse=True)

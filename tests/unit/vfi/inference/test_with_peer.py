@@ -9,24 +9,18 @@ import numpy as np
 import pytest
 import torch
 from support.cels import frames
+from support.checkpoints import tiny_flow_checkpoint
 
-from vfi.config import ModelParams
 from vfi.inference.checkpoint import CheckpointError
 from vfi.inference.methods import COMBINED, METHODS, MethodOptions, make_method, to_rgb
 from vfi.inference.metrics import psnr
-from vfi.nets import build_model
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained flow model on DIS flows: a method whose errors differ from HDv3's."""
     torch.set_num_threads(1)
-    params = ModelParams(arch="flow", width=8, depth=1, scales=2, flow_init="dis",
-                         dis_preset="fast")
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save({"model": build_model(params).state_dict(),
-                "model_config": params.model_dump()}, path)
-    return path
+    return tiny_flow_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def methods(checkpoint: Path) -> tuple:
