@@ -338,8 +338,7 @@ def benchmark(folder: Path, checkpoint: Path | None = None, methods: str | None 
 
     ``methods``: comma-separated subset of :data:`vfi.inference.methods.METHODS`,
     ``PEERS`` and ``COMBINED`` (None: all but ``COMBINED``, the model only when a
-    checkpoint is found). ``limit``: the
-    first N triplets in sorted order. ``threads``: torch's CPU threads (0: torch's
+    checkpoint is found). ``limit``: the first N triplets in sorted order. ``threads``: torch's CPU threads (0: torch's
     default), for a shared machine. ``scale``: the flow resolution of the RIFE models
     (``model``, ``rife``): 0.5 for 1080p and larger. ``tta``: their test-time
     augmentation (:mod:`vfi.inference.tta`).

@@ -170,9 +170,10 @@ class WithPeer(Model):
     """The model averaged with RIFE HDv3 at t = 0.5, the model alone elsewhere.
 
     Why: the two networks make different errors, most on easy pairs, so their mean beats
-    each (docs/MODEL.md, "Against RIFE HDv3"). HDv3 has no time input, so a retime's
-    other times come from the model; a 2x retime and the benchmark are all middle
-    frames. ``scale``, ``runtime`` and ``tta`` are the model's; HDv3 runs as published."""
+    each (docs/MODEL.md, "Against RIFE HDv3"). HDv3 has no time input, so other times
+    (higher rates, retimes of threes) come from the model; a 2x run without a retime and
+    the benchmark are all middle frames. ``scale``, ``runtime`` and ``tta`` are the
+    model's; HDv3 runs as published."""
 
     def __init__(self, model: nn.Module, peer: nn.Module, scale: float = 1.0,
                  runtime: str = "torch", tta: str = "none") -> None:
