@@ -166,6 +166,30 @@ class Model(Method):
         return [to_rgb(x) for x in self.run(a, b, tt)]
 
 
+MIDDLE = 0.5  # the one time RIFE HDv3 predicts
+# How far from 0.5 a time still is the middle: container timestamps are rounded
+# (Matroska: 1 ms), which moves a 2x run's middle frames by up to ~0.012 at 24 fps.
+MIDDLE_SLACK = 0.02
+
+
+def middles(t: torch.Tensor, n: int) -> torch.Tensor:
+    """Which of ``n`` samples' times (a scalar or n of them) are the middle."""
+    return (t.reshape(-1).expand(n) - MIDDLE).abs() <= MIDDLE_SLACK
+
+
+class MiddleOnly(Model):
+    """A network of the middle frame only (RIFE HDv3): times within ``MIDDLE_SLACK`` of
+    0.5 are run at 0.5; any other is a :class:`MethodError` naming it."""
+
+    def run(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        n = 1 if f0.dim() == 3 else f0.shape[0]
+        if not bool(middles(t, n).all()):
+            far = t.reshape(-1)[~middles(t, n)][0]
+            raise MethodError(f"{self.name} makes middle frames only (t = 0.5), asked for t = "
+                              f"{float(far):.3f}: use --method model+hdv3 for other times")
+        return super().run(f0, f2, torch.full_like(t, MIDDLE))
+
+
 class WithPeer(Model):
     """The model averaged with RIFE HDv3 at t = 0.5, the model alone elsewhere.
 
@@ -178,21 +202,18 @@ class WithPeer(Model):
     def __init__(self, model: nn.Module, peer: nn.Module, scale: float = 1.0,
                  runtime: str = "torch", tta: str = "none") -> None:
         super().__init__(model, "model+hdv3", scale, runtime, tta)
-        self.peer = Model(peer, "hdv3")
+        self.peer = MiddleOnly(peer, "hdv3")
 
     def run(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The model's frames, each middle one averaged with HDv3's."""
         out = super().run(f0, f2, t)
         if f0.dim() == 3:  # one sample, a scalar t
-            return (out + self.peer.run(f0, f2, t)) / 2 if float(t) == MIDDLE else out
-        middle = (t.reshape(-1).expand(f0.shape[0]) == MIDDLE).nonzero().flatten()
+            return (out + self.peer.run(f0, f2, t)) / 2 if bool(middles(t, 1)[0]) else out
+        middle = middles(t, f0.shape[0]).nonzero().flatten()
         if len(middle):
             peer = self.peer.run(f0[middle], f2[middle], t.new_full((len(middle),), MIDDLE))
             out = out.index_copy(0, middle, (out[middle] + peer.to(out.device)) / 2)
         return out
-
-
-MIDDLE = 0.5  # the one time RIFE HDv3 predicts
 
 
 @dataclass(frozen=True)
@@ -229,7 +250,7 @@ REGISTRY: dict[str, Callable[[MethodOptions], Method]] = {
     "repeat": lambda o: Repeat(),
     "blend": lambda o: Blend(),
     "dis": lambda o: Dis(o.dis_preset),
-    "hdv3": lambda o: Model(Hdv3().to(o.device or "cpu").eval(), "hdv3"),
+    "hdv3": lambda o: MiddleOnly(Hdv3().to(o.device or "cpu").eval(), "hdv3"),
     "model+hdv3": model_with_peer,
 }
 PEERS = ("hdv3",)  # middle frame only: scored where every t is 0.5 (the benchmark)

@@ -49,6 +49,10 @@ def test_other_times_are_the_models_alone(checkpoint: Path) -> None:
     mean = (alone[1].astype(int) + peer.astype(int)) / 2
     assert np.abs(ours[1] - mean).max() <= 1  # one rounding step
     assert not np.array_equal(ours[1], alone[1])
+    # a middle frame off by a container's timestamp rounding is still averaged; 0.45 is not
+    near, at = both.frames(f0, f2, [0.49, 0.45]), model.frames(f0, f2, [0.49, 0.45])
+    assert np.abs(near[0] - (at[0].astype(int) + peer.astype(int)) / 2).max() <= 1
+    assert np.array_equal(near[1], at[1])
 
 
 def test_asked_for_by_name_and_needs_a_checkpoint(tmp_path: Path) -> None:

@@ -8,7 +8,13 @@ import torch
 from support.cels import frames
 
 from vfi.inference.interpolator import interpolate
-from vfi.inference.methods import METHODS, PEERS, MethodOptions, make_method
+from vfi.inference.methods import (
+    METHODS,
+    PEERS,
+    MethodError,
+    MethodOptions,
+    make_method,
+)
 from vfi.inference.metrics import psnr
 from vfi.nets import linear_blend
 from vfi.nets.hdv3 import TRAINING_ONLY, Hdv3, pretrained_state
@@ -57,5 +63,9 @@ def test_middle_only() -> None:
     method = make_method("hdv3", MethodOptions())
     f0, f2 = frames(8.0, (0.0, 1.0), 64, 64)
     assert method(f0, f2, torch.tensor(0.5)).shape == f0.shape
-    with pytest.raises(ValueError, match="t = 0.5"):
+    # a container's rounded timestamps (1 ms) move a middle frame a little: still 0.5
+    assert torch.equal(method(f0, f2, torch.tensor(0.49)), method(f0, f2, torch.tensor(0.5)))
+    with pytest.raises(MethodError, match="t = 0.5.*t = 0.250"):
         method(f0, f2, torch.tensor(0.25))
+    with pytest.raises(ValueError, match="t = 0.5"):  # the network itself: exactly 0.5
+        interpolate(Hdv3().eval(), f0, f2, 0.49)
