@@ -207,13 +207,13 @@ class WithPeer(Model):
     def run(self, f0: torch.Tensor, f2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The model's frames, each middle one averaged with HDv3's."""
         out = super().run(f0, f2, t)
-        if f0.dim() == 3:  # one sample, a scalar t
-            return (out + self.peer.run(f0, f2, t)) / 2 if bool(middles(t, 1)[0]) else out
-        middle = middles(t, f0.shape[0]).nonzero().flatten()
-        if len(middle):
-            peer = self.peer.run(f0[middle], f2[middle], t.new_full((len(middle),), MIDDLE))
-            out = out.index_copy(0, middle, (out[middle] + peer.to(out.device)) / 2)
-        return out
+        single = f0.dim() == 3  # one sample, a scalar t: a batch of one here
+        a, b, mean = (x[None] if single else x for x in (f0, f2, out))
+        middle = middles(t, a.shape[0]).nonzero().flatten()
+        if len(middle):  # HDv3 on the middle samples only (MiddleOnly snaps their t)
+            peer = self.peer.run(a[middle], b[middle], t.reshape(-1).expand(len(a))[middle])
+            mean = mean.index_copy(0, middle, (mean[middle] + peer.to(mean.device)) / 2)
+        return mean[0] if single else mean
 
 
 @dataclass(frozen=True)
