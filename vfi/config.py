@@ -70,7 +70,7 @@ class ModelParams(_Section):
     lr: float = Field(1e-5, gt=0)
 
 
-LossName = Literal["charbonnier", "census", "edge", "pyramid", "distill"]
+LossName = Literal["charbonnier", "census", "edge", "pyramid", "distill", "psnr"]
 
 
 class TrainParams(_Section):
@@ -90,7 +90,7 @@ class TrainParams(_Section):
     weight_decay: float = Field(1e-4, ge=0)
     grad_clip: float = Field(1.0, ge=0)      # 0: off
     losses: dict[LossName, float] = Field(
-        default_factory=lambda: {"charbonnier": 1.0, "census": 0.5, "edge": 32.0})
+        default_factory=lambda: {"psnr": 0.5, "census": 0.5, "edge": 32.0})
     flip: bool = True                         # random horizontal and vertical flips
     reverse: bool = True                      # swap f0 and f2, t -> 1 - t
     bf16: bool = False                        # CPU/GPU bf16 autocast

@@ -219,4 +219,4 @@ def test_dvc_exp_run_without_the_edge_loss(workspace: Path):
     assert _checkpoint(workspace)["train_config"]["losses"]["edge"] > 0
     _sh(["dvc", "exp", "run", "-S", "train.losses.edge=0", "-S", "train.steps=2"], workspace)
     assert _checkpoint(workspace)["train_config"]["losses"] == {
-        "charbonnier": 1.0, "census": 0.5, "edge": 0.0}
+        "psnr": 0.5, "census": 0.5, "edge": 0.0}

@@ -93,6 +93,23 @@ def edge(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) -> to
     return picture_mean(torch.sqrt(d * d + CHARBONNIER_EPS ** 2), batch, margin=1)
 
 
+PSNR_EPS = 1e-5  # mean squared error floor: a sample counts at most 50 dB
+
+
+def psnr(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Minus the mean PSNR of the batch's samples, over 10 (log10 of each sample's mean
+    squared error): the measure the model is judged by, averaged over triplets. Its
+    pull on a sample grows as that sample's error shrinks, so easy pairs (little
+    motion, clean paint) weigh as much per decibel as hard ones, where the per-pixel
+    losses let the large errors of hard pairs dominate."""
+    pred = prediction["pred"]
+    d2 = (pred - batch["f1"].to(pred)) ** 2
+    valid = batch.get("valid")
+    weight = torch.ones_like(d2[:, :1]) if valid is None else valid.to(d2)
+    mse = (d2 * weight).sum((1, 2, 3)) / (weight.sum((1, 2, 3)) * d2.shape[1]).clamp(min=1)
+    return torch.log10(mse + PSNR_EPS).mean()
+
+
 def pyramid(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """Charbonnier of the flow model's fusion redone on 1/2, 1/4 and 1/8 size frames.
 
@@ -130,7 +147,7 @@ def distill(batch: Mapping[str, Any], prediction: Mapping[str, torch.Tensor]) ->
 
 
 LOSSES: dict[str, LossFn] = {"charbonnier": charbonnier, "census": census, "edge": edge,
-                             "pyramid": pyramid, "distill": distill}
+                             "pyramid": pyramid, "distill": distill, "psnr": psnr}
 
 
 def total_loss(weights: Mapping[str, float], batch: Mapping[str, Any],

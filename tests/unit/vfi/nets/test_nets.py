@@ -11,6 +11,7 @@ from vfi.inference.metrics import psnr, ssim
 from vfi.nets import build_model, linear_blend, param_count
 from vfi.nets.warp import warp
 from vfi.training.losses import LOSSES, census, charbonnier, edge, total_loss
+from vfi.training.losses import psnr as psnr_loss
 
 TINY = {"flow": ModelParams(arch="flow", width=8, depth=1, scales=3),
         "unet": ModelParams(arch="unet", width=8, depth=1, scales=3)}
@@ -83,14 +84,32 @@ def test_edge_loss_sees_a_softened_line_not_a_paint_offset() -> None:
 def test_charbonnier_and_registry() -> None:
     img = torch.rand(1, 3, 8, 8)
     assert float(charbonnier({"f1": img}, {"pred": img})) == pytest.approx(1e-3)
-    assert set(LOSSES) == {"charbonnier", "census", "edge", "pyramid", "distill"}
+    assert set(LOSSES) == {"charbonnier", "census", "edge", "pyramid", "distill", "psnr"}
     total, parts = total_loss({"charbonnier": 1.0, "census": 0.5}, {"f1": img}, {"pred": 1 - img})
     assert float(total) > 0 and set(parts) == {"charbonnier", "census"}
     with pytest.raises(KeyError):
         total_loss({"l2": 1.0}, {"f1": img}, {"pred": img})
 
 
-@pytest.mark.parametrize("name", ["charbonnier", "census", "edge", "distill"])
+def test_psnr_loss_is_minus_the_mean_psnr_and_pulls_hardest_on_the_easy_sample() -> None:
+    """Two samples, errors 0.01 (40 dB) and 0.1 (20 dB) everywhere: the loss is minus
+    their mean PSNR over 10 (the floor's share aside), and the same change of a pixel
+    moves it ten times more on the easy sample, where Charbonnier moves both alike.
+    The evaluation's PSNR of the same frames agrees."""
+    gt = torch.full((2, 3, 8, 8), 0.5)
+    pred = (gt + torch.tensor([0.01, 0.1]).view(2, 1, 1, 1)).requires_grad_()
+    loss = psnr_loss({"f1": gt}, {"pred": pred})
+    assert float(loss) == pytest.approx(-(40 + 20) / 2 / 10, abs=0.05)
+    assert float(loss) == pytest.approx(-float(psnr(pred.detach(), gt).mean()) / 10, abs=0.05)
+    loss.backward()
+    easy, hard = pred.grad[0].abs().mean(), pred.grad[1].abs().mean()
+    assert float(easy / hard) == pytest.approx(10, rel=0.15)
+    pred.grad = None
+    charbonnier({"f1": gt}, {"pred": pred}).backward()
+    assert float(pred.grad[0].abs().mean() / pred.grad[1].abs().mean()) == pytest.approx(1, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["charbonnier", "census", "edge", "distill", "psnr"])
 def test_losses_score_the_picture_not_a_crops_padding(name: str) -> None:
     """A crop padded past a small frame (``valid`` 0 below row 20): what the prediction
     does on the padding costs nothing, a change on the picture does; with the picture
