@@ -32,6 +32,7 @@ log = logging.getLogger("inbetweener.engine")
 T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_GCS_PORT = 6379
+CLIENT_ATTEMPTS = 3  # connections tried through Ray Client (RayEngine._join)
 
 
 class EngineError(StageError):
@@ -105,7 +106,7 @@ class RayEngine:
                                   "configure_logging": False}
         if address:
             probe_address(address, params.init_timeout)
-            ray.init(address=address, **common)
+            self._join(address, common)
             log.info("joined ray cluster %s", address)
             return
         _check_loopback(params.init_timeout)
@@ -115,6 +116,25 @@ class RayEngine:
                  runtime_env={"env_vars": _worker_env()}, **common)
         self._owned = True
         log.info("started an embedded ray cluster of %d CPU(s)", cpus)
+
+    def _join(self, address: str, common: dict[str, Any]) -> None:
+        """``ray.init`` on a running cluster; through Ray Client (``ray://``), tried up
+        to CLIENT_ATTEMPTS times. The client proxy forks a server per connection, and
+        that fork dies now and then before it serves (ray-project/ray#63202: an empty
+        log and "Starting Ray client server failed"); a new connection forks again."""
+        if not address.startswith("ray://"):
+            self._ray.init(address=address, **common)
+            return
+        for attempt in range(1, CLIENT_ATTEMPTS + 1):
+            try:
+                self._ray.init(address=address, **common)
+                return
+            except ConnectionAbortedError as exc:
+                if attempt == CLIENT_ATTEMPTS:
+                    raise EngineError(f"ray client at {address} failed to start a server "
+                                      f"for this driver {attempt} times: {exc}") from exc
+                log.warning("ray client at %s: %s; connecting again (%d of %d)", address,
+                            str(exc).splitlines()[0], attempt + 1, CLIENT_ATTEMPTS)
 
     def task_cpus(self) -> int:
         return max(1, int(self._params.num_cpus))

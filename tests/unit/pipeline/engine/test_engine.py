@@ -198,6 +198,38 @@ def test_unreachable_cluster_fails_fast():
     assert time.monotonic() - start < 10
 
 
+class _FlakyClient:
+    """A stand-in for the ray module whose ``init`` fails ``failures`` times the way a
+    Ray Client proxy does when the server it forked for the driver dies."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, []
+
+    def init(self, address: str, **kwargs: object) -> None:
+        self.calls.append(address)
+        if len(self.calls) <= self.failures:
+            raise ConnectionAbortedError("Initialization failure from server")
+
+
+@pytest.mark.parametrize(("address", "failures", "calls", "joins"), [
+    ("ray://127.0.0.1:10001", 2, 3, True),   # two dead servers, the third serves
+    ("ray://127.0.0.1:10001", 3, 3, False),  # every attempt fails: a clear EngineError
+    ("127.0.0.1:6379", 1, 1, False),         # not a client connection: no retry
+])
+def test_a_ray_client_join_is_retried_when_its_server_dies(
+        address: str, failures: int, calls: int, joins: bool):
+    engine = object.__new__(RayEngine)
+    engine._ray = fake = _FlakyClient(failures)
+    if joins:
+        engine._join(address, {})
+    else:
+        with pytest.raises((EngineError, ConnectionAbortedError)) as caught:
+            engine._join(address, {})
+        want = EngineError if address.startswith("ray://") else ConnectionAbortedError
+        assert type(caught.value) is want
+    assert fake.calls == [address] * calls
+
+
 @pytest.mark.slow
 def test_ray_address_env_is_joined_and_an_unreachable_one_fails_fast(tmp_path: Path):
     """``RAY_ADDRESS`` is used when ``ray.address`` is empty; nothing listens there, so
