@@ -76,14 +76,14 @@ LossName = Literal["charbonnier", "census", "edge", "pyramid", "distill", "psnr"
 class TrainParams(_Section):
     """Optimisation: AdamW, linear warm-up then cosine decay to ``min_lr``."""
 
-    steps: int = Field(300, ge=1)
+    steps: int = Field(500, ge=1)
     # curated: the filtered shards (holds collapsed, true t, cuts/fades/near-duplicates
     # out). naive: every run of three consecutive frames of the same footage at t = 0.5,
     # nothing removed: the control that shows what the curation is worth.
     triplets: Literal["curated", "naive"] = "curated"
     batch_size: int = Field(4, ge=1)
     accumulate: int = Field(1, ge=1)
-    crop: int = Field(128, ge=16, multiple_of=8)
+    crop: int = Field(256, ge=16, multiple_of=8)
     crop_tries: int = Field(8, ge=1, le=64)  # keep the most moving of n random crops
     min_lr: float = Field(1e-6, ge=0)         # the schedule's floor; its peak is model.lr
     warmup: int = Field(20, ge=0)
